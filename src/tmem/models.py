@@ -1,0 +1,283 @@
+"""tmem's domain objects: what goes in, what is stored, what comes back.
+
+This module imports nothing from the rest of tmem, so every other module can import it without
+cycles. All objects are frozen dataclasses; timestamps are timezone-aware ``datetime`` values
+(UTC when the caller gave no zone).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+Kind = Literal["turn", "scene", "item"]
+KINDS: tuple[Kind, ...] = ("turn", "scene", "item")
+
+Family = Literal["entity", "bridge", "scene", "horizon"]
+FAMILIES: tuple[Family, ...] = ("entity", "bridge", "scene", "horizon")
+
+# Scene trigger facets (descriptive, Q IV) and Horizon channels (associative, Q III).
+SCENE_FACETS: tuple[str, ...] = ("situation", "object", "event", "emotion")
+HORIZON_CHANNELS: tuple[str, ...] = (
+    "PERSONAL_ARC",
+    "AVOIDANCE_HABIT",
+    "GOAL_ARC",
+    "BELIEF_IN_ACTION",
+    "LEGACY_ANCHOR",
+)
+
+Status = Literal["active", "superseded"]
+Mode = Literal["llm-free", "full"]
+
+
+@dataclass(frozen=True)
+class Message:
+    """One message as a caller hands it to :meth:`tmem.Memory.add`.
+
+    ``timestamp`` is optional; a message without one is stamped at ingestion time.
+    ``id`` is optional; tmem generates one when missing and reports it in ``source_turns``.
+    """
+
+    speaker: str
+    content: str
+    timestamp: datetime | None = None
+    id: str | None = None
+
+
+@dataclass(frozen=True)
+class Turn:
+    """A stored message: the raw evidence every derived memory rests on."""
+
+    id: str
+    user_id: str
+    session_id: str
+    seq: int
+    speaker: str
+    content: str
+    timestamp: datetime
+
+    kind: Kind = field(default="turn", init=False)
+
+    @property
+    def text(self) -> str:
+        return f"{self.speaker}: {self.content}"
+
+    @property
+    def source_turns(self) -> tuple[str, ...]:
+        return (self.id,)
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where a derived object came from: ``prompt_id@version`` and model, or ``heuristic``."""
+
+    method: str
+    model: str = ""
+
+
+HEURISTIC = Provenance(method="heuristic")
+
+
+@dataclass(frozen=True)
+class Scene:
+    """A cohesive exchange: a title, a summary and a third-person narrative over its turns."""
+
+    id: str
+    user_id: str
+    title: str
+    summary: str
+    narrative: str
+    timestamp: datetime
+    source_turns: tuple[str, ...]
+    session_ids: tuple[str, ...]
+    participants: tuple[str, ...] = ()
+    provenance: Provenance = HEURISTIC
+
+    kind: Kind = field(default="scene", init=False)
+
+    @property
+    def text(self) -> str:
+        return self.narrative or self.summary or self.title
+
+
+@dataclass(frozen=True)
+class Item:
+    """A single fact anchored to the scene(s) it came from.
+
+    ``temporal`` is written "relative (absolute)", e.g. "last Tuesday (July 18, 2023)".
+    ``status`` is ``superseded`` once a newer, contradicting fact replaced it; ``superseded_by``
+    then names that fact.
+    """
+
+    id: str
+    user_id: str
+    content: str
+    timestamp: datetime
+    scene_ids: tuple[str, ...]
+    source_turns: tuple[str, ...]
+    temporal: str = ""
+    spatial: str = ""
+    keywords: tuple[str, ...] = ()
+    query_patterns: tuple[str, ...] = ()
+    status: Status = "active"
+    superseded_by: str | None = None
+    provenance: Provenance = HEURISTIC
+
+    kind: Kind = field(default="item", init=False)
+
+    @property
+    def text(self) -> str:
+        return self.content
+
+
+Record = Turn | Scene | Item
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """A write-time rehearsal of a future context in which a memory will be needed.
+
+    Triggers decide how a memory is reached; they are never shown to the answering model.
+
+    ``family`` is one of entity / bridge (they point at items) or scene / horizon (they point at
+    scenes). ``facet`` is the Scene facet (situation, object, event, emotion) or the Horizon
+    channel (PERSONAL_ARC, ...); empty for Entity and Bridge. ``targets`` maps each memory id the
+    trigger reaches to the confidence of that edge.
+    """
+
+    id: str
+    user_id: str
+    family: Family
+    text: str
+    targets: tuple[tuple[str, float], ...]
+    facet: str = ""
+    provenance: Provenance = HEURISTIC
+
+    @property
+    def label(self) -> str:
+        """The name shown in ``Hit.reached_by``: ``entity`` or ``horizon:GOAL_ARC``."""
+        return f"{self.family}:{self.facet}" if self.family == "horizon" and self.facet else self.family
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One search result.
+
+    Attributes:
+        id: the memory's id (a scene, an item, or a turn in LLM-free mode).
+        kind: ``scene``, ``item`` or ``turn``.
+        text: the evidence text an answering model would see.
+        score: the fused score; larger is better; comparable within one result list only.
+        timestamp: when the memory happened (ISO 8601), if known.
+        source_turns: ids of the original messages the memory rests on.
+        reached_by: the channels and triggers that brought it back, e.g. ``("dense", "bm25",
+            "horizon:GOAL_ARC")``.
+    """
+
+    id: str
+    kind: Kind
+    text: str
+    score: float
+    timestamp: str | None
+    source_turns: tuple[str, ...]
+    reached_by: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Usage:
+    """LLM calls and tokens spent."""
+
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.calls + other.calls,
+            self.prompt_tokens + other.prompt_tokens,
+            self.completion_tokens + other.completion_tokens,
+        )
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A write-path step that failed after its retries; the raw turns were stored regardless."""
+
+    stage: str
+    error: str
+    prompt_id: str = ""
+    turn_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    """What one :meth:`tmem.Memory.add` call wrote and spent."""
+
+    user_id: str
+    session_id: str
+    mode: Mode
+    turns: int
+    scenes: int
+    items: int
+    triggers: dict[str, int]
+    superseded: int
+    usage: Usage
+    failures: tuple[Failure, ...] = ()
+    turn_ids: tuple[str, ...] = ()
+
+    @property
+    def llm_calls(self) -> int:
+        return self.usage.calls
+
+    @property
+    def tokens(self) -> int:
+        return self.usage.tokens
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An answer from :meth:`tmem.Memory.answer` with the evidence it used."""
+
+    text: str
+    hits: tuple[Hit, ...]
+    usage: Usage
+
+
+HistoryEvent = Literal["created", "updated", "superseded", "deleted"]
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One change to a memory, oldest first in :meth:`tmem.Memory.history`."""
+
+    memory_id: str
+    version: int
+    event: HistoryEvent
+    text: str
+    at: datetime
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class PersonaProfile:
+    """Standing traits of one speaker, merged incrementally across ingests.
+
+    Each section maps a key (e.g. ``occupation`` or ``hobbies``) to values, newest last.
+    """
+
+    user_id: str
+    speaker: str
+    identity: tuple[tuple[str, str], ...] = ()
+    preferences: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    traits: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    relations: tuple[tuple[str, str], ...] = ()
+    updated_at: datetime | None = None

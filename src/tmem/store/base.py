@@ -1,0 +1,212 @@
+"""The storage seam: what the engine asks of a store, and nothing about how it is done.
+
+Every method takes ``user_id`` and every implementation scopes every query by it inside the
+store itself; the engine never sees another user's rows. Dialect details (FTS5 vs tsvector,
+numpy vs pgvector) stay behind this protocol.
+
+Vector *spaces* name what a vector embeds:
+
+========== ==================================================
+space       owner id is a ...
+========== ==================================================
+turn        turn (its own text)
+context     turn (the turn with its neighbours in its scene)
+scene       scene (title + summary + narrative)
+dialogue    scene (its raw turns)
+item        item (content + keywords + query patterns ...)
+entity      Entity trigger (the concept)
+bridge      Bridge trigger (the "cue -> inference" text)
+scene_trigger  Scene trigger (one facet sentence)
+horizon     Horizon trigger (one channel sentence)
+========== ==================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from tmem.models import (
+    HistoryEntry,
+    Item,
+    Kind,
+    PersonaProfile,
+    Record,
+    Scene,
+    Trigger,
+    Turn,
+)
+
+Vector = npt.NDArray[np.float32]
+
+SPACES: tuple[str, ...] = (
+    "turn",
+    "context",
+    "scene",
+    "dialogue",
+    "item",
+    "entity",
+    "bridge",
+    "scene_trigger",
+    "horizon",
+)
+
+
+@dataclass(frozen=True)
+class VectorRow:
+    """One embedding: ``owner_id`` (a memory or trigger id) in ``space``."""
+
+    owner_id: str
+    space: str
+    vector: Vector
+
+
+@dataclass(frozen=True)
+class Supersession:
+    """``old_id`` is replaced by ``new_id`` (a newer, contradicting fact)."""
+
+    old_id: str
+    new_id: str
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class WriteBatch:
+    """Everything one ingest step writes, applied by :meth:`Store.write` in one transaction.
+
+    Scenes and items with an id that already exists replace the stored version (a scene
+    extended by a later session keeps its id). Triggers with an existing id replace it too.
+    ``scene_of_turn`` links turns to the scene that now holds them.
+    """
+
+    user_id: str
+    at: datetime
+    turns: tuple[Turn, ...] = ()
+    scenes: tuple[Scene, ...] = ()
+    items: tuple[Item, ...] = ()
+    triggers: tuple[Trigger, ...] = ()
+    vectors: tuple[VectorRow, ...] = ()
+    supersessions: tuple[Supersession, ...] = ()
+    personas: tuple[PersonaProfile, ...] = ()
+    scene_of_turn: tuple[tuple[str, str], ...] = ()
+    delete_triggers_of: tuple[str, ...] = ()
+    """Memory ids whose existing triggers are dropped before ``triggers`` are written."""
+    pending_turns: tuple[str, ...] = field(default=())
+    """Turn ids whose LLM derivation failed; ``tmem reindex`` retries them."""
+    done_turns: tuple[str, ...] = field(default=())
+    """Turn ids whose derivation succeeded (clears a pending mark)."""
+
+
+@dataclass(frozen=True)
+class Scored:
+    """A search candidate: an id and its raw score in one channel (larger is better)."""
+
+    id: str
+    score: float
+
+
+class Store(Protocol):
+    """Persistence for turns, scenes, items, triggers, vectors, persona and history."""
+
+    # --- lifecycle ---------------------------------------------------------------------------
+    def bind_embedder(self, name: str, dim: int) -> None:
+        """Record the embedder on first use; raise ``EmbedderMismatchError`` on a different one."""
+        ...
+
+    def close(self) -> None: ...
+
+    # --- writes ------------------------------------------------------------------------------
+    def write(self, batch: WriteBatch) -> None:
+        """Apply ``batch`` atomically: all of it or none of it."""
+        ...
+
+    def next_seq(self, user_id: str) -> int:
+        """The sequence number the user's next turn gets (0 for a new user)."""
+        ...
+
+    def update_memory(
+        self,
+        user_id: str,
+        memory_id: str,
+        content: str,
+        vectors: Sequence[VectorRow],
+        at: datetime,
+    ) -> Record:
+        """Replace a memory's text and vectors, append a history entry, return the new record."""
+        ...
+
+    def delete_memory(self, user_id: str, memory_id: str, at: datetime) -> int:
+        """Delete a memory and everything derived only from it; return rows removed.
+
+        Deleting a turn removes it from every scene and item; a scene or item left with no
+        source turn is deleted too. Triggers left with no target are deleted. History keeps a
+        tombstone (event ``deleted``, empty text).
+        """
+        ...
+
+    def delete_user(self, user_id: str) -> int:
+        """Delete every row of this user, history included; return rows removed."""
+        ...
+
+    # --- reads -------------------------------------------------------------------------------
+    def get(self, user_id: str, memory_id: str) -> Record | None: ...
+
+    def get_many(self, user_id: str, memory_ids: Sequence[str]) -> dict[str, Record]: ...
+
+    def list(
+        self, user_id: str, kind: Kind | None = None, *, include_superseded: bool = False
+    ) -> list[Record]:
+        """Memories of a user in time order (turns by ``seq``)."""
+        ...
+
+    def turns(self, user_id: str, turn_ids: Sequence[str]) -> list[Turn]: ...
+
+    def recent_turns(self, user_id: str, limit: int) -> list[Turn]:
+        """The user's last ``limit`` turns, oldest first."""
+        ...
+
+    def last_scene(self, user_id: str) -> Scene | None:
+        """The most recent scene (the one a new session may continue)."""
+        ...
+
+    def pending_turns(self, user_id: str) -> list[Turn]:
+        """Turns whose LLM derivation failed and awaits ``reindex``."""
+        ...
+
+    def triggers_for(self, user_id: str, trigger_ids: Sequence[str]) -> list[Trigger]: ...
+
+    def triggers_of(self, user_id: str, memory_id: str) -> list[Trigger]:
+        """Triggers that point at ``memory_id``."""
+        ...
+
+    def personas(self, user_id: str) -> list[PersonaProfile]: ...
+
+    def history(self, user_id: str, memory_id: str) -> list[HistoryEntry]: ...
+
+    def users(self) -> list[str]: ...
+
+    # --- search ------------------------------------------------------------------------------
+    def search_vectors(self, user_id: str, space: str, query: Vector, limit: int) -> list[Scored]:
+        """Cosine similarity of ``query`` against the user's vectors in ``space``, best first.
+
+        Only active memories and live triggers are searched.
+        """
+        ...
+
+    def search_text(self, user_id: str, kind: Kind, query: str, limit: int) -> list[Scored]:
+        """BM25 over the user's active memories of ``kind``; any query text is safe."""
+        ...
+
+    # --- export / import -----------------------------------------------------------------------
+    def export(self, user_id: str) -> Iterator[dict[str, Any]]:
+        """Every row of the user as JSON-ready dicts (vectors base64), lossless."""
+        ...
+
+    def import_records(self, user_id: str, records: Sequence[dict[str, Any]]) -> int:
+        """Load rows produced by :meth:`export` (into ``user_id``); return rows written."""
+        ...
