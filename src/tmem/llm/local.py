@@ -1,0 +1,116 @@
+"""An in-process :class:`~tmem.llm.base.LLM` running a GGUF model with llama-cpp-python.
+
+Needs the optional extra: ``pip install 'tmem[local]'``. The package is imported only when a
+:class:`LlamaCppLLM` is built, so ``import tmem`` never pays for it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from pathlib import Path
+from typing import Any
+
+from tmem.errors import ConfigError, LLMError
+from tmem.llm.base import LLMRequest, LLMResponse
+
+INSTALL_HINT = "pip install 'tmem[local]'"
+
+
+def load_llama_class() -> Any:
+    """``llama_cpp.Llama``, or a :class:`ConfigError` naming the extra to install."""
+    try:
+        module = importlib.import_module("llama_cpp")
+    except ImportError:
+        raise ConfigError(f"the local LLM needs llama-cpp-python: {INSTALL_HINT}") from None
+    return module.Llama
+
+
+class LlamaCppLLM:
+    """A local model behind the :class:`~tmem.llm.base.LLM` protocol.
+
+    llama.cpp contexts are not thread-safe, so a lock serialises calls; the write path's
+    concurrency then simply queues here.
+
+    Args:
+        model_path: a GGUF file.
+        n_ctx: the context window in tokens.
+        n_threads: CPU threads for inference.
+        max_tokens: an upper bound on each request's ``max_tokens`` (None: the request's own).
+        chat_format: llama-cpp-python's chat template name (None: read it from the GGUF).
+        verbose: let llama.cpp print its load and timing logs.
+
+    Raises:
+        ConfigError: llama-cpp-python is not installed, or ``model_path`` does not exist.
+    """
+
+    def __init__(
+        self,
+        model_path: str | Path,
+        *,
+        n_ctx: int = 4096,
+        n_threads: int = 2,
+        max_tokens: int | None = None,
+        chat_format: str | None = None,
+        verbose: bool = False,
+    ) -> None:
+        llama_class = load_llama_class()
+        path = Path(model_path)
+        if not path.is_file():
+            raise ConfigError(f"local LLM model file not found: {path}")
+        self.model_path = path
+        self.max_tokens = max_tokens
+        self._lock = threading.Lock()
+        self._llama = llama_class(
+            model_path=str(path),
+            n_ctx=n_ctx,
+            n_threads=n_threads,
+            chat_format=chat_format,
+            verbose=verbose,
+        )
+
+    @property
+    def model(self) -> str:
+        return self.model_path.name
+
+    def __repr__(self) -> str:
+        return f"LlamaCppLLM(model_path={str(self.model_path)!r})"
+
+    def complete(self, request: LLMRequest) -> LLMResponse:
+        """Run one completion; schema requests are grammar-constrained to the JSON schema."""
+        kwargs = completion_kwargs(request, self.max_tokens)
+        with self._lock:
+            try:
+                completion = self._llama.create_chat_completion(**kwargs)
+            except (RuntimeError, ValueError) as exc:
+                raise LLMError(f"local LLM {self.model} failed: {exc}") from exc
+        return to_response(completion, self.model)
+
+
+def completion_kwargs(request: LLMRequest, max_tokens: int | None = None) -> dict[str, Any]:
+    """Keyword arguments for ``Llama.create_chat_completion``."""
+    limit = request.max_tokens if max_tokens is None else min(request.max_tokens, max_tokens)
+    kwargs: dict[str, Any] = {
+        "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+        "temperature": request.temperature,
+        "max_tokens": limit,
+    }
+    if request.json_schema is not None:
+        # llama-cpp-python compiles this schema into a grammar, so output is valid by design.
+        kwargs["response_format"] = {"type": "json_object", "schema": request.json_schema}
+    return kwargs
+
+
+def to_response(completion: Any, model: str) -> LLMResponse:
+    """An :class:`LLMResponse` from llama-cpp-python's OpenAI-shaped completion dict."""
+    try:
+        content = completion["choices"][0]["message"].get("content") or ""
+    except (KeyError, IndexError, TypeError, AttributeError):
+        raise LLMError(f"local LLM {model} returned no choices") from None
+    usage = completion.get("usage") or {}
+    return LLMResponse(
+        text=str(content),
+        model=model,
+        prompt_tokens=int(usage.get("prompt_tokens") or 0),
+        completion_tokens=int(usage.get("completion_tokens") or 0),
+    )

@@ -1,0 +1,1 @@
+"""tmem test suite."""
