@@ -107,7 +107,6 @@ class RetrievalConfig:
     """Read-path parameters."""
 
     rrf_k: int = 60
-    trigger_rrf_k: int = 30
     candidates: int = 50
     """Candidates per channel before fusion."""
     scene_limit: int = 5

@@ -1,0 +1,315 @@
+"""``tmem``: the command line, one command per :class:`~tmem.Memory` method."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from tmem.cli.io import read_messages, read_records
+from tmem.cli.settings import config_from_env, describe_mode
+from tmem.config import Config
+from tmem.errors import TmemError
+from tmem.memory import Memory
+from tmem.models import KINDS, Hit
+from tmem.serialize import to_dict
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class State:
+    """What every command needs: where the store is, the config, output flags."""
+
+    def __init__(self, db: str, config: Config, as_json: bool, quiet: bool) -> None:
+        self.db = db
+        self.config = config
+        self.as_json = as_json
+        self.quiet = quiet
+
+    @contextmanager
+    def memory(self) -> Iterator[Memory]:
+        try:
+            mem = Memory.open(self.db, self.config)
+        except TmemError as error:
+            raise click.ClickException(str(error)) from None
+        try:
+            yield mem
+        except TmemError as error:
+            raise click.ClickException(str(error)) from None
+        finally:
+            mem.close()
+
+    def emit(self, obj: Any, human: Callable[[], None]) -> None:
+        if self.as_json:
+            click.echo(json.dumps(to_dict(obj), ensure_ascii=False, indent=2))
+        else:
+            human()
+
+
+pass_state = click.make_pass_decorator(State)
+
+
+def user_option(f: F) -> F:
+    return click.option("--user", "user_id", required=True, help="The user (tenant) id.")(f)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--db", envvar="TMEM_DB", default="tmem.db", show_default=True,
+              help="SQLite file, or a postgresql:// URL.")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars or notes on stderr.")
+@click.version_option(package_name="tmem")
+@click.pass_context
+def cli(ctx: click.Context, db: str, as_json: bool, quiet: bool) -> None:
+    """tmem: long-term memory for conversational agents."""
+    try:
+        config = config_from_env(os.environ)
+    except TmemError as error:
+        raise click.ClickException(str(error)) from None
+    ctx.obj = State(db, config, as_json, quiet)
+    # Subcommands such as `bench` read the config from here.
+    ctx.meta["config"] = config
+
+
+@cli.command()
+@user_option
+@click.option("--session", "session_id", default=None, help="Session id (generated if omitted).")
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
+@pass_state
+def add(state: State, user_id: str, session_id: str | None, file: Path) -> None:
+    """Remember the messages in FILE (a JSON array or JSONL of messages; - for stdin)."""
+    messages = read_messages(file)
+    if not state.quiet:
+        click.echo(describe_mode(state.config), err=True)
+    with state.memory() as mem, _progress(state.quiet, len(messages), "ingest") as progress:
+        report = mem.add(messages, user_id, session_id, progress=progress)
+
+    def human() -> None:
+        click.echo(
+            f"added {report.turns} turns, {report.scenes} scenes, {report.items} items, "
+            f"{sum(report.triggers.values())} triggers ({report.mode}); "
+            f"{report.llm_calls} LLM calls, {report.tokens} tokens"
+        )
+        for failure in report.failures:
+            click.echo(f"  failed: {failure.stage}: {failure.error}", err=True)
+
+    state.emit(report, human)
+
+
+@cli.command()
+@user_option
+@click.option("--limit", "-n", default=10, show_default=True, type=click.IntRange(1, 1000))
+@click.argument("query")
+@pass_state
+def search(state: State, user_id: str, limit: int, query: str) -> None:
+    """Recall memories for QUERY."""
+    with state.memory() as mem:
+        hits = mem.search(query, user_id, limit=limit)
+    state.emit(hits, lambda: _print_hits(hits))
+
+
+@cli.command()
+@user_option
+@click.argument("question")
+@pass_state
+def answer(state: State, user_id: str, question: str) -> None:
+    """Answer QUESTION from memory (needs an LLM)."""
+    with state.memory() as mem:
+        result = mem.answer(question, user_id)
+
+    def human() -> None:
+        click.echo(result.text)
+        if not state.quiet:
+            click.echo(f"({len(result.hits)} memories, {result.usage.tokens} tokens)", err=True)
+
+    state.emit(result, human)
+
+
+@cli.command(name="list")
+@user_option
+@click.option("--kind", type=click.Choice(KINDS), default=None)
+@pass_state
+def list_(state: State, user_id: str, kind: str | None) -> None:
+    """List a user's memories in time order."""
+    with state.memory() as mem:
+        records = mem.list(user_id, kind)  # type: ignore[arg-type]
+    state.emit(records, lambda: [click.echo(f"{r.id}\t{r.kind}\t{_short(r.text)}") for r in records])
+
+
+@cli.command()
+@user_option
+@click.argument("memory_id")
+@pass_state
+def get(state: State, user_id: str, memory_id: str) -> None:
+    """Show one memory."""
+    with state.memory() as mem:
+        record = mem.get(memory_id, user_id)
+    state.emit(record, lambda: click.echo(json.dumps(to_dict(record), indent=2, ensure_ascii=False)))
+
+
+@cli.command()
+@user_option
+@click.argument("memory_id")
+@click.argument("content")
+@pass_state
+def update(state: State, user_id: str, memory_id: str, content: str) -> None:
+    """Replace a memory's text (history keeps the old one)."""
+    with state.memory() as mem:
+        record = mem.update(memory_id, user_id, content)
+    state.emit(record, lambda: click.echo(f"updated {record.id}"))
+
+
+@cli.command()
+@user_option
+@click.argument("memory_id")
+@pass_state
+def delete(state: State, user_id: str, memory_id: str) -> None:
+    """Delete a memory and what was derived only from it."""
+    with state.memory() as mem:
+        removed = mem.delete(memory_id, user_id)
+    state.emit({"deleted": memory_id, "rows": removed}, lambda: click.echo(f"deleted {removed} rows"))
+
+
+@cli.command(name="delete-user")
+@user_option
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@pass_state
+def delete_user(state: State, user_id: str, yes: bool) -> None:
+    """Delete every memory of one user."""
+    if not yes:
+        click.confirm(f"Delete every memory of user {user_id!r}?", abort=True)
+    with state.memory() as mem:
+        removed = mem.delete_user(user_id)
+    state.emit({"user_id": user_id, "rows": removed}, lambda: click.echo(f"deleted {removed} rows"))
+
+
+@cli.command()
+@user_option
+@click.argument("memory_id")
+@pass_state
+def history(state: State, user_id: str, memory_id: str) -> None:
+    """Show every version of a memory."""
+    with state.memory() as mem:
+        entries = mem.history(memory_id, user_id)
+    state.emit(
+        entries,
+        lambda: [click.echo(f"v{e.version}\t{e.at.isoformat()}\t{e.event}\t{_short(e.text)}") for e in entries],
+    )
+
+
+@cli.command()
+@user_option
+@click.option("--output", "-o", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
+              default=Path("-"), help="JSONL file (default stdout).")
+@pass_state
+def export(state: State, user_id: str, output: Path) -> None:
+    """Export a user's memories as JSONL (lossless; `tmem import` reads it back)."""
+    with state.memory() as mem, _open_out(output) as out:
+        count = 0
+        for record in mem.export(user_id):
+            out.write(json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n")
+            count += 1
+    if not state.quiet and str(output) != "-":
+        click.echo(f"exported {count} records to {output}", err=True)
+
+
+@cli.command(name="import")
+@user_option
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
+@pass_state
+def import_(state: State, user_id: str, file: Path) -> None:
+    """Import a JSONL export into a user."""
+    records = read_records(file)
+    with state.memory() as mem:
+        written = mem.import_records(records, user_id)
+    state.emit({"user_id": user_id, "rows": written}, lambda: click.echo(f"imported {written} rows"))
+
+
+@cli.command()
+@user_option
+@pass_state
+def reindex(state: State, user_id: str) -> None:
+    """Derive scenes, items and triggers for turns without them (needs an LLM)."""
+    with state.memory() as mem:
+        report = mem.reindex(user_id)
+    state.emit(report, lambda: click.echo(f"reindexed {report.turns} turns: {report.scenes} scenes, {report.items} items"))
+
+
+@cli.command()
+@pass_state
+def info(state: State) -> None:
+    """Say which mode tmem runs in and why."""
+    click.echo(describe_mode(state.config))
+    click.echo(f"store: {state.db}")
+    click.echo(f"config fingerprint: {state.config.fingerprint()}")
+
+
+def _print_hits(hits: list[Hit]) -> None:
+    if not hits:
+        click.echo("no memories found")
+    for rank, hit in enumerate(hits, start=1):
+        when = (hit.timestamp or "")[:10]
+        click.echo(f"{rank:>2}. [{hit.kind} {hit.id}] {when}  score={hit.score:.4f}  via {', '.join(hit.reached_by)}")
+        click.echo(f"    {_short(hit.text, 160)}")
+        click.echo(f"    turns: {', '.join(hit.source_turns[:8])}{' ...' if len(hit.source_turns) > 8 else ''}")
+
+
+def _short(text: str, width: int = 100) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 3] + "..."
+
+
+@contextmanager
+def _progress(quiet: bool, total: int, label: str) -> Iterator[Callable[[int, int], None] | None]:
+    if quiet or total < 50 or not sys.stderr.isatty():
+        yield None
+        return
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, desc=label, unit="turn", file=sys.stderr)
+
+    def update(done: int, of: int) -> None:
+        bar.total = of
+        bar.n = done
+        bar.refresh()
+
+    try:
+        yield update
+    finally:
+        bar.close()
+
+
+@contextmanager
+def _open_out(path: Path) -> Iterator[Any]:
+    if str(path) == "-":
+        yield sys.stdout
+        return
+    tmp = path.with_name(path.name + ".part")
+    with tmp.open("w", encoding="utf-8") as handle:
+        yield handle
+    tmp.replace(path)
+
+
+def _attach_optional_groups() -> None:
+    """Commands that live in their own modules (bench, serve, ...), attached when present."""
+    import importlib
+
+    for module_name, attr in (("tmem.cli.bench", "bench"),):
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        cli.add_command(getattr(module, attr))
+
+
+_attach_optional_groups()
+
+
+def main() -> None:
+    cli(prog_name="tmem")

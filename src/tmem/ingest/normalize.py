@@ -1,0 +1,133 @@
+"""Turn caller input into validated :class:`~tmem.models.Message` objects, all or nothing.
+
+Validation happens before anything is written, so a bad message in a batch loses nothing and
+writes nothing. Pure functions: no store, no clock.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from tmem.errors import InputError
+from tmem.models import Message
+
+MAX_CONTENT_CHARS = 100_000
+MAX_ID_CHARS = 200
+MAX_SPEAKER_CHARS = 200
+_ALLOWED_KEYS = frozenset({"speaker", "content", "timestamp", "id", "role"})
+_USER_ID_RE = re.compile(r"^[^\x00-\x1f\x7f]{1,200}$")
+
+
+def parse_timestamp(value: str | datetime) -> datetime:
+    """Parse an ISO 8601 timestamp; a value without a zone is taken as UTC.
+
+    Accepts a trailing ``Z`` and a space instead of ``T``. Returns an aware datetime.
+
+    Raises:
+        InputError: the value is not an ISO 8601 date or date-time.
+    """
+    if isinstance(value, datetime):
+        parsed = value
+    else:
+        if not isinstance(value, str) or not value.strip():
+            raise InputError(f"timestamp must be an ISO 8601 string, got {value!r}")
+        text = value.strip()
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            raise InputError(f"timestamp is not ISO 8601: {value!r}") from None
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    return parsed
+
+
+def check_user_id(user_id: object) -> str:
+    """Return ``user_id`` if it is a usable tenant key, else raise :class:`InputError`."""
+    if not isinstance(user_id, str) or not _USER_ID_RE.match(user_id) or not user_id.strip():
+        raise InputError("user_id must be a non-empty string of at most 200 printable characters")
+    return user_id
+
+
+def to_message(raw: Message | Mapping[str, Any], index: int = 0) -> Message:
+    """Validate one message given as a :class:`Message` or a dict.
+
+    A dict may use ``role`` instead of ``speaker`` (OpenAI-style chat logs).
+    """
+    if isinstance(raw, Message):
+        fields: dict[str, Any] = {
+            "speaker": raw.speaker,
+            "content": raw.content,
+            "timestamp": raw.timestamp,
+            "id": raw.id,
+        }
+    elif isinstance(raw, Mapping):
+        unknown = sorted(set(map(str, raw)) - _ALLOWED_KEYS)
+        if unknown:
+            raise InputError(f"message {index}: unknown field(s) {unknown}")
+        fields = dict(raw)
+        if "speaker" not in fields and "role" in fields:
+            fields["speaker"] = fields["role"]
+        fields.pop("role", None)
+    else:
+        raise InputError(f"message {index}: expected a dict or Message, got {type(raw).__name__}")
+    return Message(
+        speaker=_text(fields.get("speaker"), "speaker", index, MAX_SPEAKER_CHARS),
+        content=_text(fields.get("content"), "content", index, MAX_CONTENT_CHARS),
+        timestamp=_optional_timestamp(fields.get("timestamp"), index),
+        id=_optional_id(fields.get("id"), index),
+    )
+
+
+def to_messages(raw: Sequence[Message | Mapping[str, Any]]) -> list[Message]:
+    """Validate a batch; duplicate ids within the batch are an error."""
+    if isinstance(raw, (str, bytes, Mapping)) or not isinstance(raw, Sequence):
+        raise InputError("messages must be a list of message dicts")
+    messages = [to_message(m, i) for i, m in enumerate(raw)]
+    seen: set[str] = set()
+    for i, message in enumerate(messages):
+        if message.id is None:
+            continue
+        if message.id in seen:
+            raise InputError(f"message {i}: duplicate id {message.id!r} in one batch")
+        seen.add(message.id)
+    return messages
+
+
+def _text(value: object, name: str, index: int, limit: int) -> str:
+    if not isinstance(value, str):
+        raise InputError(f"message {index}: {name} must be a string")
+    if "\x00" in value:
+        raise InputError(f"message {index}: {name} contains a NUL character")
+    if not value.strip():
+        raise InputError(f"message {index}: {name} is empty")
+    if len(value) > limit:
+        raise InputError(f"message {index}: {name} is longer than {limit} characters")
+    return value
+
+
+def _optional_timestamp(value: object, index: int) -> datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, (str, datetime)):
+        raise InputError(f"message {index}: timestamp must be an ISO 8601 string")
+    try:
+        return parse_timestamp(value)
+    except InputError as error:
+        raise InputError(f"message {index}: {error}") from None
+
+
+def _optional_id(value: object, index: int) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not value.strip() or len(value) > MAX_ID_CHARS:
+        raise InputError(f"message {index}: id must be a non-empty string of at most 200 chars")
+    if any(ord(c) < 32 for c in value):
+        raise InputError(f"message {index}: id contains control characters")
+    return value

@@ -1,0 +1,291 @@
+"""The write path: validate, store the raw turns, derive, embed, store the derived memories.
+
+Raw turns are committed before any LLM call, so a failing model, a crash or a bad reply never
+loses what the caller handed over: the turns stay marked *pending* and ``reindex`` retries them.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from tmem.config import Config
+from tmem.embed.base import Embedder
+from tmem.ingest.llm_free import context_text, group_turns
+from tmem.ingest.normalize import check_user_id, to_messages
+from tmem.ingest.vectors import derived_vectors, embed_rows
+from tmem.llm.base import LLM
+from tmem.models import (
+    Failure,
+    IngestReport,
+    Item,
+    Message,
+    Mode,
+    Scene,
+    Trigger,
+    Turn,
+    Usage,
+)
+from tmem.store.base import Store, WriteBatch
+
+Progress = Callable[[int, int], None]
+"""Called with (turns done, turns total) while a long ingest runs."""
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:16]}"
+
+
+@dataclass
+class Ingestor:
+    store: Store
+    embedder: Embedder
+    llm: LLM | None
+    config: Config
+    now: Callable[[], datetime]
+    _locks: dict[str, threading.Lock] = field(default_factory=dict)
+    _guard: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def mode(self) -> Mode:
+        return "llm-free" if self.llm is None else "full"
+
+    def _lock(self, user_id: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(user_id, threading.Lock())
+
+    def add(
+        self,
+        messages: Sequence[Message | Mapping[str, Any]],
+        user_id: str,
+        session_id: str | None = None,
+        progress: Progress | None = None,
+    ) -> IngestReport:
+        check_user_id(user_id)
+        parsed = to_messages(messages)
+        session = session_id or new_id("ses")
+        with self._lock(user_id):
+            turns = self._new_turns(parsed, user_id, session)
+            if not turns:
+                return self._report(user_id, session, [])
+            if self.llm is None:
+                return self._add_llm_free(turns, user_id, session, progress)
+            return self._add_full(self.llm, turns, user_id, session, progress)
+
+    def reindex(self, user_id: str, progress: Progress | None = None) -> IngestReport:
+        """Derive scenes, items and triggers for turns that have none yet (needs an LLM).
+
+        Covers turns whose derivation failed and turns ingested in LLM-free mode.
+        """
+        check_user_id(user_id)
+        if self.llm is None:
+            from tmem.errors import LLMUnavailableError
+
+            raise LLMUnavailableError("reindex needs an LLM: set TMEM_LLM_BASE_URL and TMEM_LLM_MODEL")
+        with self._lock(user_id):
+            turns = self._underived_turns(user_id)
+            if not turns:
+                return self._report(user_id, "", [])
+            return self._derive_and_write(self.llm, turns, user_id, turns[0].session_id, progress)
+
+    # --- LLM-free ------------------------------------------------------------------------------
+    def _add_llm_free(
+        self, turns: list[Turn], user_id: str, session: str, progress: Progress | None
+    ) -> IngestReport:
+        open_scene = self.store.last_scene(user_id)
+        open_turns: list[Turn] = []
+        if open_scene is not None and open_scene.provenance.method == "heuristic":
+            open_turns = self.store.turns(user_id, open_scene.source_turns)
+        else:
+            open_scene = None
+        grouping = group_turns(
+            turns,
+            open_scene=open_scene,
+            open_scene_turns=open_turns,
+            config=self.config.write,
+            new_id=new_id,
+        )
+        fresh = {t.id for t in turns}
+        texts: list[tuple[str, str, str]] = [(t.id, "turn", t.text) for t in turns]
+        for members in grouping.members:
+            for i, turn in enumerate(members):
+                # The open scene's last turn gains a neighbour, so its context changes too.
+                if turn.id in fresh or i == len(open_turns) - 1:
+                    texts.append((turn.id, "context", context_text(members, i)))
+        vectors = embed_rows(self.embedder, texts, self.config.embedder.batch_size, progress)
+        links = tuple((t.id, s.id) for s, members in zip(grouping.scenes, grouping.members, strict=True) for t in members)
+        self.store.write(
+            WriteBatch(
+                user_id=user_id,
+                at=self.now(),
+                turns=tuple(turns),
+                scenes=grouping.scenes,
+                vectors=tuple(vectors),
+                scene_of_turn=links,
+            )
+        )
+        return self._report(user_id, session, turns, scenes=grouping.scenes)
+
+    # --- full mode -----------------------------------------------------------------------------
+    def _add_full(
+        self, llm: LLM, turns: list[Turn], user_id: str, session: str, progress: Progress | None
+    ) -> IngestReport:
+        # Commit the raw turns first: nothing the caller handed over depends on the LLM.
+        turn_vectors = embed_rows(
+            self.embedder, [(t.id, "turn", t.text) for t in turns], self.config.embedder.batch_size
+        )
+        self.store.write(
+            WriteBatch(
+                user_id=user_id,
+                at=self.now(),
+                turns=tuple(turns),
+                vectors=tuple(turn_vectors),
+                pending_turns=tuple(t.id for t in turns),
+            )
+        )
+        return self._derive_and_write(llm, turns, user_id, session, progress)
+
+    def _derive_and_write(
+        self, llm: LLM, turns: list[Turn], user_id: str, session: str, progress: Progress | None
+    ) -> IngestReport:
+        from tmem.ingest.derive import derive
+
+        open_scene = self.store.last_scene(user_id)
+        if open_scene is not None and open_scene.provenance.method == "heuristic":
+            open_scene = None
+        open_turns = self.store.turns(user_id, open_scene.source_turns) if open_scene else []
+        derivation = derive(
+            llm,
+            turns,
+            user_id=user_id,
+            open_scene=open_scene,
+            open_scene_turns=open_turns,
+            known_items=lambda text: self._related_items(user_id, text),
+            existing_triggers=(),
+            personas=self.store.personas(user_id),
+            config=self.config.write,
+            now=self.now(),
+            new_id=new_id,
+            max_workers=self.config.llm.concurrency,
+        )
+        triggers = self._merge_with_existing(user_id, derivation.triggers)
+        vectors = derived_vectors(
+            self.embedder,
+            derivation.scenes,
+            derivation.items,
+            triggers,
+            {t.id: t for t in [*open_turns, *turns]},
+            self.config.embedder.batch_size,
+        )
+        failed = set(derivation.failed_turns)
+        self.store.write(
+            WriteBatch(
+                user_id=user_id,
+                at=self.now(),
+                scenes=derivation.scenes,
+                items=derivation.items,
+                triggers=triggers,
+                vectors=tuple(vectors),
+                supersessions=derivation.supersessions,
+                personas=derivation.personas,
+                scene_of_turn=derivation.scene_of_turn,
+                pending_turns=tuple(sorted(failed)),
+                done_turns=tuple(t.id for t in turns if t.id not in failed),
+            )
+        )
+        if progress is not None:
+            progress(len(turns), len(turns))
+        return self._report(
+            user_id,
+            session,
+            turns,
+            scenes=derivation.scenes,
+            items=derivation.items,
+            triggers=triggers,
+            superseded=len(derivation.supersessions),
+            usage=derivation.usage,
+            failures=derivation.failures,
+        )
+
+    def _related_items(self, user_id: str, text: str) -> list[Item]:
+        vector = self.embedder.embed([text])[0]
+        hits = self.store.search_vectors(user_id, "item", vector, 10)
+        records = self.store.get_many(user_id, [h.id for h in hits])
+        return [r for h in hits if isinstance(r := records.get(h.id), Item) and r.status == "active"]
+
+    def _merge_with_existing(
+        self, user_id: str, triggers: Sequence[Trigger]
+    ) -> tuple[Trigger, ...]:
+        """Fold new Entity/Bridge triggers into near-identical stored ones (spec §2.4 merge)."""
+        from tmem.ingest.vectors import merge_into_existing
+
+        return merge_into_existing(
+            self.store, self.embedder, user_id, triggers, self.config.write.merge_ratio
+        )
+
+    # --- helpers -------------------------------------------------------------------------------
+    def _new_turns(self, messages: list[Message], user_id: str, session: str) -> list[Turn]:
+        """Turns for messages not stored yet: re-adding a message with a known id is a no-op."""
+        given = [m.id for m in messages if m.id is not None]
+        known = {t.id for t in self.store.turns(user_id, given)} if given else set()
+        seq = self.store.next_seq(user_id)
+        now = self.now()
+        turns = []
+        for message in messages:
+            if message.id is not None and message.id in known:
+                continue
+            turns.append(
+                Turn(
+                    id=message.id or new_id("turn"),
+                    user_id=user_id,
+                    session_id=session,
+                    seq=seq,
+                    speaker=message.speaker,
+                    content=message.content,
+                    timestamp=message.timestamp or now,
+                )
+            )
+            seq += 1
+        return turns
+
+    def _underived_turns(self, user_id: str) -> list[Turn]:
+        pending = {t.id: t for t in self.store.pending_turns(user_id)}
+        for scene in self.store.list(user_id, "scene"):
+            if isinstance(scene, Scene) and scene.provenance.method == "heuristic":
+                for turn in self.store.turns(user_id, scene.source_turns):
+                    pending.setdefault(turn.id, turn)
+        return sorted(pending.values(), key=lambda t: t.seq)
+
+    def _report(
+        self,
+        user_id: str,
+        session: str,
+        turns: Sequence[Turn],
+        *,
+        scenes: Sequence[Scene] = (),
+        items: Sequence[Item] = (),
+        triggers: Sequence[Trigger] = (),
+        superseded: int = 0,
+        usage: Usage | None = None,
+        failures: Sequence[Failure] = (),
+    ) -> IngestReport:
+        counts = Counter(t.family for t in triggers)
+        return IngestReport(
+            user_id=user_id,
+            session_id=session,
+            mode=self.mode,
+            turns=len(turns),
+            scenes=len(scenes),
+            items=len(items),
+            triggers={f: counts.get(f, 0) for f in ("entity", "bridge", "scene", "horizon")},
+            superseded=superseded,
+            usage=usage or Usage(),
+            failures=tuple(failures),
+            turn_ids=tuple(t.id for t in turns),
+        )
+

@@ -1,0 +1,112 @@
+"""What gets embedded, under which vector space, and the merge of new triggers into stored ones."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+
+from rapidfuzz import fuzz
+
+from tmem.embed.base import Embedder
+from tmem.models import Item, Scene, Trigger, Turn
+from tmem.store.base import Store, VectorRow
+
+TRIGGER_SPACE = {
+    "entity": "entity",
+    "bridge": "bridge",
+    "scene": "scene_trigger",
+    "horizon": "horizon",
+}
+
+
+def embed_rows(
+    embedder: Embedder,
+    rows: Sequence[tuple[str, str, str]],
+    batch_size: int = 64,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[VectorRow]:
+    """Embed ``(owner_id, space, text)`` rows in batches, reporting progress per batch."""
+    out: list[VectorRow] = []
+    step = max(1, batch_size)
+    for start in range(0, len(rows), step):
+        chunk = rows[start : start + step]
+        matrix = embedder.embed([text for _, _, text in chunk])
+        out.extend(
+            VectorRow(owner_id=owner, space=space, vector=matrix[i])
+            for i, (owner, space, _) in enumerate(chunk)
+        )
+        if progress is not None:
+            progress(min(start + step, len(rows)), len(rows))
+    return out
+
+
+def scene_text(scene: Scene) -> str:
+    return f"{scene.title}. {scene.summary}\n{scene.narrative}"
+
+
+def item_text(item: Item) -> str:
+    parts = [item.content, *item.query_patterns, " ".join(item.keywords), item.temporal, item.spatial]
+    return "\n".join(p for p in parts if p)
+
+
+def derived_vectors(
+    embedder: Embedder,
+    scenes: Sequence[Scene],
+    items: Sequence[Item],
+    triggers: Sequence[Trigger],
+    turns: Mapping[str, Turn],
+    batch_size: int = 64,
+) -> list[VectorRow]:
+    """Vectors for derived memories: scene text and raw dialogue, item text, trigger text."""
+    rows: list[tuple[str, str, str]] = []
+    for scene in scenes:
+        rows.append((scene.id, "scene", scene_text(scene)))
+        dialogue = "\n".join(turns[t].text for t in scene.source_turns if t in turns)
+        rows.append((scene.id, "dialogue", dialogue or scene.narrative))
+    rows.extend((item.id, "item", item_text(item)) for item in items)
+    rows.extend((t.id, TRIGGER_SPACE[t.family], t.text) for t in triggers)
+    return embed_rows(embedder, rows, batch_size)
+
+
+def norm(text: str) -> str:
+    return " ".join(text.lower().split()).strip(" .,;:!?\"'")
+
+
+def merge_into_existing(
+    store: Store,
+    embedder: Embedder,
+    user_id: str,
+    triggers: Sequence[Trigger],
+    ratio: float,
+) -> tuple[Trigger, ...]:
+    """Fold each new Entity/Bridge trigger into a stored one whose text matches at ``ratio``.
+
+    The stored trigger keeps its id and text and gains the new edges (max confidence per
+    memory); the new trigger is dropped. Only the nearest few stored triggers by cosine are
+    compared, so the cost does not grow with the user's history.
+    """
+    candidates = [t for t in triggers if t.family in ("entity", "bridge")]
+    if not candidates:
+        return tuple(triggers)
+    vectors = embedder.embed([t.text for t in candidates])
+    merged: dict[str, Trigger] = {}
+    dropped: set[str] = set()
+    for trigger, vector in zip(candidates, vectors, strict=True):
+        near = store.search_vectors(user_id, TRIGGER_SPACE[trigger.family], vector, 3)
+        for stored in store.triggers_for(user_id, [s.id for s in near]):
+            base = merged.get(stored.id, stored)
+            if fuzz.ratio(norm(base.text), norm(trigger.text)) / 100 >= ratio:
+                merged[stored.id] = replace(base, targets=_union(base.targets, trigger.targets))
+                dropped.add(trigger.id)
+                break
+    kept = [t for t in triggers if t.id not in dropped]
+    return (*kept, *merged.values())
+
+
+def _union(
+    a: Sequence[tuple[str, float]], b: Sequence[tuple[str, float]]
+) -> tuple[tuple[str, float], ...]:
+    best: dict[str, float] = {}
+    for memory_id, confidence in [*a, *b]:
+        best[memory_id] = max(confidence, best.get(memory_id, 0.0))
+    return tuple(sorted(best.items()))

@@ -1,0 +1,229 @@
+"""``Memory``: tmem's one public entry point."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from tmem.clock import Clock, SystemClock
+from tmem.config import Config
+from tmem.embed.base import Embedder
+from tmem.errors import InputError, LLMUnavailableError, NotFoundError
+from tmem.ingest.normalize import check_user_id
+from tmem.ingest.pipeline import Ingestor, Progress
+from tmem.ingest.vectors import embed_rows, item_text, scene_text
+from tmem.llm.base import LLM
+from tmem.models import (
+    Answer,
+    HistoryEntry,
+    Hit,
+    IngestReport,
+    Item,
+    Kind,
+    KINDS,
+    Message,
+    Mode,
+    Record,
+    Scene,
+    Turn,
+)
+from tmem.retrieve.search import Searcher
+from tmem.store.base import Store
+
+
+class Memory:
+    """Long-term memory for conversational agents.
+
+    Open one with :meth:`open`; every method is scoped to one ``user_id``, and no call can read
+    or change another user's memories. Safe to share between threads.
+
+    Example::
+
+        mem = Memory.open("tmem.db")
+        mem.add([{"speaker": "Ana", "content": "My colleague Ben is allergic to shellfish."}],
+                user_id="ana")
+        for hit in mem.search("which venue for the team dinner?", user_id="ana"):
+            print(hit.kind, hit.text, hit.reached_by)
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        embedder: Embedder,
+        llm: LLM | None,
+        config: Config,
+        clock: Clock,
+    ) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.llm = llm
+        self.config = config
+        self.clock = clock
+        store.bind_embedder(embedder.name, embedder.dim)
+        self._ingestor = Ingestor(store, embedder, llm, config, clock.now)
+        self._searcher = Searcher(store, embedder, config.retrieval)
+
+    @classmethod
+    def open(
+        cls,
+        path: str | os.PathLike[str] = "tmem.db",
+        config: Config | None = None,
+        *,
+        store: Store | None = None,
+        embedder: Embedder | None = None,
+        llm: LLM | None = None,
+        clock: Clock | None = None,
+    ) -> Memory:
+        """Open (creating if needed) a memory at ``path``: a SQLite file, ``:memory:``, or a
+        ``postgresql://`` URL. Components not given are built from ``config``."""
+        from tmem.embed.factory import build_embedder
+        from tmem.llm.factory import build_llm
+        from tmem.store.factory import open_store
+
+        config = (config or Config()).validate()
+        embedder = embedder or build_embedder(config.embedder)
+        if llm is None:
+            llm = build_llm(config.llm)
+        store = store or open_store(
+            str(path) if isinstance(path, Path) else os.fspath(path), durable=config.durable
+        )
+        return cls(store, embedder, llm, config, clock or SystemClock())
+
+    @property
+    def mode(self) -> Mode:
+        """``full`` with an LLM configured, else ``llm-free``."""
+        return self._ingestor.mode
+
+    # --- write ---------------------------------------------------------------------------------
+    def add(
+        self,
+        messages: Sequence[Message | Mapping[str, Any]],
+        user_id: str,
+        session_id: str | None = None,
+        *,
+        progress: Progress | None = None,
+    ) -> IngestReport:
+        """Remember a batch of messages (one session or part of one).
+
+        Messages are dicts or :class:`Message` objects with ``speaker``, ``content`` and
+        optionally ``timestamp`` (ISO 8601) and ``id``. Adding is incremental; re-adding a
+        message whose ``id`` is already stored is a no-op, so retries never duplicate.
+
+        Raises:
+            InputError: a message is malformed; nothing was written.
+        """
+        return self._ingestor.add(messages, user_id, session_id, progress)
+
+    def reindex(self, user_id: str, *, progress: Progress | None = None) -> IngestReport:
+        """Derive scenes, items and triggers for turns that have none (failed or LLM-free)."""
+        return self._ingestor.reindex(user_id, progress)
+
+    def update(self, id: str, user_id: str, content: str) -> Record:
+        """Replace a memory's text; its history keeps the old version."""
+        check_user_id(user_id)
+        if not isinstance(content, str) or not content.strip():
+            raise InputError("content must be a non-empty string")
+        record = self.get(id, user_id)
+        rows = embed_rows(self.embedder, _vector_texts(record, content))
+        return self.store.update_memory(user_id, id, content, rows, self.clock.now())
+
+    def delete(self, id: str, user_id: str) -> int:
+        """Delete a memory and what was derived only from it; returns rows removed."""
+        check_user_id(user_id)
+        removed = self.store.delete_memory(user_id, id, self.clock.now())
+        if removed == 0:
+            raise NotFoundError(f"no memory {id!r} for this user")
+        return removed
+
+    def delete_user(self, user_id: str) -> int:
+        """Delete every memory of ``user_id``; other users are untouched."""
+        return self.store.delete_user(check_user_id(user_id))
+
+    # --- read ----------------------------------------------------------------------------------
+    def search(self, query: str, user_id: str, limit: int = 10) -> list[Hit]:
+        """Recall memories for ``query``, descriptively and associatively, best first."""
+        check_user_id(user_id)
+        if not isinstance(query, str):
+            raise InputError("query must be a string")
+        if not isinstance(limit, int) or not 1 <= limit <= 1000:
+            raise InputError("limit must be an integer between 1 and 1000")
+        return self._searcher.search(query, user_id, limit)
+
+    def answer(self, question: str, user_id: str) -> Answer:
+        """Answer ``question`` from this user's memories (needs an LLM)."""
+        if self.llm is None:
+            raise LLMUnavailableError(
+                "answer needs an LLM: configure one (TMEM_LLM_BASE_URL and TMEM_LLM_MODEL, "
+                "or a local GGUF model); search works without one"
+            )
+        from tmem.retrieve.answer import answer_question
+
+        limit = self.config.retrieval.scene_limit + self.config.retrieval.item_limit
+        hits = self.search(question, user_id, limit=limit)
+        return answer_question(
+            self.llm, question, hits, self.store.personas(user_id), self.clock.now()
+        )
+
+    def get(self, id: str, user_id: str) -> Record:
+        check_user_id(user_id)
+        record = self.store.get(user_id, id)
+        if record is None:
+            raise NotFoundError(f"no memory {id!r} for this user")
+        return record
+
+    def list(self, user_id: str, kind: Kind | None = None) -> list[Record]:
+        check_user_id(user_id)
+        if kind is not None and kind not in KINDS:
+            raise InputError(f"kind must be one of {list(KINDS)}")
+        return self.store.list(user_id, kind)
+
+    def history(self, id: str, user_id: str) -> list[HistoryEntry]:
+        check_user_id(user_id)
+        entries = self.store.history(user_id, id)
+        if not entries and self.store.get(user_id, id) is None:
+            raise NotFoundError(f"no memory {id!r} for this user")
+        return entries
+
+    # --- export / import ---------------------------------------------------------------------
+    def export(self, user_id: str) -> Iterator[dict[str, Any]]:
+        """Every stored row of ``user_id`` as JSON-ready dicts (see ``tmem export``)."""
+        return self.store.export(check_user_id(user_id))
+
+    def import_records(self, records: Iterable[dict[str, Any]], user_id: str) -> int:
+        """Load records written by :meth:`export` into ``user_id``; returns rows written."""
+        return self.store.import_records(check_user_id(user_id), list(records))
+
+    # --- lifecycle -------------------------------------------------------------------------------
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Memory:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def _vector_texts(record: Record, content: str) -> list[tuple[str, str, str]]:
+    """The vectors to recompute when a memory's text becomes ``content``."""
+    if isinstance(record, Turn):
+        return [(record.id, "turn", f"{record.speaker}: {content}")]
+    if isinstance(record, Scene):
+        updated = Scene(**{**_fields(record), "narrative": content})
+        return [(record.id, "scene", scene_text(updated))]
+    updated_item = Item(**{**_fields(record), "content": content})
+    return [(record.id, "item", item_text(updated_item))]
+
+
+def _fields(record: Scene | Item) -> dict[str, Any]:
+    from dataclasses import fields
+
+    return {f.name: getattr(record, f.name) for f in fields(record) if f.init}

@@ -1,0 +1,207 @@
+"""The read path: gather candidates per channel, fuse them, return typed hits.
+
+Every channel generates its own candidates and the fusion decides; no channel filters another
+(a memory found only by keywords, or only by a trigger, still surfaces).
+
+Channels with derived memories (the user has scenes or items written by an LLM):
+
+========== ======= ==============================================================
+channel     kind    candidates
+========== ======= ==============================================================
+dense       scene   cosine to the scene's title + summary + narrative
+dialogue    scene   cosine to the scene's raw turns
+bm25        scene   BM25 over the scene text
+scene       scene   Scene triggers (situation/object/event/emotion), gated cosine
+horizon     scene   Horizon triggers (five forward-looking channels), gated cosine
+dense       item    cosine to the item text
+bm25        item    BM25 over the item text
+entity      item    Entity triggers (superordinate concepts), gated cosine
+bridge      item    Bridge triggers ("cue -> inference"), gated cosine
+========== ======= ==============================================================
+
+Without derived memories (LLM-free mode) the evidence is the turns: ``dense`` and ``bm25``
+over each turn and ``context``, a cosine over the turn together with its neighbours.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from tmem.config import RetrievalConfig
+from tmem.embed.base import Embedder
+from tmem.models import Hit, Item, Kind, Record, Scene
+from tmem.retrieve.fusion import rrf
+from tmem.store.base import Store, Vector
+
+
+@dataclass
+class _Channels:
+    """Ranked ids per channel, plus the trigger labels that reached each id."""
+
+    rankings: dict[str, list[str]] = field(default_factory=dict)
+    labels: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+
+    def add(self, name: str, ids: Sequence[str]) -> None:
+        if ids:
+            self.rankings[name] = list(ids)
+
+
+@dataclass(frozen=True)
+class Searcher:
+    store: Store
+    embedder: Embedder
+    config: RetrievalConfig
+
+    def search(self, query: str, user_id: str, limit: int = 10) -> list[Hit]:
+        if limit < 1 or not query.strip():
+            return []
+        vector = self.embedder.embed([query])[0]
+        scenes, items = self._kind_limits(limit)
+        hits = self._derived(query, user_id, vector, scenes, items)
+        if not hits:
+            hits = self._turns(query, user_id, vector, limit)
+        hits.sort(key=lambda h: (-h.score, h.id))
+        return hits[:limit]
+
+    def _kind_limits(self, limit: int) -> tuple[int, int]:
+        scenes, items = self.config.scene_limit, self.config.item_limit
+        if limit > scenes + items:
+            scenes = math.ceil(limit * scenes / (scenes + items))
+            items = limit - scenes
+        return scenes, items
+
+    # --- channels over turns (LLM-free) ------------------------------------------------------
+    def _turns(self, query: str, user_id: str, vector: Vector, limit: int) -> list[Hit]:
+        channels = _Channels()
+        n = max(self.config.candidates, limit)
+        if self.config.dense:
+            channels.add("dense", self._vector_ids(user_id, "turn", vector, n))
+            channels.add("context", self._vector_ids(user_id, "context", vector, n))
+        if self.config.lexical:
+            channels.add("bm25", self._text_ids(user_id, "turn", query, n))
+        return self._fuse(user_id, channels, limit)
+
+    # --- channels over scenes and items -------------------------------------------------------
+    def _derived(
+        self, query: str, user_id: str, vector: Vector, scenes: int, items: int
+    ) -> list[Hit]:
+        scene_channels = self._scene_channels(query, user_id, vector)
+        item_channels = self._item_channels(query, user_id, vector)
+        return self._fuse(user_id, scene_channels, scenes) + self._fuse(
+            user_id, item_channels, items
+        )
+
+    def _scene_channels(self, query: str, user_id: str, vector: Vector) -> _Channels:
+        channels = _Channels()
+        n = self.config.candidates
+        if self.config.dense:
+            channels.add("dense", self._vector_ids(user_id, "scene", vector, n))
+            channels.add("dialogue", self._vector_ids(user_id, "dialogue", vector, n))
+        if self.config.lexical:
+            channels.add("bm25", self._text_ids(user_id, "scene", query, n))
+        for family, space in (("scene", "scene_trigger"), ("horizon", "horizon")):
+            if family in self.config.families:
+                self._trigger_channel(channels, family, space, user_id, vector)
+        return channels
+
+    def _item_channels(self, query: str, user_id: str, vector: Vector) -> _Channels:
+        channels = _Channels()
+        n = self.config.candidates
+        if self.config.dense:
+            channels.add("dense", self._vector_ids(user_id, "item", vector, n))
+        if self.config.lexical:
+            channels.add("bm25", self._text_ids(user_id, "item", query, n))
+        for family in ("entity", "bridge"):
+            if family in self.config.families:
+                self._trigger_channel(channels, family, family, user_id, vector)
+        return channels
+
+    def _trigger_channel(
+        self, channels: _Channels, family: str, space: str, user_id: str, vector: Vector
+    ) -> None:
+        """Rank memories by their best gated trigger: cosine times edge confidence."""
+        top = self.config.trigger_top if family in ("entity", "bridge") else self.config.scene_trigger_top
+        scored = [
+            s
+            for s in self.store.search_vectors(user_id, space, vector, top)
+            if s.score >= self.config.trigger_gate
+        ]
+        if not scored:
+            return
+        triggers = {t.id: t for t in self.store.triggers_for(user_id, [s.id for s in scored])}
+        best: dict[str, float] = {}
+        for candidate in scored:
+            trigger = triggers.get(candidate.id)
+            if trigger is None:
+                continue
+            for memory_id, confidence in trigger.targets:
+                value = candidate.score * confidence
+                if value > best.get(memory_id, -1.0):
+                    best[memory_id] = value
+                channels.labels[memory_id].add(trigger.label)
+        channels.add(family, sorted(best, key=lambda m: (-best[m], m)))
+
+    # --- helpers ---------------------------------------------------------------------------
+    def _vector_ids(self, user_id: str, space: str, vector: Vector, n: int) -> list[str]:
+        return [s.id for s in self.store.search_vectors(user_id, space, vector, n)]
+
+    def _text_ids(self, user_id: str, kind: Kind, query: str, n: int) -> list[str]:
+        return [s.id for s in self.store.search_text(user_id, kind, query, n)]
+
+    def _fuse(self, user_id: str, channels: _Channels, limit: int) -> list[Hit]:
+        if not channels.rankings or limit < 1:
+            return []
+        fused = rrf(channels.rankings, k=self.config.rrf_k)[:limit]
+        records = self.store.get_many(user_id, [f.id for f in fused])
+        hits = []
+        for f in fused:
+            record = records.get(f.id)
+            if record is None:
+                continue
+            reached = _reached_by(f.channels, channels.labels.get(f.id, set()))
+            hits.append(to_hit(record, f.score, reached))
+        return hits
+
+
+_TRIGGER_CHANNELS = frozenset({"entity", "bridge", "scene", "horizon"})
+
+
+def _reached_by(names: Sequence[str], labels: set[str]) -> tuple[str, ...]:
+    """Channel names, with a trigger family replaced by its labels (``horizon:GOAL_ARC``)."""
+    out: list[str] = []
+    for name in names:
+        if name in _TRIGGER_CHANNELS:
+            matching = sorted(lb for lb in labels if lb.split(":")[0] == name)
+            out.extend(matching or [name])
+        else:
+            out.append(name)
+    return tuple(dict.fromkeys(out))
+
+
+def evidence_text(record: Record) -> str:
+    """The text an answering model sees for a memory."""
+    if isinstance(record, Item):
+        parts = [record.content]
+        if record.temporal:
+            parts.append(f"Time: {record.temporal}")
+        if record.spatial:
+            parts.append(f"Location: {record.spatial}")
+        return "\n".join(parts)
+    if isinstance(record, Scene):
+        return record.narrative or record.summary
+    return record.text
+
+
+def to_hit(record: Record, score: float, reached_by: tuple[str, ...]) -> Hit:
+    return Hit(
+        id=record.id,
+        kind=record.kind,
+        text=evidence_text(record),
+        score=score,
+        timestamp=record.timestamp.isoformat(),
+        source_turns=record.source_turns,
+        reached_by=reached_by,
+    )
