@@ -1,0 +1,146 @@
+"""``tmem bench``: run LoCoMo and LoCoMo-Plus-format benchmarks (see ``benchmarks.md``)."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from tmem.config import Config
+from tmem.errors import TmemError
+from tmem.eval.systems import SYSTEMS
+
+F = TypeVar("F", bound=Callable[..., Any])
+ALL_SYSTEMS = ",".join(SYSTEMS)
+
+
+def _config(ctx: click.Context) -> Config:
+    """The Config the main command built (``ctx.meta`` or ``ctx.obj``), else defaults."""
+    found = ctx.meta.get("config")
+    if found is None and isinstance(ctx.obj, dict):
+        found = ctx.obj.get("config")
+    if found is None:
+        found = getattr(ctx.obj, "config", None)
+    return found if isinstance(found, Config) else Config()
+
+
+def _quiet(ctx: click.Context, quiet: bool) -> bool:
+    return quiet or bool(getattr(ctx.obj, "quiet", False))
+
+
+def _indexes(value: str | None) -> list[int] | None:
+    if not value:
+        return None
+    try:
+        return [int(part) for part in value.split(",") if part.strip()]
+    except ValueError:
+        raise click.BadParameter("expected comma-separated integers, e.g. 0,3") from None
+
+
+def _systems(value: str) -> list[str]:
+    names = [part.strip() for part in value.split(",") if part.strip()]
+    unknown = [n for n in names if n not in SYSTEMS]
+    if unknown:
+        raise click.BadParameter(f"unknown system {unknown[0]!r}; choose from {', '.join(SYSTEMS)}")
+    return names
+
+
+def common_options(f: F) -> F:
+    options = [
+        click.option("--conversations", help="Comma-separated LoCoMo conversation indexes."),
+        click.option(
+            "--mode", type=click.Choice(["retrieval", "qa"]), default="retrieval",
+            show_default=True, help="retrieval needs no LLM; qa answers and judges.",
+        ),
+        click.option(
+            "--systems", default=ALL_SYSTEMS, show_default=True,
+            help=f"Comma-separated, from: {', '.join(SYSTEMS)}.",
+        ),
+        click.option("--quiet", "-q", is_flag=True, help="No progress bars."),
+    ]  # fmt: skip
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+@click.group()
+def bench() -> None:
+    """Benchmark tmem against raw-turn baselines."""
+
+
+@bench.command("locomo")
+@click.option("--data", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="locomo10.json (or a file in its schema).")  # fmt: skip
+@common_options
+@click.option("--out", default="bench-out/locomo", show_default=True, help="Report directory.")
+@click.pass_context
+def locomo_command(
+    ctx: click.Context,
+    data: str,
+    conversations: str | None,
+    mode: str,
+    systems: str,
+    quiet: bool,
+    out: str,
+) -> None:
+    """Evidence-turn retrieval (and optionally judged QA) on LoCoMo."""
+    from tmem.eval.runner import run_locomo
+
+    try:
+        results = run_locomo(
+            data, _indexes(conversations), "qa" if mode == "qa" else "retrieval",
+            _systems(systems), out, _config(ctx), progress=not _quiet(ctx, quiet),
+            command=shlex.join(sys.argv),
+        )  # fmt: skip
+    except TmemError as error:
+        raise click.ClickException(str(error)) from None
+    _summary(results, out)
+
+
+@bench.command("locomo-plus")
+@click.option("--data", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="Cue/trigger items in the LoCoMo-Plus format.")  # fmt: skip
+@click.option("--base", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="locomo10.json, the conversations the items are stitched into.")  # fmt: skip
+@common_options
+@click.option("--limit", type=int, help="Only the first N items.")
+@click.option("--out", default="bench-out/locomo-plus", show_default=True, help="Report directory.")
+@click.pass_context
+def plus_command(
+    ctx: click.Context,
+    data: str,
+    base: str,
+    conversations: str | None,
+    mode: str,
+    systems: str,
+    quiet: bool,
+    limit: int | None,
+    out: str,
+) -> None:
+    """Cue recall from a later trigger, with items stitched into LoCoMo conversations."""
+    from tmem.eval.runner import run_plus
+
+    try:
+        results = run_plus(
+            data, base, _indexes(conversations), "qa" if mode == "qa" else "retrieval",
+            _systems(systems), out, _config(ctx), progress=not _quiet(ctx, quiet),
+            command=shlex.join(sys.argv), limit=limit,
+        )  # fmt: skip
+    except TmemError as error:
+        raise click.ClickException(str(error)) from None
+    _summary(results, out)
+
+
+def _summary(results: dict[str, Any], out: str) -> None:
+    for name, summary in results["systems"].items():
+        overall = summary["overall"]
+        shown = ", ".join(
+            f"{key} {overall[key]:.3f}"
+            for key in ("any_hit@10", "recall@10", "mrr", "j", "awareness")
+            if key in overall
+        )
+        click.echo(f"{name:<13} n={summary['n']:<5} {shown}")
+    click.echo(f"report: {out}/report.md")

@@ -1,0 +1,202 @@
+"""The shared machinery of a benchmark run: systems under test, records, scratch space.
+
+A :class:`Harness` holds what every system in a run shares (config, embedder, the cached LLM,
+a scratch directory); :func:`build_system` builds one system over one conversation; records
+collect per-question scores for :mod:`tmem.eval.report`.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from tmem.config import Config
+from tmem.embed.base import Embedder
+from tmem.errors import EvalError
+from tmem.eval.baselines import BASELINES, build_turn_index, embed_texts
+from tmem.eval.locomo import Message
+from tmem.eval.metrics import retrieval_scores
+from tmem.eval.systems import (
+    SYSTEMS,
+    BaselineSystem,
+    FullContextSystem,
+    IngestStats,
+    MemoryLike,
+    System,
+    TmemSystem,
+    ingest_sessions,
+    open_memory,
+)
+from tmem.llm.base import LLM
+from tmem.models import Usage
+
+Mode = Literal["retrieval", "qa"]
+SEARCH_LIMIT = 50
+MemoryFactory = Callable[[Path, datetime], MemoryLike]
+"""Opens a fresh memory in a SQLite file with its clock at the given time."""
+Sessions = Sequence[tuple[str, Sequence[Message]]]
+
+
+@dataclass(frozen=True)
+class QuestionRecord:
+    """One question's outcome for one system."""
+
+    system: str
+    id: str
+    group: str
+    scores: dict[str, float]
+    latency_ms: float | None = None
+    usage: Usage = field(default_factory=Usage)
+    prediction: str = ""
+    judge_label: str | None = None
+
+
+@dataclass
+class SystemRun:
+    """Everything measured for one system across a benchmark run."""
+
+    name: str
+    records: list[QuestionRecord] = field(default_factory=list)
+    ingest: IngestStats = field(default_factory=IngestStats)
+    judge_usage: Usage = field(default_factory=Usage)
+    judge_failures: int = 0
+    context_tokens: list[int] = field(default_factory=list)
+
+
+@dataclass
+class Harness:
+    """The shared pieces of one run: settings, models, scratch directory."""
+
+    config: Config
+    mode: Mode
+    embedder: Embedder
+    llm: LLM | None
+    workdir: Path
+    progress: bool
+    memory_factory: MemoryFactory
+    vectors: dict[str, Any] = field(default_factory=dict)
+
+    def judge_llm(self) -> LLM:
+        if self.llm is None:
+            raise EvalError("QA mode needs an LLM: configure one (see `tmem config`)")
+        return self.llm
+
+
+def select_conversations(
+    samples: Sequence[Mapping[str, Any]], indexes: Sequence[int] | None
+) -> list[Mapping[str, Any]]:
+    """The samples at ``indexes`` (all when None), in the order given.
+
+    Raises:
+        EvalError: an index is out of range.
+    """
+    if indexes is None:
+        return list(samples)
+    bad = [i for i in indexes if not 0 <= i < len(samples)]
+    if bad:
+        raise EvalError(f"conversation index {bad[0]} out of range 0..{len(samples) - 1}")
+    return [samples[i] for i in indexes]
+
+
+def check_systems(systems: Sequence[str]) -> tuple[str, ...]:
+    """Validate system names against :data:`SYSTEMS`, dropping repeats."""
+    unknown = [s for s in systems if s not in SYSTEMS]
+    if unknown:
+        raise EvalError(f"unknown system {unknown[0]!r}; choose from {', '.join(SYSTEMS)}")
+    return tuple(dict.fromkeys(systems))
+
+
+@contextmanager
+def open_harness(
+    config: Config,
+    mode: Mode,
+    out_dir: Path,
+    progress: bool,
+    *,
+    embedder: Embedder | None = None,
+    llm: LLM | None = None,
+    memory_factory: MemoryFactory | None = None,
+) -> Iterator[Harness]:
+    """Build the embedder and the cached LLM, and a scratch directory removed afterwards."""
+    from tmem.embed.factory import build_embedder
+    from tmem.llm.factory import build_llm
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    embedder = embedder or build_embedder(config.embedder)
+    inner = llm or build_llm(config.llm)
+    if mode == "qa" and inner is None:
+        raise EvalError("QA mode needs an LLM: configure one, or use --mode retrieval")
+    cached = _cached(inner, out_dir)
+    try:
+        with tempfile.TemporaryDirectory(prefix="tmem-bench-") as scratch:
+            workdir = Path(scratch)
+
+            def default_factory(path: Path, now: datetime) -> MemoryLike:
+                return open_memory(path, config, embedder, cached, now)
+
+            factory = memory_factory or default_factory
+            yield Harness(config, mode, embedder, cached, workdir, progress, factory)
+    finally:
+        if cached is not None and hasattr(cached, "close"):
+            cached.close()
+
+
+def _cached(inner: LLM | None, out_dir: Path) -> LLM | None:
+    if inner is None:
+        return None
+    from tmem.llm.cache import CachedLLM
+
+    return CachedLLM(inner, out_dir / "llm-cache.sqlite")
+
+
+def progress_bar(harness: Harness, total: int, label: str) -> Any:
+    """A tqdm bar (disabled when the run is quiet)."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=label, disable=not harness.progress, leave=False)
+
+
+@contextmanager
+def build_system(
+    harness: Harness,
+    name: str,
+    sessions: Sessions,
+    user_id: str,
+    now: datetime,
+    run: SystemRun,
+) -> Iterator[System]:
+    """One system built over ``sessions``; a tmem memory is closed afterwards."""
+    messages = [m for _, session in sessions for m in session]
+    if name == "tmem":
+        memory = harness.memory_factory(harness.workdir / f"{user_id}.sqlite", now)
+        try:
+            ingest_sessions(memory, sessions, user_id, run.ingest)
+            yield TmemSystem(memory, user_id)
+        finally:
+            memory.close()
+    elif name in BASELINES:
+        vectors = harness.vectors.get(user_id)
+        if vectors is None:
+            texts = [f"{m['speaker']}: {m['content']}" for m in messages]
+            vectors = harness.vectors[user_id] = embed_texts(harness.embedder, texts)
+        yield BaselineSystem(
+            name, build_turn_index(messages, harness.embedder, vectors), harness.llm
+        )
+    else:
+        system = FullContextSystem(tuple(messages), harness.llm)
+        run.context_tokens.append(system.context_tokens)
+        yield system
+
+
+def timed_search(system: System, query: str, gold: Sequence[str]) -> tuple[dict[str, float], float]:
+    """Retrieval scores for one query and the search latency in milliseconds."""
+    start = time.perf_counter()
+    hits = system.search(query, SEARCH_LIMIT)
+    latency = (time.perf_counter() - start) * 1000
+    return retrieval_scores(gold, hits), latency

@@ -1,0 +1,95 @@
+"""``report.md``: the results as side-by-side Markdown tables."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from tmem.eval.report import GROUP_METRICS, HEADLINE
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value)
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A Markdown table."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def overall_table(systems: Mapping[str, Any]) -> str:
+    """One row per metric, one column per system."""
+    present = [m for m in HEADLINE if any(m in s["overall"] for s in systems.values())]
+    rows = [[m, *(s["overall"].get(m) for s in systems.values())] for m in present]
+    rows.append(["questions", *(s["n"] for s in systems.values())])
+    return table(["metric", *systems], rows)
+
+
+def group_table(systems: Mapping[str, Any], group_key: str, metric: str) -> str:
+    """One row per category (number and name), one column per system, for ``metric``."""
+    groups: dict[str, str] = {}
+    for summary in systems.values():
+        for key, group in summary.get(group_key, {}).items():
+            groups.setdefault(key, f"{key} {group['name']}" if key != group["name"] else key)
+    rows = []
+    for key, label in groups.items():
+        cells = [s.get(group_key, {}).get(key, {}).get(metric) for s in systems.values()]
+        n = max(s.get(group_key, {}).get(key, {}).get("n", 0) for s in systems.values())
+        rows.append([label, n, *cells])
+    return table([group_key.removeprefix("by_"), "n", *systems], rows)
+
+
+def cost_table(systems: Mapping[str, Any]) -> str:
+    """Latency and LLM usage per system."""
+    header = [
+        "system",
+        "search p50 ms",
+        "search p95 ms",
+        "ingest s",
+        "LLM calls/turn",
+        "tokens/turn",
+        "LLM calls/query",
+        "judge parse failures",
+        "context tokens",
+    ]
+    rows = []
+    for name, s in systems.items():
+        usage = s["usage"]
+        rows.append([
+            name, s["latency_ms"]["p50"], s["latency_ms"]["p95"], s["ingest"]["seconds"],
+            usage["ingest_llm_calls_per_turn"], usage["ingest_tokens_per_turn"],
+            usage["query_llm_calls_per_query"], usage["judge_parse_failures"],
+            usage["context_tokens_mean"],
+        ])  # fmt: skip
+    return table(header, rows)
+
+
+def render_markdown(results: Mapping[str, Any]) -> str:
+    """The whole report."""
+    systems = results["systems"]
+    benchmark = results.get("benchmark", "locomo")
+    group_key = "by_category" if benchmark == "locomo" else "by_relation_type"
+    parts = [
+        f"# {benchmark} ({results.get('mode')})",
+        f"config `{results['config_fingerprint']}`, commit `{results.get('git_commit')}`, "
+        f"embedder `{results['models']['embedder']}`, LLM `{results['models']['llm']}`",
+        "Ranks count turns; categories are LoCoMo file category numbers.",
+        "## Overall",
+        overall_table(systems),
+    ]
+    for metric in GROUP_METRICS:
+        if any(metric in s["overall"] for s in systems.values()):
+            parts += [
+                f"## {metric} by {group_key.removeprefix('by_')}",
+                group_table(systems, group_key, metric),
+            ]
+    parts += ["## Cost", cost_table(systems)]
+    if results.get("command"):
+        parts += ["## Command", f"`{results['command']}`"]
+    return "\n\n".join(parts) + "\n"

@@ -1,0 +1,158 @@
+"""One system over every stitched LoCoMo-Plus item, each in its own isolated library.
+
+For ``tmem`` the base conversation's memory is built once into a SQLite file; each item works on
+a byte copy of that file (taken after the base memory was closed), adds its cue session to the
+copy only, and is searched with its trigger. Baselines reuse the base conversation's turn
+embeddings and add the cue turns' own.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tmem.eval.baselines import BASELINES, build_turn_index, embed_texts
+from tmem.eval.harness import Harness, QuestionRecord, SystemRun, progress_bar, timed_search
+from tmem.eval.locomo import Message, conversation_messages
+from tmem.eval.plus import StitchedItem, query_time
+from tmem.eval.qa import judge_awareness
+from tmem.eval.systems import (
+    RETRIEVING,
+    BaselineSystem,
+    FullContextSystem,
+    System,
+    TmemSystem,
+    ingest_sessions,
+)
+
+SQLITE_SIDE_FILES = ("-wal", "-shm")
+
+
+def run_plus_system(
+    harness: Harness,
+    run: SystemRun,
+    items: Sequence[StitchedItem],
+    bases: Sequence[Mapping[str, Any]],
+) -> None:
+    """Evaluate ``run.name`` on every item, appending one record per item."""
+    bar = progress_bar(harness, len(items), f"plus {run.name}")
+    for item in items:
+        with plus_system(harness, run, item, bases) as system:
+            if not (run.name == "full-context" and harness.mode == "retrieval"):
+                run.records.append(ask_plus(harness, run, system, item))
+        bar.update(1)
+    bar.close()
+
+
+def _user_id(base: Mapping[str, Any], index: int) -> str:
+    return str(base.get("sample_id") or f"base-{index}")
+
+
+def _messages(base: Mapping[str, Any]) -> list[Message]:
+    return [m for _, session in conversation_messages(base) for m in session]
+
+
+@contextmanager
+def plus_system(
+    harness: Harness, run: SystemRun, item: StitchedItem, bases: Sequence[Mapping[str, Any]]
+) -> Iterator[System]:
+    """The system for one item: its base conversation plus its cue session, nothing else."""
+    base = bases[item.base]
+    user_id = _user_id(base, item.base)
+    if run.name == "tmem":
+        with _tmem_copy(harness, run, item, base, user_id) as system:
+            yield system
+    elif run.name in BASELINES:
+        yield _baseline(harness, run.name, item, base, user_id)
+    else:
+        stitched = sorted([*_messages(base), *item.cue_messages], key=lambda m: m["timestamp"])
+        system = FullContextSystem(tuple(stitched), harness.llm)
+        run.context_tokens.append(system.context_tokens)
+        yield system
+
+
+@contextmanager
+def _tmem_copy(
+    harness: Harness, run: SystemRun, item: StitchedItem, base: Mapping[str, Any], user_id: str
+) -> Iterator[System]:
+    source = _base_library(harness, run, item.base, base, user_id)
+    target = harness.workdir / f"item-{item.index}.sqlite"
+    copy_sqlite(source, target)
+    memory = harness.memory_factory(target, item.query_time)
+    try:
+        cue = [(item.cue_session_id, item.cue_messages)]
+        ingest_sessions(memory, cue, user_id, run.ingest)
+        yield TmemSystem(memory, user_id)
+    finally:
+        memory.close()
+        remove_sqlite(target)
+
+
+def _base_library(
+    harness: Harness, run: SystemRun, index: int, base: Mapping[str, Any], user_id: str
+) -> Path:
+    path = harness.workdir / f"base-{index}.sqlite"
+    if path.exists():
+        return path
+    memory = harness.memory_factory(path, query_time(base))
+    try:
+        ingest_sessions(memory, conversation_messages(base), user_id, run.ingest)
+    finally:
+        memory.close()
+    return path
+
+
+def copy_sqlite(source: Path, target: Path) -> None:
+    """Copy a closed SQLite database with any journal side files."""
+    shutil.copyfile(source, target)
+    for suffix in SQLITE_SIDE_FILES:
+        side = source.with_name(source.name + suffix)
+        if side.exists():
+            shutil.copyfile(side, target.with_name(target.name + suffix))
+
+
+def remove_sqlite(path: Path) -> None:
+    """Delete a SQLite database and its side files."""
+    for suffix in ("", *SQLITE_SIDE_FILES):
+        path.with_name(path.name + suffix).unlink(missing_ok=True)
+
+
+def _baseline(
+    harness: Harness, name: str, item: StitchedItem, base: Mapping[str, Any], user_id: str
+) -> BaselineSystem:
+    messages = _messages(base)
+    base_vectors = harness.vectors.get(user_id)
+    if base_vectors is None:
+        texts = [f"{m['speaker']}: {m['content']}" for m in messages]
+        base_vectors = harness.vectors[user_id] = embed_texts(harness.embedder, texts)
+    cue_texts = [f"{m['speaker']}: {m['content']}" for m in item.cue_messages]
+    vectors = np.vstack([base_vectors, embed_texts(harness.embedder, cue_texts)])
+    index = build_turn_index([*messages, *item.cue_messages], harness.embedder, vectors)
+    return BaselineSystem(name, index, harness.llm)
+
+
+def ask_plus(
+    harness: Harness, run: SystemRun, system: System, item: StitchedItem
+) -> QuestionRecord:
+    """Search with the trigger (and in QA mode answer it and judge cue awareness)."""
+    scores: dict[str, float] = {}
+    latency = None
+    if run.name in RETRIEVING:
+        scores, latency = timed_search(system, item.query, item.evidence)
+    record_id = f"plus/{item.index}"
+    if harness.mode == "retrieval":
+        return QuestionRecord(run.name, record_id, item.relation_type, scores, latency)
+    prediction, usage = system.answer(item.query, item.query_time)
+    cue = "\n".join(f"{m['speaker']}: {m['content']}" for m in item.cue_messages)
+    verdict = judge_awareness(harness.judge_llm(), cue, prediction, item.query_time)
+    run.judge_usage = run.judge_usage + verdict.usage
+    run.judge_failures += int(verdict.parse_failed)
+    scores["awareness"] = verdict.score
+    return QuestionRecord(
+        run.name, record_id, item.relation_type, scores, latency, usage, prediction, verdict.label
+    )

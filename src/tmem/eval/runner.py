@@ -1,0 +1,195 @@
+"""Run LoCoMo and LoCoMo-Plus against tmem and the baselines, then write the report.
+
+Retrieval mode needs no LLM: every system searches, and gold turns are scored with
+:func:`tmem.eval.metrics.retrieval_scores`. QA mode also answers each question and grades the
+answer (LLM judge, F1, BLEU-1); LLM calls go through a :class:`tmem.llm.cache.CachedLLM` at
+``<out_dir>/llm-cache.sqlite`` so reruns cost nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from tmem.config import Config
+from tmem.embed.base import Embedder
+from tmem.eval.harness import (
+    Harness,
+    MemoryFactory,
+    Mode,
+    QuestionRecord,
+    SystemRun,
+    build_system,
+    check_systems,
+    open_harness,
+    progress_bar,
+    select_conversations,
+    timed_search,
+)
+from tmem.eval.locomo import Question, conversation_messages, load_locomo, questions
+from tmem.eval.metrics import bleu1, locomo_f1
+from tmem.eval.plus import load_plus, query_time, stitch_all
+from tmem.eval.qa import judge_answer
+from tmem.eval.systems import RETRIEVING, SYSTEMS, System
+from tmem.llm.base import LLM
+
+# --- LoCoMo ---------------------------------------------------------------------------------
+
+
+def locomo_questions(sample: Mapping[str, Any], mode: Mode) -> list[Question]:
+    """Retrieval scores categories 1-4 with evidence; QA also grades the 4 without evidence."""
+    if mode == "qa":
+        return [q for q in questions(sample) if q.category in (1, 2, 3, 4)]
+    return [q for q in questions(sample) if q.scored]
+
+
+def run_locomo_conversation(
+    harness: Harness, sample: Mapping[str, Any], runs: Mapping[str, SystemRun]
+) -> None:
+    """Build every system over one conversation and ask it that conversation's questions."""
+    sessions = conversation_messages(sample)
+    user_id = str(sample.get("sample_id") or "locomo")
+    now = query_time(sample)
+    asked = locomo_questions(sample, harness.mode)
+    for name, run in runs.items():
+        with build_system(harness, name, sessions, user_id, now, run) as system:
+            if name == "full-context" and harness.mode == "retrieval":
+                continue
+            bar = progress_bar(harness, len(asked), f"{user_id} {name}")
+            for question in asked:
+                run.records.append(ask(harness, run, system, question, now))
+                bar.update(1)
+            bar.close()
+
+
+def ask(
+    harness: Harness, run: SystemRun, system: System, question: Question, now: datetime
+) -> QuestionRecord:
+    """Search (and in QA mode answer and grade) one LoCoMo question."""
+    scores: dict[str, float] = {}
+    latency = None
+    if run.name in RETRIEVING and question.evidence:
+        scores, latency = timed_search(system, question.question, question.evidence)
+    if harness.mode == "retrieval":
+        return QuestionRecord(run.name, question.id, str(question.category), scores, latency)
+    prediction, usage = system.answer(question.question, now)
+    verdict = judge_answer(harness.judge_llm(), question.question, question.answer, prediction, now)
+    run.judge_usage = run.judge_usage + verdict.usage
+    run.judge_failures += int(verdict.parse_failed)
+    scores["j"] = verdict.score
+    scores["f1"] = locomo_f1(prediction, question.answer, question.category)
+    scores["bleu1"] = bleu1(prediction, question.answer)
+    group = str(question.category)
+    return QuestionRecord(
+        run.name, question.id, group, scores, latency, usage, prediction, verdict.label
+    )
+
+
+def run_locomo(
+    data_path: str | Path,
+    conversations: Sequence[int] | None = None,
+    mode: Mode = "retrieval",
+    systems: Sequence[str] = SYSTEMS,
+    out_dir: str | Path = "bench-out",
+    config: Config | None = None,
+    progress: bool = True,
+    *,
+    embedder: Embedder | None = None,
+    llm: LLM | None = None,
+    memory_factory: MemoryFactory | None = None,
+    command: str | None = None,
+) -> dict[str, Any]:
+    """Run LoCoMo and write ``results.json``, ``questions.jsonl``, ``report.md`` and plots.
+
+    Args:
+        data_path: ``locomo10.json`` or a file in its schema.
+        conversations: indexes of the conversations to run (all when None).
+        mode: ``retrieval`` (no LLM) or ``qa``.
+        systems: names from :data:`tmem.eval.systems.SYSTEMS`.
+        out_dir: where the report goes (created if missing).
+        config: tmem's settings (the embedder and LLM are built from it unless given).
+        progress: show progress bars.
+        embedder: use this embedder instead of building one.
+        llm: use this LLM (wrapped in the cache) instead of building one.
+        memory_factory: open something other than :class:`tmem.Memory` for system ``tmem``.
+        command: the command line to record.
+
+    Returns:
+        The ``results.json`` content.
+    """
+    from tmem.eval.report import write_report
+
+    config = config or Config()
+    chosen = check_systems(systems)
+    samples = select_conversations(load_locomo(data_path), conversations)
+    out = Path(out_dir)
+    runs = {name: SystemRun(name) for name in chosen}
+    with open_harness(
+        config, mode, out, progress, embedder=embedder, llm=llm, memory_factory=memory_factory
+    ) as harness:
+        for sample in samples:
+            run_locomo_conversation(harness, sample, runs)
+        meta = {"benchmark": "locomo", "mode": mode, "conversations": conversations}
+        return write_report(out, runs, harness, meta, command)
+
+
+# --- LoCoMo-Plus ----------------------------------------------------------------------------
+
+
+def run_plus(
+    data_path: str | Path,
+    base_path: str | Path,
+    conversations: Sequence[int] | None = None,
+    mode: Mode = "retrieval",
+    systems: Sequence[str] = SYSTEMS,
+    out_dir: str | Path = "bench-out-plus",
+    config: Config | None = None,
+    progress: bool = True,
+    *,
+    embedder: Embedder | None = None,
+    llm: LLM | None = None,
+    memory_factory: MemoryFactory | None = None,
+    command: str | None = None,
+    limit: int | None = None,
+) -> dict[str, Any]:
+    """Run a LoCoMo-Plus-format file stitched into LoCoMo (``benchmarks.md`` §4.2).
+
+    Each base conversation is built once per system; every item then gets its own copy with
+    only its cue session added, and is searched with its trigger text (never stored). Scores
+    are by relation type; the gold turns are the item's cue turns.
+
+    Args:
+        data_path: the cue/trigger items.
+        base_path: ``locomo10.json``; item ``i`` joins conversation ``i % n`` of those chosen.
+        conversations: indexes of the base conversations to use (all when None).
+        limit: run only the first ``limit`` items.
+        mode, systems, out_dir, config, progress, embedder, llm, memory_factory, command: as
+            for :func:`run_locomo`.
+
+    Returns:
+        The ``results.json`` content.
+    """
+    from tmem.eval.plus_run import run_plus_system
+    from tmem.eval.report import write_report
+
+    config = config or Config()
+    chosen = check_systems(systems)
+    items = load_plus(data_path)[:limit]
+    bases = select_conversations(load_locomo(base_path), conversations)
+    stitched = stitch_all(items, bases)
+    out = Path(out_dir)
+    runs = {name: SystemRun(name) for name in chosen}
+    with open_harness(
+        config, mode, out, progress, embedder=embedder, llm=llm, memory_factory=memory_factory
+    ) as harness:
+        for run in runs.values():
+            run_plus_system(harness, run, stitched, bases)
+        meta = {
+            "benchmark": "locomo-plus",
+            "mode": mode,
+            "conversations": conversations,
+            "items": len(stitched),
+        }
+        return write_report(out, runs, harness, meta, command)
