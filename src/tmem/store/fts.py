@@ -1,0 +1,58 @@
+"""Full-text search helpers every backend shares: what text is indexed and how a query is read.
+
+User text never reaches the query language: the query is cut into word tokens, each token is
+quoted as a phrase, and the phrases are OR-ed. Quotes, ``NEAR``, ``*``, ``-``, parentheses,
+column filters and NUL bytes therefore lose their meaning instead of raising a syntax error.
+"""
+
+from __future__ import annotations
+
+import re
+
+from tmem.models import Item, Record, Scene
+
+MAX_QUERY_TOKENS = 64
+"""Longer queries keep their first 64 distinct tokens, which bounds the cost of one search."""
+
+_WORD = re.compile(r"[^\W_]+")
+
+
+def index_text(record: Record) -> str:
+    """The text a record is indexed under.
+
+    A turn is ``speaker: content``; a scene is title, summary and narrative; an item is its
+    content plus keywords, query patterns, temporal and spatial anchors.
+    """
+    if isinstance(record, Scene):
+        return "\n".join((record.title, record.summary, record.narrative))
+    if isinstance(record, Item):
+        parts = (
+            record.content,
+            " ".join(record.keywords),
+            " ".join(record.query_patterns),
+            record.temporal,
+            record.spatial,
+        )
+        return "\n".join(parts)
+    return record.text
+
+
+def query_tokens(query: str) -> list[str]:
+    """Distinct word tokens of ``query`` in order of appearance, at most ``MAX_QUERY_TOKENS``."""
+    seen: dict[str, None] = {}
+    for match in _WORD.finditer(query):
+        seen.setdefault(match.group(0), None)
+        if len(seen) >= MAX_QUERY_TOKENS:
+            break
+    return list(seen)
+
+
+def match_expression(query: str) -> str | None:
+    """An FTS5 ``MATCH`` expression for ``query``: quoted tokens joined by OR; None if empty.
+
+    Tokens hold only letters and digits, so a double quote can never appear inside one.
+    """
+    tokens = query_tokens(query)
+    if not tokens:
+        return None
+    return " OR ".join(f'"{token}"' for token in tokens)

@@ -1,0 +1,340 @@
+"""The default store: one SQLite file (or ``:memory:``) holding every user's memories.
+
+Durability contract: the file runs in WAL mode. With ``durable=False`` (``synchronous=NORMAL``)
+an application crash never loses or corrupts acknowledged writes, but a power loss or OS crash
+may roll back the most recent commits. With ``durable=True`` (``synchronous=FULL``) every
+acknowledged write survives power loss too, provided the disk honours ``fsync``. WAL needs
+shared memory: keep the file on a local disk, never a network filesystem.
+
+One connection serves all threads, guarded by a re-entrant lock; every write is one
+``BEGIN IMMEDIATE`` transaction, every multi-statement read one snapshot.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import datetime
+from importlib import metadata
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from tmem.clock import Clock, SystemClock
+from tmem.errors import EmbedderMismatchError, InputError, NotFoundError, StoreError
+from tmem.models import HistoryEntry, Item, Kind, PersonaProfile, Record, Scene, Trigger, Turn
+from tmem.store import codec
+from tmem.store import sqlite_delete as deleting
+from tmem.store import sqlite_read as reading
+from tmem.store.base import Scored, Vector, VectorRow, WriteBatch
+from tmem.store.codec import RECORD_TYPES, Row
+from tmem.store.sqlite_rows import fetch_rows, put_row
+from tmem.store.sqlite_schema import connect, migrate, next_generation, read_meta, write_embedder
+from tmem.store.sqlite_write import add_history, apply_batch, write_vector
+from tmem.store.vectors import VectorCache
+
+
+def _tmem_version() -> str:
+    try:
+        return metadata.version("tmem")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+class SQLiteStore:
+    """A :class:`~tmem.store.base.Store` in one SQLite file, shareable across threads.
+
+    Args:
+        path: the database file, created when missing, or ``":memory:"``.
+        durable: ``synchronous=FULL`` (survives power loss) instead of NORMAL.
+        clock: the source of ``created_at`` and export timestamps.
+
+    Raises:
+        StoreError: the file is not a SQLite database or not a tmem store.
+        SchemaVersionError: the file was written by a newer tmem.
+    """
+
+    def __init__(
+        self, path: str | Path, *, durable: bool = False, clock: Clock | None = None
+    ) -> None:
+        self.path = str(path)
+        self._clock = clock or SystemClock()
+        self._lock = threading.RLock()
+        self._cache = VectorCache()
+        self._conn: sqlite3.Connection | None = connect(self.path, durable=durable)
+        try:
+            migrate(
+                self._conn,
+                tmem_version=_tmem_version(),
+                created_at=codec.encode_time(self._clock.now()),
+            )
+        except sqlite3.Error as exc:
+            self.close()
+            raise StoreError(f"cannot prepare store {self.path!r}: {exc}") from exc
+        except BaseException:
+            self.close()
+            raise
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({self.path!r})"
+
+    def __enter__(self) -> SQLiteStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # --- transactions -----------------------------------------------------------------------
+    @contextmanager
+    def _transaction(self, begin: str) -> Iterator[sqlite3.Connection]:
+        """Run the block in one transaction; sqlite3 errors surface as :class:`StoreError`."""
+        with self._lock:
+            if self._conn is None:
+                raise StoreError(f"store {self.path!r} is closed")
+            conn = self._conn
+            try:
+                conn.execute(begin)
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise StoreError(f"store {self.path!r}: {exc}") from exc
+                raise
+
+    def _writing(self) -> Any:
+        return self._transaction("BEGIN IMMEDIATE")
+
+    def _reading(self) -> Any:
+        return self._transaction("BEGIN DEFERRED")
+
+    def _touch(self, conn: sqlite3.Connection, user_id: str, next_seq: int = 0) -> None:
+        """Mark ``user_id`` changed: a new generation invalidates every cached matrix."""
+        conn.execute(
+            "INSERT INTO users (user_id, generation, next_seq) VALUES (?, ?, ?)"
+            " ON CONFLICT (user_id) DO UPDATE SET generation = excluded.generation,"
+            " next_seq = MAX(users.next_seq, excluded.next_seq)",
+            (user_id, next_generation(conn), next_seq),
+        )
+        self._cache.forget(user_id)
+
+    # --- lifecycle ----------------------------------------------------------------------------
+    def bind_embedder(self, name: str, dim: int) -> None:
+        """Record the embedder on first use; raise ``EmbedderMismatchError`` on a different one."""
+        with self._writing() as conn:
+            self._bind(conn, (name, dim))
+
+    def _bind(self, conn: sqlite3.Connection, embedder: tuple[str, int]) -> None:
+        bound = read_meta(conn).embedder
+        if bound is None:
+            write_embedder(conn, *embedder)
+        elif bound != embedder:
+            raise EmbedderMismatchError(
+                f"store {self.path!r} holds vectors of {bound[0]} (dim {bound[1]}),"
+                f" not {embedder[0]} (dim {embedder[1]}); re-embed with `tmem reindex`"
+                " or open another store"
+            )
+
+    def embedder(self) -> tuple[str, int] | None:
+        """The bound embedder's name and dimension, if any."""
+        with self._reading() as conn:
+            return read_meta(conn).embedder
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+                self._cache.clear()
+
+    # --- writes -------------------------------------------------------------------------------
+    def write(self, batch: WriteBatch) -> None:
+        """Apply ``batch`` atomically: all of it or none of it."""
+        with self._writing() as conn:
+            bound = read_meta(conn).embedder
+            apply_batch(conn, batch, bound[1] if bound else None)
+            next_seq = max((turn.seq + 1 for turn in batch.turns), default=0)
+            self._touch(conn, batch.user_id, next_seq)
+
+    def next_seq(self, user_id: str) -> int:
+        with self._reading() as conn:
+            row = conn.execute(
+                "SELECT next_seq FROM users WHERE user_id = ?", (user_id,)
+            ).fetchone()
+            return 0 if row is None else int(row[0])
+
+    def update_memory(
+        self,
+        user_id: str,
+        memory_id: str,
+        content: str,
+        vectors: Sequence[VectorRow],
+        at: datetime,
+    ) -> Record:
+        """Replace a memory's text (a scene's narrative) and all its vectors; log ``updated``."""
+        with self._writing() as conn:
+            found = reading.get_many(conn, user_id, [memory_id]).get(memory_id)
+            if found is None:
+                raise NotFoundError(f"no memory {memory_id!r} for this user")
+            version = add_history(conn, user_id, memory_id, "updated", content, at)
+            updated = _with_text(found, content)
+            put_row(conn, user_id, _row_of(conn, user_id, updated, version))
+            conn.execute(
+                "DELETE FROM vectors WHERE user_id = ? AND owner_id = ?", (user_id, memory_id)
+            )
+            bound = read_meta(conn).embedder
+            for row in vectors:
+                write_vector(conn, user_id, row, bound[1] if bound else None)
+            self._touch(conn, user_id)
+            return updated
+
+    def delete_memory(self, user_id: str, memory_id: str, at: datetime) -> int:
+        """Delete a memory and everything derived only from it; return rows removed.
+
+        Counts the memories, triggers and vectors removed. See
+        :mod:`tmem.store.cascade` for what a deletion takes with it.
+        """
+        with self._writing() as conn:
+            removed = deleting.delete_memory(conn, user_id, memory_id, at)
+            self._touch(conn, user_id)
+            return removed
+
+    def delete_user(self, user_id: str) -> int:
+        """Delete every row of this user, history included; return rows removed."""
+        with self._writing() as conn:
+            next_generation(conn)
+            removed = deleting.delete_user(conn, user_id)
+            self._cache.forget(user_id)
+            return removed
+
+    # --- reads --------------------------------------------------------------------------------
+    def get(self, user_id: str, memory_id: str) -> Record | None:
+        return self.get_many(user_id, [memory_id]).get(memory_id)
+
+    def get_many(self, user_id: str, memory_ids: Sequence[str]) -> dict[str, Record]:
+        with self._reading() as conn:
+            return reading.get_many(conn, user_id, memory_ids)
+
+    def turns(self, user_id: str, turn_ids: Sequence[str]) -> list[Turn]:
+        """Turns in the order of ``turn_ids``; unknown ids are skipped."""
+        with self._reading() as conn:
+            return reading.turns(conn, user_id, turn_ids)
+
+    def recent_turns(self, user_id: str, limit: int) -> list[Turn]:
+        with self._reading() as conn:
+            return reading.recent_turns(conn, user_id, limit)
+
+    def last_scene(self, user_id: str) -> Scene | None:
+        with self._reading() as conn:
+            return reading.last_scene(conn, user_id)
+
+    def pending_turns(self, user_id: str) -> list[Turn]:
+        with self._reading() as conn:
+            return reading.pending_turns(conn, user_id)
+
+    def triggers_for(self, user_id: str, trigger_ids: Sequence[str]) -> list[Trigger]:
+        with self._reading() as conn:
+            return reading.triggers_for(conn, user_id, trigger_ids)
+
+    def triggers_of(self, user_id: str, memory_id: str) -> list[Trigger]:
+        with self._reading() as conn:
+            return reading.triggers_of(conn, user_id, memory_id)
+
+    def personas(self, user_id: str) -> list[PersonaProfile]:
+        with self._reading() as conn:
+            return reading.personas(conn, user_id)
+
+    def history(self, user_id: str, memory_id: str) -> list[HistoryEntry]:
+        with self._reading() as conn:
+            return reading.history(conn, user_id, memory_id)
+
+    def users(self) -> list[str]:
+        with self._reading() as conn:
+            rows = conn.execute("SELECT user_id FROM users ORDER BY user_id").fetchall()
+            return [str(user_id) for (user_id,) in rows]
+
+    # --- search -------------------------------------------------------------------------------
+    def search_vectors(self, user_id: str, space: str, query: Vector, limit: int) -> list[Scored]:
+        """Exact cosine over the user's active vectors in ``space``, best first."""
+        with self._reading() as conn:
+            return reading.search_vectors(conn, self._cache, user_id, space, query, limit)
+
+    def search_text(self, user_id: str, kind: Kind, query: str, limit: int) -> list[Scored]:
+        """BM25 over the user's active memories of ``kind``; any query text is safe."""
+        with self._reading() as conn:
+            return reading.search_text(conn, user_id, kind, query, limit)
+
+    # --- export / import ----------------------------------------------------------------------
+    def export(self, user_id: str) -> Iterator[dict[str, Any]]:
+        """The header, then every row of the user by type (see :mod:`tmem.store.codec`).
+
+        The rows are read in one snapshot before the first is yielded, so a slow consumer
+        never holds the store's lock.
+        """
+        with self._reading() as conn:
+            rows = [codec.export_header(read_meta(conn).embedder, self._clock.now())]
+            for kind in RECORD_TYPES:
+                rows.extend(fetch_rows(conn, kind, user_id))
+        return iter(rows)
+
+    def import_records(self, user_id: str, records: Sequence[dict[str, Any]]) -> int:
+        """Load an export into ``user_id`` in one transaction, ids kept; return rows written.
+
+        Raises:
+            InputError: not a tmem export, or a malformed record.
+            EmbedderMismatchError: the export's embedder differs from the store's.
+        """
+        embedder, rows = codec.split_export(list(records))
+        with self._writing() as conn:
+            if embedder is not None:
+                self._bind(conn, embedder)
+            bound = read_meta(conn).embedder
+            for row in rows:
+                _import_row(conn, user_id, row, bound[1] if bound else None)
+            next_seq = max((int(r["seq"]) + 1 for r in rows if r["type"] == "turn"), default=0)
+            self._touch(conn, user_id, next_seq)
+        return len(rows)
+
+    # Last in the class: inside it, the name ``list`` means this method, not the builtin.
+    def list(
+        self, user_id: str, kind: Kind | None = None, *, include_superseded: bool = False
+    ) -> list[Record]:
+        """Memories of a user in time order (turns by ``seq``)."""
+        with self._reading() as conn:
+            return reading.list_memories(conn, user_id, kind, include_superseded)
+
+
+def _with_text(record: Record, content: str) -> Record:
+    if isinstance(record, Scene):
+        return replace(record, narrative=content)
+    return replace(record, content=content)
+
+
+def _row_of(conn: sqlite3.Connection, user_id: str, record: Record, version: int) -> Row:
+    if isinstance(record, Scene):
+        return codec.scene_to_dict(record, version=version)
+    if isinstance(record, Item):
+        return codec.item_to_dict(record, version=version)
+    scene_id, pending = conn.execute(
+        "SELECT scene_id, pending FROM turns WHERE user_id = ? AND id = ?", (user_id, record.id)
+    ).fetchone()
+    return codec.turn_to_dict(record, scene_id=scene_id, pending=bool(pending))
+
+
+def _import_row(conn: sqlite3.Connection, user_id: str, row: Row, dim: int | None) -> None:
+    try:
+        if row["type"] == "vector":
+            write_vector(conn, user_id, codec.vector_from_dict(row), dim)
+        else:
+            put_row(conn, user_id, row)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"malformed {row.get('type')} record: {exc!r}") from None

@@ -1,0 +1,217 @@
+"""Read paths of the SQLite store: functions over a connection inside a read snapshot.
+
+Every query names ``user_id``; ids from callers are bound as parameters, never spliced.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from tmem.errors import InputError
+from tmem.models import KINDS, HistoryEntry, Kind, PersonaProfile, Record, Scene, Trigger, Turn
+from tmem.store import codec
+from tmem.store.base import SPACES, Scored, Vector
+from tmem.store.codec import Row
+from tmem.store.fts import match_expression
+from tmem.store.sqlite_rows import fetch_rows
+from tmem.store.vectors import VectorCache, VectorMatrix, top_k
+
+_TO_RECORD: dict[str, Callable[[str, Row], Record]] = {
+    "turn": codec.turn_from_dict,
+    "scene": codec.scene_from_dict,
+    "item": codec.item_from_dict,
+}
+
+_CHUNK = 500
+
+_SPACE_OWNERS: dict[str, str] = {
+    "turn": "turns",
+    "context": "turns",
+    "scene": "scenes",
+    "dialogue": "scenes",
+    "item": "items",
+    "entity": "triggers",
+    "bridge": "triggers",
+    "scene_trigger": "triggers",
+    "horizon": "triggers",
+}
+"""The table owning each vector space; a vector whose owner is gone is never returned."""
+
+
+def _in_list(count: int) -> str:
+    return ", ".join("?" * count)
+
+
+def records(
+    conn: sqlite3.Connection, user_id: str, kind: str, where: str = "", params: Sequence[Any] = ()
+) -> list[Record]:
+    return [
+        _TO_RECORD[kind](user_id, row) for row in fetch_rows(conn, kind, user_id, where, params)
+    ]
+
+
+def get_many(conn: sqlite3.Connection, user_id: str, ids: Sequence[str]) -> dict[str, Record]:
+    found: dict[str, Record] = {}
+    unique = list(dict.fromkeys(ids))
+    for start in range(0, len(unique), _CHUNK):
+        chunk = unique[start : start + _CHUNK]
+        for kind in KINDS:
+            for record in records(conn, user_id, kind, f"id IN ({_in_list(len(chunk))})", chunk):
+                found.setdefault(record.id, record)
+    return found
+
+
+def list_memories(
+    conn: sqlite3.Connection, user_id: str, kind: Kind | None, include_superseded: bool
+) -> list[Record]:
+    """Memories in time order; turns of equal time keep their sequence order."""
+    if kind is not None and kind not in KINDS:
+        raise InputError(f"unknown kind {kind!r}; expected one of {KINDS}")
+    result: list[Record] = []
+    for each in (kind,) if kind else KINDS:
+        where = "" if each != "item" or include_superseded else "status = 'active'"
+        result.extend(records(conn, user_id, each, where))
+    if kind == "turn":
+        return result
+    rank = {name: i for i, name in enumerate(KINDS)}
+    return sorted(
+        result,
+        key=lambda r: (
+            codec.time_key(r.timestamp),
+            rank[r.kind],
+            r.seq if isinstance(r, Turn) else 0,
+            r.id,
+        ),
+    )
+
+
+def turns(conn: sqlite3.Connection, user_id: str, turn_ids: Sequence[str]) -> list[Turn]:
+    """Turns in the order asked for; unknown ids are skipped."""
+    found = get_many(conn, user_id, turn_ids)
+    return [t for t in (found.get(i) for i in turn_ids) if isinstance(t, Turn)]
+
+
+def recent_turns(conn: sqlite3.Connection, user_id: str, limit: int) -> list[Turn]:
+    if limit <= 0:
+        return []
+    where = "id IN (SELECT id FROM turns WHERE user_id = ? ORDER BY seq DESC, id DESC LIMIT ?)"
+    return [
+        r for r in records(conn, user_id, "turn", where, (user_id, limit)) if isinstance(r, Turn)
+    ]
+
+
+def pending_turns(conn: sqlite3.Connection, user_id: str) -> list[Turn]:
+    return [r for r in records(conn, user_id, "turn", "pending = 1") if isinstance(r, Turn)]
+
+
+def last_scene(conn: sqlite3.Connection, user_id: str) -> Scene | None:
+    where = (
+        "rowid = (SELECT rowid FROM scenes WHERE user_id = ?"
+        " ORDER BY time_key DESC, rowid DESC LIMIT 1)"
+    )
+    found = records(conn, user_id, "scene", where, (user_id,))
+    return found[0] if found and isinstance(found[0], Scene) else None
+
+
+def triggers_for(
+    conn: sqlite3.Connection, user_id: str, trigger_ids: Sequence[str]
+) -> list[Trigger]:
+    """Triggers in the order asked for; unknown ids are skipped."""
+    found: dict[str, Trigger] = {}
+    unique = list(dict.fromkeys(trigger_ids))
+    for start in range(0, len(unique), _CHUNK):
+        chunk = unique[start : start + _CHUNK]
+        for row in fetch_rows(conn, "trigger", user_id, f"id IN ({_in_list(len(chunk))})", chunk):
+            found[row["id"]] = codec.trigger_from_dict(user_id, row)
+    return [found[i] for i in trigger_ids if i in found]
+
+
+def triggers_of(conn: sqlite3.Connection, user_id: str, memory_id: str) -> list[Trigger]:
+    where = "id IN (SELECT trigger_id FROM trigger_targets WHERE user_id = ? AND memory_id = ?)"
+    rows = fetch_rows(conn, "trigger", user_id, where, (user_id, memory_id))
+    return [codec.trigger_from_dict(user_id, row) for row in rows]
+
+
+def personas(conn: sqlite3.Connection, user_id: str) -> list[PersonaProfile]:
+    return [codec.persona_from_dict(user_id, row) for row in fetch_rows(conn, "persona", user_id)]
+
+
+def history(conn: sqlite3.Connection, user_id: str, memory_id: str) -> list[HistoryEntry]:
+    rows = fetch_rows(conn, "history", user_id, "memory_id = ?", (memory_id,))
+    return [codec.history_from_dict(row) for row in rows]
+
+
+def generation(conn: sqlite3.Connection, user_id: str) -> int | None:
+    row = conn.execute("SELECT generation FROM users WHERE user_id = ?", (user_id,)).fetchone()
+    return None if row is None else int(row[0])
+
+
+# --- search -------------------------------------------------------------------------------------
+def search_text(
+    conn: sqlite3.Connection, user_id: str, kind: Kind, query: str, limit: int
+) -> list[Scored]:
+    """BM25 over the user's active memories of ``kind`` (FTS5 ranks lower-is-better: negated)."""
+    if kind not in KINDS:
+        raise InputError(f"unknown kind {kind!r}; expected one of {KINDS}")
+    expression = match_expression(query)
+    if expression is None or limit <= 0:
+        return []
+    rows = conn.execute(
+        "SELECT f.owner_id, -bm25(fts) AS score FROM fts f"
+        " WHERE fts MATCH ? AND f.user_id = ? AND f.kind = ?"
+        " AND NOT EXISTS (SELECT 1 FROM items i WHERE i.user_id = f.user_id"
+        " AND i.id = f.owner_id AND i.status <> 'active')"
+        " ORDER BY score DESC, f.owner_id LIMIT ?",
+        (expression, user_id, kind, limit),
+    ).fetchall()
+    return [Scored(str(owner), float(score)) for owner, score in rows]
+
+
+def check_query(space: str, query: Vector) -> Vector:
+    if space not in SPACES:
+        raise InputError(f"unknown vector space {space!r}; expected one of {SPACES}")
+    vector = np.asarray(query, dtype=np.float32)
+    if vector.ndim != 1 or not np.isfinite(vector).all():
+        raise InputError("a query vector must be one-dimensional and finite")
+    return vector
+
+
+def vector_matrix(
+    conn: sqlite3.Connection, cache: VectorCache, user_id: str, space: str, dim: int
+) -> VectorMatrix | None:
+    """The user's searchable vectors in ``space``, from the cache while the generation holds."""
+    current = generation(conn, user_id)
+    if current is None:
+        return None
+    cached = cache.get(user_id, space, dim, current)
+    if cached is not None:
+        return cached
+    owner_table = _SPACE_OWNERS[space]
+    active = " AND o.status = 'active'" if owner_table == "items" else ""
+    rows = conn.execute(
+        "SELECT v.owner_id, v.vector FROM vectors v WHERE v.user_id = ? AND v.space = ?"
+        f" AND EXISTS (SELECT 1 FROM {owner_table} o WHERE o.user_id = v.user_id"
+        f" AND o.id = v.owner_id{active}) ORDER BY v.owner_id",
+        (user_id, space),
+    ).fetchall()
+    loaded = [(str(owner), codec.vector_from_bytes(blob)) for owner, blob in rows]
+    matrix = VectorMatrix.build(current, loaded, dim)
+    cache.put(user_id, space, dim, matrix)
+    return matrix
+
+
+def search_vectors(
+    conn: sqlite3.Connection,
+    cache: VectorCache,
+    user_id: str,
+    space: str,
+    query: Vector,
+    limit: int,
+) -> list[Scored]:
+    vector = check_query(space, query)
+    matrix = vector_matrix(conn, cache, user_id, space, vector.shape[0])
+    return [] if matrix is None else top_k(matrix, vector, limit)

@@ -1,0 +1,249 @@
+"""Export-format dicts (:mod:`tmem.store.codec`) to SQLite rows and back, FTS kept in step.
+
+Every dict type maps to one table (plus ``memory_sources`` for source turns and
+``trigger_targets`` for trigger edges). Columns have the dict's key names; list and dict
+values are JSON text. Writing a turn, scene or item also rewrites its full-text entry, so the
+FTS table cannot drift from the rows it indexes.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import sqlite3
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tmem.models import Record
+from tmem.store import codec
+from tmem.store.codec import Row
+from tmem.store.fts import index_text
+
+
+@dataclass(frozen=True)
+class Table:
+    """How one record type is laid out: key and value columns, JSON and boolean columns."""
+
+    name: str
+    key: tuple[str, ...]
+    columns: tuple[str, ...]
+    order: str
+    json: frozenset[str] = field(default_factory=frozenset)
+    bools: frozenset[str] = field(default_factory=frozenset)
+    timed: bool = False
+    """Rows carry ``time_key``, derived from ``timestamp`` for time-ordered reads."""
+
+
+TABLES: dict[str, Table] = {
+    "turn": Table(
+        "turns",
+        ("id",),
+        ("id", "session_id", "seq", "speaker", "content", "timestamp", "scene_id", "pending"),
+        order="seq, id",
+        bools=frozenset({"pending"}),
+        timed=True,
+    ),
+    "scene": Table(
+        "scenes",
+        ("id",),
+        (
+            *("id", "title", "summary", "narrative", "timestamp"),
+            *("session_ids", "participants", "provenance", "version"),
+        ),
+        order="time_key, id",
+        json=frozenset({"session_ids", "participants", "provenance"}),
+        timed=True,
+    ),
+    "item": Table(
+        "items",
+        ("id",),
+        (
+            *("id", "content", "timestamp", "scene_ids", "temporal", "spatial", "keywords"),
+            *("query_patterns", "status", "superseded_by", "provenance", "version"),
+        ),
+        order="time_key, id",
+        json=frozenset({"scene_ids", "keywords", "query_patterns", "provenance"}),
+        timed=True,
+    ),
+    "trigger": Table(
+        "triggers",
+        ("id",),
+        ("id", "family", "text", "facet", "provenance"),
+        order="id",
+        json=frozenset({"provenance"}),
+    ),
+    "vector": Table(
+        "vectors", ("space", "owner_id"), ("space", "owner_id", "dim", "vector"), "space, owner_id"
+    ),
+    "persona": Table(
+        "personas",
+        ("speaker",),
+        ("speaker", "identity", "preferences", "traits", "relations", "updated_at"),
+        order="speaker",
+        json=frozenset({"identity", "preferences", "traits", "relations"}),
+    ),
+    "history": Table(
+        "history",
+        ("memory_id", "version"),
+        ("memory_id", "version", "event", "text", "at", "detail"),
+        order="memory_id, version",
+    ),
+}
+
+_FROM_DICT: dict[str, Callable[[str, Row], Record]] = {
+    "turn": codec.turn_from_dict,
+    "scene": codec.scene_from_dict,
+    "item": codec.item_from_dict,
+}
+
+
+# --- columns ----------------------------------------------------------------------------------
+def _encode(table: Table, column: str, value: Any) -> Any:
+    if column in table.json:
+        return json.dumps(value, ensure_ascii=False)
+    if column in table.bools:
+        return int(bool(value))
+    if table.name == "vectors" and column == "vector":
+        return base64.b64decode(value, validate=True)
+    return value
+
+
+def _decode(table: Table, column: str, value: Any) -> Any:
+    if column in table.json:
+        return json.loads(value)
+    if column in table.bools:
+        return bool(value)
+    if table.name == "vectors" and column == "vector":
+        return base64.b64encode(value).decode("ascii")
+    return value
+
+
+# --- writing ----------------------------------------------------------------------------------
+def _upsert(conn: sqlite3.Connection, table: Table, user_id: str, row: Row) -> None:
+    columns = ["user_id", *table.columns]
+    values = [user_id, *(_encode(table, c, row[c]) for c in table.columns)]
+    if table.timed:
+        columns.append("time_key")
+        values.append(codec.time_key(codec.decode_time(row["timestamp"])))
+    updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in table.key)
+    conflict = ", ".join(("user_id", *table.key))
+    conn.execute(
+        f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+        f" ON CONFLICT ({conflict}) DO UPDATE SET {updates}",
+        values,
+    )
+
+
+def put_row(conn: sqlite3.Connection, user_id: str, row: Row) -> None:
+    """Insert or replace one export-format dict, with its sources, targets and FTS entry."""
+    kind = row["type"]
+    _upsert(conn, TABLES[kind], user_id, row)
+    if kind in ("scene", "item"):
+        _put_list(conn, "memory_sources", "memory_id", (user_id, row["id"]), row["source_turns"])
+    if kind == "trigger":
+        conn.execute(
+            "DELETE FROM trigger_targets WHERE user_id = ? AND trigger_id = ?", (user_id, row["id"])
+        )
+        conn.executemany(
+            "INSERT INTO trigger_targets (user_id, trigger_id, position, memory_id, confidence)"
+            " VALUES (?, ?, ?, ?, ?)",
+            [(user_id, row["id"], i, t, float(c)) for i, (t, c) in enumerate(row["targets"])],
+        )
+    if kind in _FROM_DICT:
+        record = _FROM_DICT[kind](user_id, row)
+        fts_put(conn, user_id, kind, row["id"], index_text(record))
+
+
+def _put_list(
+    conn: sqlite3.Connection, table: str, owner: str, key: tuple[str, str], turns: Sequence[str]
+) -> None:
+    conn.execute(f"DELETE FROM {table} WHERE user_id = ? AND {owner} = ?", key)
+    conn.executemany(
+        f"INSERT INTO {table} (user_id, {owner}, position, turn_id) VALUES (?, ?, ?, ?)",
+        [(*key, i, turn) for i, turn in enumerate(turns)],
+    )
+
+
+def fts_put(conn: sqlite3.Connection, user_id: str, kind: str, owner_id: str, text: str) -> None:
+    """Index ``text`` for ``owner_id``, replacing whatever was indexed for it before."""
+    row = conn.execute(
+        "SELECT doc FROM fts_docs WHERE user_id = ? AND owner_id = ?", (user_id, owner_id)
+    ).fetchone()
+    if row is None:
+        row = conn.execute(
+            "INSERT INTO fts_docs (user_id, owner_id) VALUES (?, ?) RETURNING doc",
+            (user_id, owner_id),
+        ).fetchone()
+    else:
+        conn.execute("DELETE FROM fts WHERE rowid = ?", (row[0],))
+    conn.execute(
+        "INSERT INTO fts (rowid, body, user_id, kind, owner_id) VALUES (?, ?, ?, ?, ?)",
+        (row[0], text, user_id, kind, owner_id),
+    )
+
+
+def fts_delete(conn: sqlite3.Connection, user_id: str, owner_ids: Sequence[str]) -> None:
+    for owner_id in owner_ids:
+        row = conn.execute(
+            "DELETE FROM fts_docs WHERE user_id = ? AND owner_id = ? RETURNING doc",
+            (user_id, owner_id),
+        ).fetchone()
+        if row is not None:
+            conn.execute("DELETE FROM fts WHERE rowid = ?", (row[0],))
+
+
+# --- reading ----------------------------------------------------------------------------------
+def fetch_rows(
+    conn: sqlite3.Connection, kind: str, user_id: str, where: str = "", params: Sequence[Any] = ()
+) -> list[Row]:
+    """Export-format dicts of ``kind`` for ``user_id`` in the table's order.
+
+    ``where`` is an extra SQL condition written by this package, never by a caller.
+    """
+    table = TABLES[kind]
+    clause = f" AND ({where})" if where else ""
+    cursor = conn.execute(
+        f"SELECT {', '.join(table.columns)} FROM {table.name}"
+        f" WHERE user_id = ?{clause} ORDER BY {table.order}",
+        (user_id, *params),
+    )
+    rows: list[Row] = []
+    for values in cursor.fetchall():
+        row: Row = {"type": kind}
+        row.update((c, _decode(table, c, v)) for c, v in zip(table.columns, values, strict=True))
+        rows.append(row)
+    _attach_links(conn, kind, user_id, rows)
+    return rows
+
+
+_LINKS: dict[str, tuple[str, str, str]] = {
+    "scene": ("source_turns", "memory_sources", "memory_id, turn_id"),
+    "item": ("source_turns", "memory_sources", "memory_id, turn_id"),
+    "trigger": ("targets", "trigger_targets", "trigger_id, memory_id, confidence"),
+}
+
+
+def _attach_links(conn: sqlite3.Connection, kind: str, user_id: str, rows: list[Row]) -> None:
+    """Fill source turns or trigger targets for ``rows`` with one query per chunk of ids."""
+    if kind not in _LINKS:
+        return
+    key, table, columns = _LINKS[kind]
+    owner = columns.split(",")[0]
+    links: dict[str, list[Any]] = {row["id"]: [] for row in rows}
+    ids = list(links)
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start : start + _CHUNK]
+        cursor = conn.execute(
+            f"SELECT {columns} FROM {table} WHERE user_id = ?"
+            f" AND {owner} IN ({', '.join('?' * len(chunk))}) ORDER BY {owner}, position",
+            (user_id, *chunk),
+        )
+        for owner_id, *value in cursor:
+            links[owner_id].append(value if kind == "trigger" else value[0])
+    for row in rows:
+        row[key] = links[row["id"]]
+
+
+_CHUNK = 500
+"""Ids per ``IN (...)`` list, well under SQLite's bound-parameter limit."""

@@ -1,0 +1,254 @@
+"""The SQLite schema: named, ordered migrations, connection settings and the ``meta`` table.
+
+Every table carries ``user_id`` first in its primary key, so every index is scoped by user
+and a query without the user predicate has no index to use. Migrations are applied in one
+``BEGIN IMMEDIATE`` transaction: a crash leaves the old schema or the new one, never half.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from tmem.errors import SchemaVersionError, StoreError
+
+_INITIAL: tuple[str, ...] = (
+    """CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)""",
+    """CREATE TABLE users (
+        user_id TEXT PRIMARY KEY,
+        generation INTEGER NOT NULL,
+        next_seq INTEGER NOT NULL DEFAULT 0
+    )""",
+    """CREATE TABLE turns (
+        user_id TEXT NOT NULL, id TEXT NOT NULL, seq INTEGER NOT NULL,
+        session_id TEXT NOT NULL, speaker TEXT NOT NULL, content TEXT NOT NULL,
+        timestamp TEXT NOT NULL, time_key INTEGER NOT NULL,
+        scene_id TEXT, pending INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (user_id, id)
+    )""",
+    """CREATE INDEX turns_by_seq ON turns (user_id, seq, id)""",
+    """CREATE INDEX turns_pending ON turns (user_id, seq) WHERE pending = 1""",
+    """CREATE TABLE scenes (
+        user_id TEXT NOT NULL, id TEXT NOT NULL, title TEXT NOT NULL,
+        summary TEXT NOT NULL, narrative TEXT NOT NULL,
+        timestamp TEXT NOT NULL, time_key INTEGER NOT NULL,
+        session_ids TEXT NOT NULL, participants TEXT NOT NULL,
+        provenance TEXT NOT NULL, version INTEGER NOT NULL,
+        PRIMARY KEY (user_id, id)
+    )""",
+    """CREATE INDEX scenes_by_time ON scenes (user_id, time_key, id)""",
+    """CREATE TABLE items (
+        user_id TEXT NOT NULL, id TEXT NOT NULL, content TEXT NOT NULL,
+        timestamp TEXT NOT NULL, time_key INTEGER NOT NULL, scene_ids TEXT NOT NULL,
+        temporal TEXT NOT NULL, spatial TEXT NOT NULL,
+        keywords TEXT NOT NULL, query_patterns TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('active', 'superseded')),
+        superseded_by TEXT, provenance TEXT NOT NULL, version INTEGER NOT NULL,
+        PRIMARY KEY (user_id, id)
+    )""",
+    """CREATE INDEX items_by_time ON items (user_id, time_key, id)""",
+    """CREATE TABLE memory_sources (
+        user_id TEXT NOT NULL, memory_id TEXT NOT NULL, position INTEGER NOT NULL,
+        turn_id TEXT NOT NULL,
+        PRIMARY KEY (user_id, memory_id, position)
+    )""",
+    """CREATE INDEX memory_sources_by_turn ON memory_sources (user_id, turn_id)""",
+    """CREATE TABLE triggers (
+        user_id TEXT NOT NULL, id TEXT NOT NULL, family TEXT NOT NULL,
+        text TEXT NOT NULL, facet TEXT NOT NULL, provenance TEXT NOT NULL,
+        PRIMARY KEY (user_id, id)
+    )""",
+    """CREATE TABLE trigger_targets (
+        user_id TEXT NOT NULL, trigger_id TEXT NOT NULL, position INTEGER NOT NULL,
+        memory_id TEXT NOT NULL, confidence REAL NOT NULL,
+        PRIMARY KEY (user_id, trigger_id, position),
+        FOREIGN KEY (user_id, trigger_id) REFERENCES triggers (user_id, id) ON DELETE CASCADE
+    )""",
+    """CREATE INDEX trigger_targets_by_memory ON trigger_targets (user_id, memory_id)""",
+    """CREATE TABLE vectors (
+        user_id TEXT NOT NULL, space TEXT NOT NULL, owner_id TEXT NOT NULL,
+        dim INTEGER NOT NULL, vector BLOB NOT NULL,
+        PRIMARY KEY (user_id, space, owner_id)
+    )""",
+    """CREATE INDEX vectors_by_owner ON vectors (user_id, owner_id)""",
+    """CREATE TABLE fts_docs (
+        doc INTEGER PRIMARY KEY, user_id TEXT NOT NULL, owner_id TEXT NOT NULL,
+        UNIQUE (user_id, owner_id)
+    )""",
+    """CREATE VIRTUAL TABLE fts USING fts5(
+        body, user_id UNINDEXED, kind UNINDEXED, owner_id UNINDEXED,
+        tokenize = 'porter unicode61'
+    )""",
+    """CREATE TABLE history (
+        user_id TEXT NOT NULL, memory_id TEXT NOT NULL, version INTEGER NOT NULL,
+        event TEXT NOT NULL, text TEXT NOT NULL, at TEXT NOT NULL, detail TEXT NOT NULL,
+        PRIMARY KEY (user_id, memory_id, version)
+    )""",
+    """CREATE TABLE personas (
+        user_id TEXT NOT NULL, speaker TEXT NOT NULL,
+        identity TEXT NOT NULL, preferences TEXT NOT NULL, traits TEXT NOT NULL,
+        relations TEXT NOT NULL, updated_at TEXT,
+        PRIMARY KEY (user_id, speaker)
+    )""",
+)
+
+MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (("0001_initial", _INITIAL),)
+"""Named migrations in order; the schema version is how many have been applied."""
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+FTS5_SECURE_DELETE = sqlite3.sqlite_version_info >= (3, 44, 0)
+"""FTS5's ``secure-delete`` option exists from SQLite 3.44; older builds compact instead."""
+
+
+@dataclass(frozen=True)
+class StoreMeta:
+    """What the ``meta`` table says about a store."""
+
+    schema_version: int
+    embedder: tuple[str, int] | None
+    tmem_version: str
+    created_at: str
+
+
+def connect(path: str, *, durable: bool) -> sqlite3.Connection:
+    """Open ``path`` with tmem's settings; refuse files that are not SQLite databases.
+
+    Raises:
+        StoreError: the file cannot be opened or is not a SQLite database.
+    """
+    try:
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot open store {path!r}: {exc}") from exc
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        _configure(conn, in_memory=path == ":memory:", durable=durable)
+    except sqlite3.Error as exc:
+        conn.close()
+        raise StoreError(f"{path!r} is not a usable SQLite database: {exc}") from exc
+    return conn
+
+
+def _configure(conn: sqlite3.Connection, *, in_memory: bool, durable: bool) -> None:
+    conn.execute("PRAGMA busy_timeout = 5000")
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA secure_delete = ON")
+    if not in_memory:
+        conn.execute("PRAGMA journal_mode = WAL").fetchone()
+    # NORMAL survives application crashes; FULL also keeps every acknowledged commit through
+    # power loss (reliability.md section 4), at the price of an fsync per commit.
+    conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
+
+
+def _tables(conn: sqlite3.Connection) -> set[str]:
+    rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+    return {str(name) for (name,) in rows}
+
+
+def _applied(conn: sqlite3.Connection) -> list[str]:
+    rows = conn.execute("SELECT name FROM migrations ORDER BY seq").fetchall()
+    return [str(name) for (name,) in rows]
+
+
+def migrate(conn: sqlite3.Connection, *, tmem_version: str, created_at: str) -> None:
+    """Bring the schema up to date inside one transaction.
+
+    Raises:
+        SchemaVersionError: the file was written by a newer tmem.
+        StoreError: the file is a SQLite database but not a tmem store.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        _migrate(conn, tmem_version=tmem_version, created_at=created_at)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def _migrate(conn: sqlite3.Connection, *, tmem_version: str, created_at: str) -> None:
+    tables = _tables(conn)
+    if tables and "migrations" not in tables:
+        raise StoreError("the database holds tables but is not a tmem store")
+    if not tables:
+        conn.execute(
+            "CREATE TABLE migrations (seq INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+            " applied_at TEXT NOT NULL)"
+        )
+    if "meta" in tables:
+        _refuse_newer(conn, tmem_version)
+    applied = _applied(conn)
+    known = [name for name, _ in MIGRATIONS]
+    if applied != known[: len(applied)]:
+        raise SchemaVersionError(
+            f"store has migrations {applied} that this tmem ({tmem_version}) does not know; "
+            "upgrade tmem to open it"
+        )
+    for seq, (name, statements) in enumerate(MIGRATIONS[len(applied) :], start=len(applied)):
+        _apply(conn, statements)
+        conn.execute(
+            "INSERT INTO migrations (seq, name, applied_at) VALUES (?, ?, ?)",
+            (seq, name, created_at),
+        )
+    _write_meta_defaults(conn, tmem_version=tmem_version, created_at=created_at)
+
+
+def _refuse_newer(conn: sqlite3.Connection, tmem_version: str) -> None:
+    row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    if row is not None and int(row[0]) > SCHEMA_VERSION:
+        raise SchemaVersionError(
+            f"store schema version {row[0]} is newer than this tmem ({tmem_version}) understands"
+            f" ({SCHEMA_VERSION}); upgrade tmem to open it"
+        )
+
+
+def _apply(conn: sqlite3.Connection, statements: Sequence[str]) -> None:
+    # One execute per statement: executescript() would commit the open transaction.
+    for statement in statements:
+        conn.execute(statement)
+
+
+def _write_meta_defaults(conn: sqlite3.Connection, *, tmem_version: str, created_at: str) -> None:
+    defaults = {
+        "tmem_version": tmem_version,
+        "created_at": created_at,
+        "generation": "0",
+    }
+    for key, value in defaults.items():
+        conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", (key, value))
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES ('schema_version', ?)"
+        " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (str(SCHEMA_VERSION),),
+    )
+    if FTS5_SECURE_DELETE:
+        conn.execute("INSERT INTO fts (fts, rank) VALUES ('secure-delete', 1)")
+
+
+def read_meta(conn: sqlite3.Connection) -> StoreMeta:
+    values = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+    name, dim = values.get("embedder_name"), values.get("embedder_dim")
+    return StoreMeta(
+        schema_version=int(values.get("schema_version", "0")),
+        embedder=(name, int(dim)) if name is not None and dim is not None else None,
+        tmem_version=values.get("tmem_version", ""),
+        created_at=values.get("created_at", ""),
+    )
+
+
+def write_embedder(conn: sqlite3.Connection, name: str, dim: int) -> None:
+    conn.executemany(
+        "INSERT INTO meta (key, value) VALUES (?, ?)",
+        (("embedder_name", name), ("embedder_dim", str(dim))),
+    )
+
+
+def next_generation(conn: sqlite3.Connection) -> int:
+    """Bump and return the store-wide generation counter (monotone, never reused)."""
+    row = conn.execute(
+        "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'"
+        " RETURNING CAST(value AS INTEGER)"
+    ).fetchone()
+    return int(row[0])
