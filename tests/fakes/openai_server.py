@@ -169,7 +169,10 @@ class FakeOpenAIServer:
         httpd.daemon_threads = True
         httpd.block_on_close = False
         self._httpd = httpd
-        self._thread = threading.Thread(target=httpd.serve_forever, name="fake-openai", daemon=True)
+        # A short poll interval keeps close() (which waits for one poll) fast.
+        self._thread = threading.Thread(
+            target=httpd.serve_forever, args=(0.02,), name="fake-openai", daemon=True
+        )
         self._thread.start()
         return self
 

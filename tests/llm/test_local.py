@@ -1,0 +1,65 @@
+"""LlamaCppLLM without llama-cpp-python installed, plus its pure request/response mapping."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from tmem.config import LLMConfig
+from tmem.errors import ConfigError, LLMError
+from tmem.llm.base import ChatMessage, LLMRequest
+from tmem.llm.factory import build_llm
+from tmem.llm.local import LlamaCppLLM, completion_kwargs, to_response
+
+
+@pytest.fixture
+def no_llama_cpp(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A None entry makes `import llama_cpp` fail even where the extra is installed.
+    monkeypatch.setitem(sys.modules, "llama_cpp", None)
+
+
+@pytest.mark.usefixtures("no_llama_cpp")
+def test_missing_extra_names_the_install_command(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"pip install 'tmem\[local\]'") as caught:
+        LlamaCppLLM(tmp_path / "model.gguf")
+
+    assert caught.value.__cause__ is None
+    assert caught.value.__suppress_context__ is True
+
+
+@pytest.mark.usefixtures("no_llama_cpp")
+def test_factory_reports_the_missing_extra(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="llama-cpp-python"):
+        build_llm(LLMConfig(local_model_path=str(tmp_path / "model.gguf")))
+
+
+def test_completion_kwargs_constrain_schema_requests() -> None:
+    schema = {"type": "object"}
+    request = LLMRequest(
+        (ChatMessage("user", "hi"),), json_schema=schema, temperature=0.2, max_tokens=500
+    )
+
+    kwargs = completion_kwargs(request, max_tokens=100)
+
+    assert kwargs["messages"] == [{"role": "user", "content": "hi"}]
+    assert kwargs["max_tokens"] == 100
+    assert kwargs["temperature"] == 0.2
+    assert kwargs["response_format"] == {"type": "json_object", "schema": schema}
+    assert "response_format" not in completion_kwargs(LLMRequest((ChatMessage("user", "x"),)))
+
+
+def test_to_response_reads_content_and_usage() -> None:
+    """A hand-authored completion dict in llama-cpp-python's OpenAI shape."""
+    completion = {
+        "choices": [{"message": {"role": "assistant", "content": '{"a": 1}'}}],
+        "usage": {"prompt_tokens": 12, "completion_tokens": 4},
+    }
+
+    response = to_response(completion, "tiny.gguf")
+
+    assert (response.text, response.model) == ('{"a": 1}', "tiny.gguf")
+    assert (response.prompt_tokens, response.completion_tokens) == (12, 4)
+    with pytest.raises(LLMError, match="no choices"):
+        to_response({"choices": []}, "tiny.gguf")
