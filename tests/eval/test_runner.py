@@ -1,0 +1,232 @@
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from tmem.config import Config, EmbedderConfig
+from tmem.embed.hashing import HashEmbedder
+from tmem.errors import EvalError
+from tmem.eval.runner import run_locomo, run_plus
+from tmem.llm.base import LLMRequest
+from tmem.llm.replay import ScriptedLLM
+
+from .standin import StandInMemory
+
+FIXTURE = Path(__file__).with_name("tiny_locomo.json")
+DEVSET = Path(__file__).resolve().parents[2] / "benchmarks" / "devset" / "associative-dev.json"
+CONFIG = Config(embedder=EmbedderConfig(kind="hash", dim=64))
+
+
+def standin(path: Path, now: datetime) -> StandInMemory:
+    return StandInMemory(path, now)
+
+
+def test_locomo_retrieval_writes_results_report_and_plots(tmp_path: Path) -> None:
+    results = run_locomo(
+        FIXTURE,
+        None,
+        "retrieval",
+        ["tmem", "bm25", "full-context"],
+        tmp_path,
+        CONFIG,
+        progress=False,
+        memory_factory=standin,
+        command="tmem bench locomo",
+    )
+    tmem = results["systems"]["tmem"]
+    assert tmem["n"] == 4
+    assert set(tmem["by_category"]) == {"1", "2", "4"}
+    assert tmem["by_category"]["1"]["name"] == "multi-hop"
+    assert tmem["by_category"]["4"]["n"] == 2
+    assert 0.0 <= tmem["overall"]["any_hit@10"] <= 1.0
+    assert tmem["latency_ms"]["n"] == 4 and tmem["latency_ms"]["p95"] >= tmem["latency_ms"]["p50"]
+    assert tmem["ingest"]["turns"] == 9
+    assert tmem["usage"]["ingest_llm_calls_per_turn"] == 1.0
+    assert results["systems"]["full-context"]["usage"]["context_tokens_mean"] > 0
+    assert results["config_fingerprint"] == CONFIG.fingerprint()
+    assert results["models"] == {"embedder": HashEmbedder(dim=64).name, "llm": None}
+    assert results["command"] == "tmem bench locomo"
+    assert {"prompt_versions", "git_commit", "config"} <= set(results)
+    on_disk = json.loads((tmp_path / "results.json").read_text())
+    assert on_disk["systems"]["bm25"]["overall"] == results["systems"]["bm25"]["overall"]
+    assert "| any_hit@10 |" in (tmp_path / "report.md").read_text()
+    assert len((tmp_path / "questions.jsonl").read_text().splitlines()) == 8
+    assert {p.name for p in tmp_path.glob("*.png")} == {
+        "recall_at_k.png",
+        "by_group.png",
+        "latency.png",
+    }
+
+
+def test_each_conversation_gets_a_fresh_memory_with_its_sessions(tmp_path: Path) -> None:
+    StandInMemory.opened.clear()
+    run_locomo(
+        FIXTURE,
+        [1, 0],
+        "retrieval",
+        ["tmem"],
+        tmp_path,
+        CONFIG,
+        progress=False,
+        memory_factory=standin,
+    )
+    assert [p.name for p in StandInMemory.opened] == ["conv-b.sqlite", "conv-a.sqlite"]
+
+
+def judge_and_answer(request: LLMRequest) -> str:
+    text = request.messages[-1].content
+    if request.prompt_id.startswith("eval.baseline_answer"):
+        return '{"answer": "Pixel"}'
+    if "Generated answer: Ada: I adopted" in text:
+        return '{"reason": "names the cat", "label": "CORRECT"}'
+    if "hobbies" in text:
+        return "CORRECT, I think"  # never parses: counted wrong, one retry
+    return '{"reason": "no", "label": "WRONG"}'
+
+
+def test_locomo_qa_mode_judges_strictly_and_caches(tmp_path: Path) -> None:
+    llm = ScriptedLLM(judge_and_answer)
+    results = run_locomo(
+        FIXTURE,
+        [0],
+        "qa",
+        ["tmem", "bm25"],
+        tmp_path,
+        CONFIG,
+        progress=False,
+        llm=llm,
+        memory_factory=standin,
+    )
+    tmem = results["systems"]["tmem"]
+    # QA grades all four category 1-4 questions of conv-a, including the one without evidence.
+    assert tmem["n"] == 4
+    assert tmem["usage"]["judge_parse_failures"] == 1
+    assert tmem["usage"]["judge_llm_calls"] == 5  # 4 verdicts + 1 retry
+    assert tmem["usage"]["query_llm_calls_per_query"] == 1.0
+    assert {"j", "f1", "bleu1"} <= set(tmem["overall"])
+    assert results["systems"]["bm25"]["by_category"]["4"]["f1"] == 1.0  # "Pixel" vs "Pixel"
+    assert (tmp_path / "llm-cache.sqlite").exists()
+    calls = llm.calls
+    run_locomo(FIXTURE, [0], "qa", ["bm25"], tmp_path, CONFIG, progress=False, llm=llm)
+    assert llm.calls == calls  # answered from the cache
+
+
+def test_qa_mode_without_llm_fails_and_bad_names_fail(tmp_path: Path) -> None:
+    with pytest.raises(EvalError):
+        run_locomo(FIXTURE, None, "qa", ["bm25"], tmp_path, CONFIG, progress=False)
+    with pytest.raises(EvalError):
+        run_locomo(FIXTURE, None, "retrieval", ["mem0"], tmp_path, CONFIG, progress=False)
+    with pytest.raises(EvalError):
+        run_locomo(FIXTURE, [5], "retrieval", ["bm25"], tmp_path, CONFIG, progress=False)
+
+
+def write_items(path: Path, n: int) -> Path:
+    items = [
+        {
+            "relation_type": ["causal", "state", "goal", "value"][i % 4],
+            "cue_dialogue": f"A: My violin number {i} was stolen.\nB: That is awful.",
+            "trigger_query": f"A: Should I join the orchestra {i}?",
+            "time_gap": f"{i + 1} weeks later",
+        }
+        for i in range(n)
+    ]
+    path.write_text(json.dumps(items))
+    return path
+
+
+def test_plus_builds_each_base_once_and_isolates_cues(tmp_path: Path) -> None:
+    StandInMemory.opened.clear()
+    items = write_items(tmp_path / "items.json", 5)
+    results = run_plus(
+        items,
+        FIXTURE,
+        None,
+        "retrieval",
+        ["tmem", "hybrid"],
+        tmp_path / "out",
+        CONFIG,
+        progress=False,
+        memory_factory=standin,
+    )
+    opened = [p.name for p in StandInMemory.opened]
+    assert opened.count("base-0.sqlite") == 1 and opened.count("base-1.sqlite") == 1
+    assert [n for n in opened if n.startswith("item-")] == [f"item-{i}.sqlite" for i in range(5)]
+    tmem = results["systems"]["tmem"]
+    assert tmem["n"] == 5
+    assert set(tmem["by_relation_type"]) == {"causal", "state", "goal", "value"}
+    assert tmem["by_relation_type"]["causal"]["n"] == 2
+    assert results["systems"]["hybrid"]["overall"]["any_hit@50"] == 1.0
+
+
+def test_plus_library_holds_base_and_own_cue_but_never_the_trigger(tmp_path: Path) -> None:
+    seen: list[StandInMemory] = []
+
+    def recording(path: Path, now: datetime) -> StandInMemory:
+        memory = StandInMemory(path, now)
+        seen.append(memory)
+        return memory
+
+    items = write_items(tmp_path / "items.json", 3)
+    run_plus(
+        items,
+        FIXTURE,
+        None,
+        "retrieval",
+        ["tmem"],
+        tmp_path / "out",
+        CONFIG,
+        progress=False,
+        memory_factory=recording,
+    )
+    for memory in seen:
+        if not memory.path.name.startswith("item-"):
+            continue
+        index = int(memory.path.stem.split("-")[1])
+        cue_ids = {t["id"] for t in memory.turns if t["id"].startswith("P")}
+        assert cue_ids == {f"P{index}:C1", f"P{index}:C2"}
+        assert all("orchestra" not in t["content"] for t in memory.turns)
+        base_ids = {t["id"] for t in memory.turns if t["id"].startswith("D")}
+        assert base_ids  # the base conversation came along with the copy
+        assert memory.now.isoformat() > max(t["timestamp"] for t in memory.turns)
+
+
+def test_real_memory_llm_free_on_fixture(tmp_path: Path) -> None:
+    pytest.importorskip("tmem.store.factory")
+    results = run_locomo(
+        FIXTURE,
+        None,
+        "retrieval",
+        ["tmem"],
+        tmp_path,
+        CONFIG,
+        progress=False,
+        embedder=HashEmbedder(dim=64),
+    )
+    tmem = results["systems"]["tmem"]
+    assert tmem["n"] == 4
+    # Each conversation has at most six turns, so every gold turn is within the top 50.
+    assert tmem["overall"]["any_hit@50"] == 1.0
+    assert tmem["overall"]["recall@50"] == 1.0
+    assert tmem["usage"]["ingest_llm_calls"] == 0
+
+
+@pytest.mark.skipif(not DEVSET.exists(), reason="development set not written yet")
+def test_real_memory_on_devset_items(tmp_path: Path) -> None:
+    pytest.importorskip("tmem.store.factory")
+    results = run_plus(
+        DEVSET,
+        FIXTURE,
+        None,
+        "retrieval",
+        ["tmem", "bm25"],
+        tmp_path,
+        CONFIG,
+        progress=False,
+        limit=6,
+    )
+    assert results["systems"]["tmem"]["n"] == 6
+    assert results["systems"]["tmem"]["overall"]["any_hit@50"] == 1.0
+    assert results["items"] == 6
