@@ -33,7 +33,7 @@ class PromptSpec(Generic[T]):
 
 
 # Modules in this package that define a module-level ``SPEC``.
-PROMPT_MODULES: tuple[str, ...] = ()
+PROMPT_MODULES: tuple[str, ...] = ("segment", "extract", "answer")
 
 
 def all_specs() -> list[PromptSpec[Any]]:

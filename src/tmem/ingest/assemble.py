@@ -1,0 +1,147 @@
+"""Turn validated extraction outputs into items, trigger drafts, scene triggers, supersessions
+and persona deltas. Pure apart from the injected id factory."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from tmem.ingest.extract import ChunkOutcome
+from tmem.llm.prompts.extract import ItemOut, PersonaOut
+from tmem.models import Item, Provenance, Trigger, Turn
+from tmem.persona import PersonaDelta
+from tmem.store.base import Supersession
+from tmem.triggers import SceneTriggerPolicy, TriggerDraft, concept_norm, scene_triggers
+
+
+@dataclass(frozen=True)
+class AssemblyContext:
+    user_id: str
+    new_id: Callable[[str], str]
+    provenance: Provenance
+    policy: SceneTriggerPolicy
+    supersede: bool
+
+
+@dataclass
+class Assembly:
+    """Everything the successful chunks produced, in chunk order (filled by :func:`assemble`)."""
+
+    items: list[Item] = field(default_factory=list)
+    drafts: list[TriggerDraft] = field(default_factory=list)
+    contents: dict[str, str] = field(default_factory=dict)
+    sources: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    scene_triggers: list[Trigger] = field(default_factory=list)
+    rejected: int = 0
+    supersessions: list[Supersession] = field(default_factory=list)
+    deltas: list[PersonaDelta] = field(default_factory=list)
+
+
+def source_texts(turns: Sequence[Turn]) -> tuple[str, ...]:
+    """What a trigger must not copy: each turn's content, alone and with its speaker."""
+    return tuple(text for turn in turns for text in (turn.content, turn.text))
+
+
+def _cited_turns(draft: ItemOut, turns: Sequence[Turn]) -> tuple[Turn, ...]:
+    """The turns the model cited; all of the chunk's turns when it cited none that exist."""
+    numbers = dict.fromkeys(n for n in draft.source_turns if 1 <= n <= len(turns))
+    cited = tuple(turns[n - 1] for n in sorted(numbers))
+    return cited or tuple(turns)
+
+
+def _unique(values: Sequence[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(v.strip() for v in values if v.strip()))
+
+
+def make_item(draft: ItemOut, turns: Sequence[Turn], scene_id: str, ctx: AssemblyContext) -> Item:
+    """An item from one model draft; its timestamp is that of the latest turn it rests on."""
+    cited = _cited_turns(draft, turns)
+    return Item(
+        id=ctx.new_id("itm"),
+        user_id=ctx.user_id,
+        content=draft.content,
+        timestamp=max(turn.timestamp for turn in cited),
+        scene_ids=(scene_id,),
+        source_turns=tuple(turn.id for turn in cited),
+        temporal=draft.temporal,
+        spatial=draft.spatial,
+        keywords=_unique(draft.keywords),
+        query_patterns=_unique(draft.query_patterns),
+        provenance=ctx.provenance,
+    )
+
+
+def persona_delta(out: PersonaOut) -> PersonaDelta:
+    return PersonaDelta(
+        speaker=out.speaker.strip(),
+        identity=tuple(out.identity.items()),
+        preferences=tuple((k, tuple(v)) for k, v in out.preferences.items()),
+        traits=tuple((k, tuple(v)) for k, v in out.traits.items()),
+        relations=tuple((r.person, r.relation) for r in out.relations),
+    )
+
+
+def _supersessions(
+    draft: ItemOut, item: Item, fact_ids: Sequence[tuple[str, str]]
+) -> list[Supersession]:
+    """Map cited labels (or raw ids) of known facts to supersessions of those facts."""
+    by_label = {label.lower(): item_id for label, item_id in fact_ids}
+    known = {item_id for _, item_id in fact_ids}
+    olds = []
+    for cited in draft.supersedes:
+        old = by_label.get(cited.strip().lower(), cited.strip())
+        if old in known and old not in olds:
+            olds.append(old)
+    return [Supersession(old, item.id, "replaced by a newer statement") for old in olds]
+
+
+def _add_items(outcome: ChunkOutcome, ctx: AssemblyContext, into: Assembly, seen: set[str]) -> None:
+    assert outcome.output is not None
+    job = outcome.job
+    texts = source_texts(job.turns)
+    for draft in outcome.output.items:
+        key = f"{job.scene.id}\x00{concept_norm(draft.content)}"
+        if key in seen:
+            continue
+        seen.add(key)
+        item = make_item(draft, job.turns, job.scene.id, ctx)
+        into.items.append(item)
+        into.contents[item.id] = item.content
+        into.sources[item.id] = texts
+        into.drafts.extend(
+            TriggerDraft(t.concept, t.bridge, item.id, t.confidence) for t in draft.triggers
+        )
+        if ctx.supersede:
+            into.supersessions.extend(_supersessions(draft, item, job.fact_ids))
+
+
+def _add_scene_triggers(outcome: ChunkOutcome, ctx: AssemblyContext, into: Assembly) -> None:
+    assert outcome.output is not None
+    output = outcome.output
+    facets = output.scene.model_dump()
+    horizon = {name: (channel.sent, channel.confidence) for name, channel in output.horizon}
+    triggers, rejected = scene_triggers(
+        outcome.job.scene.id,
+        facets,
+        horizon,
+        source_texts(outcome.job.turns),
+        policy=ctx.policy,
+        user_id=ctx.user_id,
+        new_id=ctx.new_id,
+        provenance=ctx.provenance,
+    )
+    into.scene_triggers.extend(triggers)
+    into.rejected += rejected
+
+
+def assemble(outcomes: Sequence[ChunkOutcome], ctx: AssemblyContext) -> Assembly:
+    """Collect the products of every successful chunk; failed chunks contribute nothing."""
+    assembly = Assembly()
+    seen: set[str] = set()
+    for outcome in outcomes:
+        if outcome.output is None:
+            continue
+        _add_items(outcome, ctx, assembly, seen)
+        _add_scene_triggers(outcome, ctx, assembly)
+        assembly.deltas.extend(persona_delta(p) for p in outcome.output.persona)
+    return assembly

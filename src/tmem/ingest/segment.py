@@ -1,0 +1,193 @@
+"""Full-mode segmentation: windows of new turns -> scenes, one LLM call per window.
+
+Scenes follow event closure: the first scene of a window may continue the open scene (from an
+earlier ingest or the previous window). A window whose reply never covers its turns exactly
+becomes one heuristic scene, recorded as a failure, so no turn is ever lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from tmem.errors import LLMError, LLMOutputError
+from tmem.ingest.timegap import gap_label
+from tmem.llm.base import LLM
+from tmem.llm.prompts import segment as prompt
+from tmem.llm.prompts.lines import TurnLine, clip
+from tmem.llm.structured import call_structured, spent_usage
+from tmem.models import HEURISTIC, Failure, Provenance, Scene, Turn, Usage
+
+_CONTEXT_TURNS = 3
+
+
+@dataclass(frozen=True)
+class PlannedScene:
+    """A scene as segmentation decided it, before ids and extraction.
+
+    Attributes:
+        turns: the new turns it holds, in order.
+        continues_open: it extends the open scene passed to :func:`segment_turns`.
+    """
+
+    turns: tuple[Turn, ...]
+    title: str
+    summary: str
+    narrative: str
+    continues_open: bool
+    provenance: Provenance
+
+
+@dataclass(frozen=True)
+class SegmentResult:
+    scenes: tuple[PlannedScene, ...]
+    usage: Usage
+    failures: tuple[Failure, ...]
+
+
+def windows(turns: Sequence[Turn], size: int) -> list[tuple[Turn, ...]]:
+    """Consecutive windows of at most ``size`` turns."""
+    step = max(size, 1)
+    return [tuple(turns[i : i + step]) for i in range(0, len(turns), step)]
+
+
+def turn_lines(
+    turns: Sequence[Turn], previous: Turn | None, *, numbered: bool = True
+) -> tuple[TurnLine, ...]:
+    """Prompt lines numbered from 1 (or 0 for context), each with its time-gap label."""
+    lines = []
+    for index, turn in enumerate(turns):
+        before = turns[index - 1] if index else previous
+        lines.append(
+            TurnLine(
+                index + 1 if numbered else 0,
+                turn.speaker,
+                turn.content,
+                turn.timestamp,
+                gap_label(before.timestamp if before else None, turn.timestamp),
+            )
+        )
+    return tuple(lines)
+
+
+def _speakers(turns: Sequence[Turn]) -> list[str]:
+    return list(dict.fromkeys(turn.speaker for turn in turns))
+
+
+def fallback_scene(window: Sequence[Turn]) -> PlannedScene:
+    """One plain scene for a window the model could not segment: the raw turns as narrative."""
+    people = " and ".join(_speakers(window))
+    day = f"{window[0].timestamp:%B} {window[0].timestamp.day}, {window[0].timestamp.year}"
+    first = window[0]
+    return PlannedScene(
+        turns=tuple(window),
+        title=f"Conversation between {people} on {day}",
+        summary=f"{people} talked on {day}. It opened with {first.speaker}: "
+        f"{clip(first.content, 160)}",
+        narrative=" ".join(f"{turn.speaker} said: {turn.content}" for turn in window),
+        continues_open=False,
+        provenance=HEURISTIC,
+    )
+
+
+def _ask(
+    llm: LLM, inputs: prompt.SegmentInputs, count: int, now: datetime
+) -> tuple[list[prompt.SceneSpan] | None, Usage, str]:
+    """Spans covering turns 1..``count``, or None with the reason; one corrective retry."""
+    usage = Usage()
+    for _ in range(2):
+        try:
+            result = call_structured(llm, prompt.SPEC, inputs, now)
+        except LLMOutputError as exc:
+            return None, usage + spent_usage(exc), str(exc)
+        except LLMError as exc:
+            return None, usage + spent_usage(exc), f"{type(exc).__name__}: {exc}"
+        usage += result.usage
+        problem = prompt.coverage_error(result.value, count)
+        if problem is None:
+            return list(result.value.scenes), usage, ""
+        inputs = replace(inputs, feedback=problem)
+    return None, usage, f"{prompt.SPEC.key}: {problem}"
+
+
+def _open_context(
+    planned: list[PlannedScene], open_scene: Scene | None, open_turns: Sequence[Turn]
+) -> tuple[prompt.OpenScene | None, Turn | None]:
+    """What the next window may continue, and the last turn before it (for its gap label)."""
+    if planned:
+        last = planned[-1]
+        tail = last.turns[-_CONTEXT_TURNS:]
+        lines = turn_lines(tail, None, numbered=False)
+        return prompt.OpenScene(last.title, last.summary, lines), last.turns[-1]
+    if open_scene is None:
+        return None, open_turns[-1] if open_turns else None
+    tail = tuple(open_turns[-_CONTEXT_TURNS:])
+    lines = turn_lines(tail, None, numbered=False)
+    return prompt.OpenScene(open_scene.title, open_scene.summary, lines), (
+        open_turns[-1] if open_turns else None
+    )
+
+
+def _place(
+    planned: list[PlannedScene],
+    window: Sequence[Turn],
+    spans: Sequence[prompt.SceneSpan],
+    *,
+    can_continue: bool,
+    provenance: Provenance,
+) -> None:
+    """Append the window's scenes to ``planned``, extending the previous one when continued."""
+    for index, span in enumerate(spans):
+        turns = tuple(window[span.start - 1 : span.end])
+        if index == 0 and span.continues_open_scene and can_continue:
+            if planned:
+                last = planned.pop()
+                narrative = f"{last.narrative} {span.narrative}"
+                planned.append(
+                    replace(
+                        last,
+                        turns=last.turns + turns,
+                        title=span.title,
+                        summary=span.summary,
+                        narrative=narrative,
+                        provenance=provenance,
+                    )
+                )
+            else:
+                planned.append(
+                    PlannedScene(turns, span.title, span.summary, span.narrative, True, provenance)
+                )
+            continue
+        planned.append(
+            PlannedScene(turns, span.title, span.summary, span.narrative, False, provenance)
+        )
+
+
+def segment_turns(
+    llm: LLM,
+    turns: Sequence[Turn],
+    *,
+    open_scene: Scene | None,
+    open_scene_turns: Sequence[Turn],
+    window_turns: int,
+    now: datetime,
+) -> SegmentResult:
+    """Segment ``turns`` window by window, each window seeing the scene before it."""
+    planned: list[PlannedScene] = []
+    usage = Usage()
+    failures: list[Failure] = []
+    provenance = Provenance(prompt.SPEC.key, llm.model)
+    for window in windows(turns, window_turns):
+        context, previous = _open_context(planned, open_scene, open_scene_turns)
+        inputs = prompt.SegmentInputs(
+            turn_lines(window, previous), context, reference_time=window[-1].timestamp
+        )
+        spans, spent, error = _ask(llm, inputs, len(window), now)
+        usage += spent
+        if spans is None:
+            failures.append(Failure("segment", error, prompt.SPEC.key, tuple(t.id for t in window)))
+            planned.append(fallback_scene(window))
+            continue
+        _place(planned, window, spans, can_continue=context is not None, provenance=provenance)
+    return SegmentResult(tuple(planned), usage, tuple(failures))

@@ -1,0 +1,274 @@
+"""EXTRACT: items, their Entity/Bridge triggers, Scene facets, Horizon channels, persona deltas
+and supersessions for one scene, or one chunk of at most ``trigger_chunk_turns`` turns of it.
+
+One call replaces T-Mem's per-topic item call, per-item Entity/Bridge call and per-scene
+Scene/Horizon call (spec §2.3-2.5); long scenes are chunked instead of skipped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+from tmem.llm.base import ChatMessage
+from tmem.llm.prompts import PromptSpec
+from tmem.llm.prompts.lines import TurnLine, clip, format_moment, render_turns
+
+PROMPT_ID = "extract"
+VERSION = "1"
+
+_MAX_CONCEPT_WORDS = 8
+_MAX_BRIDGE_WORDS = 20
+_MAX_SENTENCE_WORDS = 50
+_FACT_CHARS = 300
+
+
+@dataclass(frozen=True)
+class KnownFact:
+    """An existing item the new turns may update; the model cites its ``label`` (F1, F2...)."""
+
+    label: str
+    content: str
+    temporal: str = ""
+
+
+@dataclass(frozen=True)
+class ExtractInputs:
+    """One scene chunk to extract from.
+
+    Attributes:
+        turns: the chunk's turns, numbered from 1.
+        context: earlier turns of the same scene (number 0), shown but not extracted from.
+        reference_time: the chunk's conversation time; ``now`` is used when missing.
+    """
+
+    scene_title: str
+    scene_summary: str
+    turns: tuple[TurnLine, ...]
+    context: tuple[TurnLine, ...] = ()
+    known_facts: tuple[KnownFact, ...] = ()
+    reference_time: datetime | None = None
+
+
+def _words(value: str) -> int:
+    return len(value.split())
+
+
+class TriggerOut(BaseModel):
+    concept: str = Field(min_length=2)
+    bridge: str = ""
+    confidence: float = Field(ge=0.0, le=1.0)
+
+    @field_validator("concept", "bridge")
+    @classmethod
+    def _strip(cls, value: str) -> str:
+        return " ".join(value.split())
+
+    @model_validator(mode="after")
+    def _lengths(self) -> TriggerOut:
+        if _words(self.concept) > _MAX_CONCEPT_WORDS:
+            raise ValueError(f"concept {self.concept!r} is longer than 6 words")
+        if _words(self.bridge) > _MAX_BRIDGE_WORDS:
+            raise ValueError(f"bridge {self.bridge!r} is longer than 12 words")
+        return self
+
+
+class ItemOut(BaseModel):
+    content: str = Field(min_length=5)
+    temporal: str = ""
+    spatial: str = ""
+    keywords: list[str] = Field(default_factory=list)
+    query_patterns: list[str] = Field(default_factory=list)
+    source_turns: list[int] = Field(default_factory=list)
+    triggers: list[TriggerOut] = Field(default_factory=list, max_length=8)
+    supersedes: list[str] = Field(default_factory=list)
+
+    @field_validator("content", "temporal", "spatial")
+    @classmethod
+    def _strip(cls, value: str) -> str:
+        return " ".join(value.split())
+
+    @field_validator("source_turns")
+    @classmethod
+    def _positive(cls, value: list[int]) -> list[int]:
+        if any(number < 1 for number in value):
+            raise ValueError("source_turns are turn numbers from 1")
+        return value
+
+
+class SceneFacets(BaseModel):
+    situation: str = Field(min_length=5)
+    object: str = Field(min_length=3)
+    event: str = Field(min_length=5)
+    emotion: str = Field(min_length=3)
+
+    @field_validator("situation", "object", "event", "emotion")
+    @classmethod
+    def _sentence(cls, value: str) -> str:
+        value = " ".join(value.split())
+        if _words(value) > _MAX_SENTENCE_WORDS:
+            raise ValueError(f"scene sentences must stay under 35 words: {value[:60]!r}...")
+        return value
+
+
+class Channel(BaseModel):
+    """One Horizon channel: a sentence, or null with confidence 0 when there is no signal."""
+
+    sent: str | None = None
+    confidence: float = Field(default=0.0, ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _empty_policy(self) -> Channel:
+        text = " ".join((self.sent or "").split())
+        if not text or text.lower() in {"null", "none", "n/a"}:
+            self.sent, self.confidence = None, 0.0
+            return self
+        if _words(text) > _MAX_SENTENCE_WORDS:
+            raise ValueError(f"horizon sentences must stay under 35 words: {text[:60]!r}...")
+        self.sent = text
+        return self
+
+
+class Horizon(BaseModel):
+    PERSONAL_ARC: Channel = Field(default_factory=Channel)
+    AVOIDANCE_HABIT: Channel = Field(default_factory=Channel)
+    GOAL_ARC: Channel = Field(default_factory=Channel)
+    BELIEF_IN_ACTION: Channel = Field(default_factory=Channel)
+    LEGACY_ANCHOR: Channel = Field(default_factory=Channel)
+
+
+class RelationOut(BaseModel):
+    person: str = Field(min_length=1)
+    relation: str = Field(min_length=1)
+
+
+class PersonaOut(BaseModel):
+    speaker: str = Field(min_length=1)
+    identity: dict[str, str] = Field(default_factory=dict)
+    preferences: dict[str, list[str]] = Field(default_factory=dict)
+    traits: dict[str, list[str]] = Field(default_factory=dict)
+    relations: list[RelationOut] = Field(default_factory=list)
+
+
+class ExtractOutput(BaseModel):
+    items: list[ItemOut] = Field(default_factory=list)
+    scene: SceneFacets
+    horizon: Horizon = Field(default_factory=Horizon)
+    persona: list[PersonaOut] = Field(default_factory=list)
+
+
+_SYSTEM = """\
+You turn part of a conversation into memories an assistant can recall months later. Use only the \
+numbered turns; lines marked [-] are earlier context. Invent nothing.
+
+Return four things.
+
+1. "items": every fact worth remembering from the numbered turns, small details included. Each:
+- "content": one self-contained sentence with who, what, and when or where if known. Use names, \
+exact titles in quotes and numbers. Keep a reason or purpose inside the same item. Add a few \
+connected items that join facts spread over several turns.
+- "temporal": when it happened, written "relative (absolute)", computed from the timestamp of the \
+turn that says it, e.g. "yesterday" said on 2024-03-04 gives "yesterday (March 3, 2024)"; "" if \
+no time.
+- "spatial": the place, or "". "keywords": 3 to 8 search words. "query_patterns": 1 to 3 \
+questions the item answers. "source_turns": the numbers of the turns it rests on.
+- "triggers": 3 to 5 cues that should later bring this item to mind, each with "concept" (a 2 to \
+6 word noun phrase: a broader category of the fact, or a concrete situation where it would matter; \
+never the fact reworded, never vague like "daily life"), "bridge" (at most 12 words: \
+"<cue from the fact> -> <what follows from it>") and "confidence" (0 to 1: how surely someone who \
+knows the speaker would connect the cue to this fact).
+- "supersedes": labels of known facts (F1, F2, ...) that this item corrects or replaces; \
+usually [].
+
+2. "scene": four sentences in your own words, never copied from the turns: "situation" (the \
+setting), "object" (the central thing or person), "event" (what changed, said abstractly), \
+"emotion" (the emotional tone or arc).
+
+3. "horizon": what this exchange may lead to later. For each channel give {"sent": one sentence, \
+"confidence": 0.3 to 1}, or {"sent": null, "confidence": 0} when the turns give no signal. Never \
+make one up, never repeat a turn.
+PERSONAL_ARC: how the speaker is changing. AVOIDANCE_HABIT: what they now avoid or watch out \
+for, and where that may show up again. GOAL_ARC: a commitment made, and the cost, fatigue or \
+change of plan it may bring. BELIEF_IN_ACTION: a stated principle, and where reality may test \
+it. LEGACY_ANCHOR: a concrete object, person, place or ritual likely to come up again.
+
+4. "persona": stable facts about a speaker, only when stated. "identity" uses only the keys age, \
+gender, origin, current_location, occupation, relationship_status, financial_status, education, \
+family_role, languages, ethnicity; "preferences" and "traits" map a key to a list; "relations" \
+lists {"person", "relation"}. Use [] when there is nothing.
+
+Reply with JSON only.
+
+Example turns:
+[1] 2024-03-04 09:10 (Mon) Priya: I quit the bakery job last week, the 4am shifts were wrecking me.
+[2] 2024-03-04 09:12 (Mon) Tom: Good for you. What now?
+[3] 2024-03-04 09:13 (Mon) Priya: Night classes in graphic design, and I kept my old apron.
+Example reply:
+{"items": [
+{"content": "Priya quit her bakery job because the 4am shifts were exhausting her.",
+"temporal": "last week (the week of February 26, 2024)", "spatial": "bakery",
+"keywords": ["Priya", "bakery", "quit", "early shifts"],
+"query_patterns": ["Why did Priya leave the bakery?"], "source_turns": [1],
+"triggers": [{"concept": "career change", "bridge": "quit over 4am shifts -> values rest over \
+pay", "confidence": 0.85},
+{"concept": "early morning work offers", "bridge": "exhausted by dawn shifts -> likely to \
+refuse them", "confidence": 0.75},
+{"concept": "sleep and burnout", "bridge": "shifts wrecked her -> sensitive to overwork", \
+"confidence": 0.7}], "supersedes": []},
+{"content": "Priya is taking night classes in graphic design after leaving the bakery.",
+"temporal": "", "spatial": "", "keywords": ["Priya", "graphic design", "night classes"],
+"query_patterns": ["What is Priya studying?"], "source_turns": [1, 3],
+"triggers": [{"concept": "creative career training", "bridge": "design classes -> building a \
+new profession", "confidence": 0.9}], "supersedes": []}],
+"scene": {"situation": "A catch-up in which one friend explains a recent job exit.",
+"object": "Priya's former bakery job and her new design studies.",
+"event": "Priya moves from exhausting manual work toward a creative career.",
+"emotion": "Relief at escaping burnout mixed with hope about starting over."},
+"horizon": {
+"PERSONAL_ARC": {"sent": "Priya is turning from a worn-out baker into a design student.", \
+"confidence": 0.8},
+"AVOIDANCE_HABIT": {"sent": "Priya may turn down any role that demands pre-dawn hours.", \
+"confidence": 0.6},
+"GOAL_ARC": {"sent": "Evening study on top of a job search may strain Priya's energy.", \
+"confidence": 0.5},
+"BELIEF_IN_ACTION": {"sent": null, "confidence": 0},
+"LEGACY_ANCHOR": {"sent": "The kept bakery apron may resurface as a keepsake.", \
+"confidence": 0.5}},
+"persona": [{"speaker": "Priya", "identity": {"occupation": "graphic design student"},
+"preferences": {}, "traits": {"values": ["rest over pay"]}, "relations": []}]}"""
+
+
+def _facts_block(facts: tuple[KnownFact, ...]) -> str:
+    if not facts:
+        return "Known facts: none."
+    lines = [
+        f"{fact.label}: {clip(fact.content, _FACT_CHARS)}"
+        + (f" (time: {fact.temporal})" if fact.temporal else "")
+        for fact in facts
+    ]
+    return "Known facts (cite a label in supersedes only if a new item replaces it):\n" + "\n".join(
+        lines
+    )
+
+
+def render(inputs: ExtractInputs, now: datetime) -> list[ChatMessage]:
+    """The rules with a worked example, then the scene header, facts and turns."""
+    count = len(inputs.turns)
+    parts = [
+        f"Reference time: {format_moment(inputs.reference_time or now)}",
+        f"Scene: {inputs.scene_title}\nSummary: {inputs.scene_summary}",
+        _facts_block(inputs.known_facts),
+    ]
+    if inputs.context:
+        parts.append("Earlier turns (context only):\n" + render_turns(inputs.context))
+    parts.append(f"Turns to extract from (1 to {count}):\n" + render_turns(inputs.turns))
+    parts.append(
+        'Reply with JSON only: {"items": [...], "scene": {...}, "horizon": {...}, '
+        '"persona": [...]}.'
+    )
+    return [ChatMessage("system", _SYSTEM), ChatMessage("user", "\n\n".join(parts))]
+
+
+SPEC: PromptSpec[ExtractOutput] = PromptSpec(PROMPT_ID, VERSION, ExtractOutput, render)

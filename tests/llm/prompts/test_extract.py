@@ -1,0 +1,138 @@
+"""EXTRACT prompt: rendering and output validation (replies are hand-authored JSON)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from tmem.errors import LLMOutputError
+from tmem.llm.prompts import extract
+from tmem.llm.prompts.lines import TurnLine
+from tmem.llm.structured import validate_reply
+
+NOW = datetime(2024, 3, 10, 12, 0, tzinfo=UTC)
+T0 = datetime(2024, 3, 4, 9, 10, tzinfo=UTC)
+
+GOOD: dict[str, Any] = {
+    "items": [
+        {
+            "content": "Mel is allergic to shellfish and got hives after eating shrimp.",
+            "temporal": "yesterday (March 3, 2024)",
+            "spatial": "",
+            "keywords": ["Mel", "allergy", "shrimp"],
+            "query_patterns": ["What is Mel allergic to?"],
+            "source_turns": [1, 2],
+            "triggers": [
+                {
+                    "concept": "food allergy",
+                    "bridge": "hives after shrimp -> avoid seafood",
+                    "confidence": 0.9,
+                },
+                {"concept": "seafood restaurant booking", "confidence": 0.7},
+            ],
+            "supersedes": ["F1"],
+        }
+    ],
+    "scene": {
+        "situation": "A worried check-in after a bad meal.",
+        "object": "Mel's newly found shellfish allergy.",
+        "event": "A harmless dinner turns into a health discovery.",
+        "emotion": "Alarm easing into caution.",
+    },
+    "horizon": {
+        "AVOIDANCE_HABIT": {"sent": "Mel will steer clear of seafood menus.", "confidence": 0.8},
+        "GOAL_ARC": {"sent": None, "confidence": 0},
+    },
+    "persona": [
+        {
+            "speaker": "Mel",
+            "identity": {"occupation": "nurse"},
+            "relations": [{"person": "Jo", "relation": "sister"}],
+        }
+    ],
+}
+
+
+def _validate(data: dict[str, Any]) -> extract.ExtractOutput:
+    return validate_reply(json.dumps(data), extract.ExtractOutput)
+
+
+def test_render_shows_facts_context_and_numbered_turns() -> None:
+    inputs = extract.ExtractInputs(
+        scene_title="Mel discovers an allergy",
+        scene_summary="Mel had hives after shrimp.",
+        turns=(TurnLine(1, "Mel", "I got hives from shrimp", T0, "hours"),),
+        context=(TurnLine(0, "Jo", "How was dinner?", T0),),
+        known_facts=(extract.KnownFact("F1", "Mel loves shrimp.", "May 2023"),),
+    )
+    messages = extract.render(inputs, NOW)
+    user = messages[-1].content
+    assert "Example reply" in messages[0].content
+    assert "F1: Mel loves shrimp. (time: May 2023)" in user
+    assert "Earlier turns (context only):\n[-] 2024-03-04 09:10 (Mon) Jo: How was dinner?" in user
+    assert "[1] 2024-03-04 09:10 (Mon) (gap: hours) Mel: I got hives from shrimp" in user
+    assert "Reference time: Sunday, March 10, 2024, 12:00 UTC" in user
+
+
+def test_render_without_facts() -> None:
+    inputs = extract.ExtractInputs("t", "s", (TurnLine(1, "A", "x", T0),), reference_time=T0)
+    user = extract.render(inputs, NOW)[-1].content
+    assert "Known facts: none." in user
+    assert "Reference time: Monday, March 4, 2024, 09:10 UTC" in user
+    assert "Earlier turns" not in user
+
+
+def test_good_reply_validates_with_defaults() -> None:
+    output = _validate(GOOD)
+    assert output.items[0].triggers[1].bridge == ""
+    assert output.horizon.AVOIDANCE_HABIT.sent == "Mel will steer clear of seafood menus."
+    assert output.horizon.PERSONAL_ARC.sent is None
+    assert output.persona[0].relations[0].person == "Jo"
+
+
+def test_empty_channel_is_null_with_zero_confidence() -> None:
+    data = copy.deepcopy(GOOD)
+    data["horizon"]["GOAL_ARC"] = {"sent": "  ", "confidence": 0.7}
+    data["horizon"]["PERSONAL_ARC"] = {"sent": "null", "confidence": 0.5}
+    output = _validate(data)
+    assert (output.horizon.GOAL_ARC.sent, output.horizon.GOAL_ARC.confidence) == (None, 0.0)
+    assert output.horizon.PERSONAL_ARC.sent is None
+
+
+def _break(path: tuple[Any, ...], value: Any) -> dict[str, Any]:
+    data = copy.deepcopy(GOOD)
+    target = data
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    return data
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        (("items", 0, "triggers", 0, "confidence"), 1.5, "less than or equal to 1"),
+        (("items", 0, "triggers", 0, "concept"), "a b c d e f g h i j", "longer than 6 words"),
+        (("items", 0, "triggers", 0, "bridge"), " ".join(["w"] * 25), "longer than 12 words"),
+        (("items", 0, "source_turns"), [0], "turn numbers from 1"),
+        (("items", 0, "content"), "", "at least 5 characters"),
+        (("scene", "emotion"), "", "at least 3 characters"),
+        (("scene", "event"), " ".join(["w"] * 60), "under 35 words"),
+        (("horizon", "GOAL_ARC"), {"sent": "x", "confidence": -0.1}, "greater than or equal"),
+        (("items", 0, "triggers"), [GOOD["items"][0]["triggers"][0]] * 9, "at most 8 items"),
+    ],
+)
+def test_bad_replies_are_rejected(path: tuple[Any, ...], value: Any, message: str) -> None:
+    with pytest.raises(LLMOutputError, match=message):
+        _validate(_break(path, value))
+
+
+def test_missing_scene_facets_is_rejected() -> None:
+    data = copy.deepcopy(GOOD)
+    del data["scene"]
+    with pytest.raises(LLMOutputError, match="scene: Field required"):
+        _validate(data)

@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from tmem.models import PersonaProfile
+from tmem.persona import PersonaDelta, merge_delta, merge_deltas, render_profile
+
+AT = datetime(2024, 3, 4, tzinfo=UTC)
+
+
+def test_identity_overwrites_whitelisted_keys_only() -> None:
+    profile = PersonaProfile("u", "Mel", identity=(("occupation", "baker"),))
+    merged = merge_delta(
+        profile,
+        PersonaDelta(
+            "Mel",
+            identity=(
+                ("Occupation", "nurse"),
+                ("Current Location", "Leeds"),
+                ("shoe size", "6"),
+                ("age", " "),
+            ),
+        ),
+        AT,
+    )
+    assert merged.identity == (("occupation", "nurse"), ("current_location", "Leeds"))
+    assert merged.updated_at == AT
+
+
+def test_preferences_append_dedupe_and_keep_last_five() -> None:
+    profile = PersonaProfile("u", "Mel", preferences=(("hobbies", ("hiking", "chess")),))
+    delta = PersonaDelta(
+        "Mel", preferences=(("Hobbies", ("Chess", "pottery", "running", "yoga", "piano")),)
+    )
+    merged = merge_delta(profile, delta)
+    assert merged.preferences == (("hobbies", ("Chess", "pottery", "running", "yoga", "piano")),)
+
+
+def test_traits_keep_last_three() -> None:
+    delta = PersonaDelta("Mel", traits=(("values", ("family", "honesty", "rest", "courage")),))
+    assert merge_delta(PersonaProfile("u", "Mel"), delta).traits == (
+        ("values", ("honesty", "rest", "courage")),
+    )
+
+
+def test_relations_merge_by_person_newest_description_wins() -> None:
+    profile = PersonaProfile("u", "Mel", relations=(("Jo", "friend"), ("Sam", "brother")))
+    merged = merge_delta(
+        profile, PersonaDelta("Mel", relations=(("jo", "best friend"), ("Ana", "coworker")))
+    )
+    assert merged.relations == (("Jo", "best friend"), ("Sam", "brother"), ("Ana", "coworker"))
+
+
+def test_merge_deltas_returns_changed_and_new_profiles_only() -> None:
+    mel = PersonaProfile("u", "Mel", identity=(("occupation", "nurse"),))
+    tom = PersonaProfile("u", "Tom")
+    out = merge_deltas(
+        [mel, tom],
+        [
+            PersonaDelta("mel", identity=(("occupation", "nurse"),)),  # no change
+            PersonaDelta("Tom", traits=(("personality", ("calm",)),)),
+            PersonaDelta("Priya", identity=(("age", "31"),)),
+            PersonaDelta(" ", identity=(("age", "1"),)),
+        ],
+        user_id="u",
+        at=AT,
+    )
+    assert [(p.speaker, p.updated_at) for p in out] == [("Tom", AT), ("Priya", AT)]
+    assert out[1].identity == (("age", "31"),)
+
+
+def test_render_profile() -> None:
+    profile = PersonaProfile(
+        "u",
+        "Mel",
+        identity=(("current_location", "Leeds"),),
+        preferences=(("hobbies", ("chess", "yoga")),),
+        traits=(("values", ("rest",)),),
+        relations=(("Jo", "sister"),),
+    )
+    assert render_profile(profile) == (
+        "## Persona: Mel\nIdentity: current location: Leeds\nPreferences: hobbies: chess, yoga\n"
+        "Traits: values: rest\nRelations: Jo (sister)"
+    )
+    assert render_profile(PersonaProfile("u", "Tom")) == ""
