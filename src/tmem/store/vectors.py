@@ -44,10 +44,15 @@ def top_k(matrix: VectorMatrix, query: Vector, limit: int) -> list[Scored]:
     if limit <= 0 or count == 0:
         return []
     scores = matrix.matrix @ np.asarray(query, dtype=np.float32)
-    # argpartition finds the top ``limit`` in linear time; only those few are then sorted.
-    chosen = np.argpartition(-scores, limit - 1)[:limit] if limit < count else np.arange(count)
+    if limit < count:
+        # argpartition finds the top ``limit`` in linear time; rows tied with the last of them
+        # join the candidates so the id tie-break, not argpartition, decides who is cut.
+        kth = scores[np.argpartition(-scores, limit - 1)[limit - 1]]
+        chosen = np.flatnonzero(scores >= kth)
+    else:
+        chosen = np.arange(count)
     ids = [matrix.ids[i] for i in chosen]
-    order = sorted(range(len(chosen)), key=lambda j: (-float(scores[chosen[j]]), ids[j]))
+    order = sorted(range(len(chosen)), key=lambda j: (-float(scores[chosen[j]]), ids[j]))[:limit]
     return [Scored(ids[j], float(scores[chosen[j]])) for j in order]
 
 

@@ -1,0 +1,142 @@
+"""Store contract: cascade deletion, user erasure and tenant isolation on every read path."""
+
+from __future__ import annotations
+
+import secrets
+
+import pytest
+
+from tmem.errors import NotFoundError
+from tmem.models import Item, Scene
+from tmem.store.base import Store, VectorRow
+
+from .records import T0, batch, item, scene, trigger, turn, unit
+
+
+def _canary() -> str:
+    return secrets.token_hex(16)
+
+
+def _seed_graph(store: Store, user: str, word: str) -> None:
+    """Turns t0..t2; scene sc1 over t0+t1, sc2 over t0 only; items over them; triggers."""
+    turns = (turn(user, 0, f"{word} zero"), turn(user, 1, f"{word} one"), turn(user, 2, "other"))
+    t0, t1, t2 = (t.id for t in turns)
+    store.write(
+        batch(
+            user,
+            turns=turns,
+            scenes=(
+                scene(user, f"{user}-sc1", (t0, t1), f"{word} scene one"),
+                scene(user, f"{user}-sc2", (t0,), f"{word} scene two"),
+            ),
+            items=(
+                item(user, f"{user}-i1", f"{word} fact", scenes=(f"{user}-sc2",), turns=(t0,)),
+                item(user, f"{user}-i2", "kept fact", scenes=(f"{user}-sc1",), turns=(t0, t2)),
+            ),
+            triggers=(
+                trigger(user, f"{user}-g1", f"{word} concept", f"{user}-i1"),
+                trigger(user, f"{user}-g2", "shared", f"{user}-i1", f"{user}-i2"),
+            ),
+            scene_of_turn=((t0, f"{user}-sc2"), (t1, f"{user}-sc1")),
+            vectors=(
+                VectorRow(t0, "turn", unit(1)),
+                VectorRow(f"{user}-sc2", "scene", unit(1)),
+                VectorRow(f"{user}-i1", "item", unit(1)),
+                VectorRow(f"{user}-g1", "entity", unit(1)),
+                VectorRow(f"{user}-g2", "entity", unit(1, 1)),
+            ),
+        )
+    )
+
+
+def test_deleting_a_turn_cascades_to_what_rests_only_on_it(store: Store) -> None:
+    _seed_graph(store, "u1", "zebra")
+    removed = store.delete_memory("u1", "u1-t0", T0)
+    # t0, sc2 and i1 (each left without sources), g1 (no target left), 4 vectors.
+    assert removed == 3 + 1 + 4
+    assert store.get_many("u1", ["u1-t0", "u1-sc2", "u1-i1"]) == {}
+    kept_scene = store.get("u1", "u1-sc1")
+    assert isinstance(kept_scene, Scene) and kept_scene.source_turns == ("u1-t1",)
+    kept_item = store.get("u1", "u1-i2")
+    assert isinstance(kept_item, Item) and kept_item.source_turns == ("u1-t2",)
+    assert store.triggers_for("u1", ["u1-g1"]) == []
+    (shared,) = store.triggers_for("u1", ["u1-g2"])
+    assert shared.targets == (("u1-i2", 0.9),)
+
+
+def test_deleted_memory_leaves_no_search_trace(store: Store) -> None:
+    _seed_graph(store, "u1", "zebra")
+    store.delete_memory("u1", "u1-t0", T0)
+    for kind in ("turn", "scene", "item"):
+        hits = store.search_text("u1", kind, "zebra", 10)  # type: ignore[arg-type]
+        assert {h.id for h in hits} <= {"u1-t1", "u1-sc1"}
+    for space in ("turn", "scene", "item"):
+        assert store.search_vectors("u1", space, unit(1), 10) == []
+    assert [h.id for h in store.search_vectors("u1", "entity", unit(1), 10)] == ["u1-g2"]
+
+
+def test_deletion_leaves_only_a_tombstone_in_history(store: Store) -> None:
+    _seed_graph(store, "u1", "zebra")
+    store.delete_memory("u1", "u1-i1", T0)
+    (entry,) = store.history("u1", "u1-i1")
+    assert (entry.event, entry.text, entry.version) == ("deleted", "", 2)
+
+
+def test_deleting_a_scene_takes_items_extracted_only_from_it(store: Store) -> None:
+    _seed_graph(store, "u1", "zebra")
+    store.delete_memory("u1", "u1-sc2", T0)
+    assert store.get("u1", "u1-i1") is None
+    assert store.get("u1", "u1-t0") is not None
+    exported = {r.get("id"): r for r in store.export("u1")}
+    assert exported["u1-t0"]["scene_id"] is None
+    assert exported["u1-t1"]["scene_id"] == "u1-sc1"
+
+
+def test_delete_unknown_or_foreign_memory_is_not_found(store: Store) -> None:
+    _seed_graph(store, "u1", "zebra")
+    with pytest.raises(NotFoundError):
+        store.delete_memory("u2", "u1-t0", T0)
+    with pytest.raises(NotFoundError):
+        store.delete_memory("u1", "nothing", T0)
+    assert store.get("u1", "u1-t0") is not None
+
+
+def test_delete_user_erases_only_that_user(store: Store) -> None:
+    _seed_graph(store, "u1", "zebra")
+    _seed_graph(store, "u2", "zebra")
+    before = list(store.export("u2"))[1:]
+    assert store.delete_user("u1") > 0
+    assert store.list("u1") == [] and store.users() == ["u2"]
+    assert list(store.export("u1"))[1:] == []
+    assert store.search_text("u1", "turn", "zebra", 10) == []
+    assert store.search_vectors("u1", "entity", unit(1), 10) == []
+    assert list(store.export("u2"))[1:] == before
+    assert store.next_seq("u1") == 0
+
+
+def test_tenant_isolation_on_every_read_path(store: Store) -> None:
+    a, b = _canary(), _canary()
+    _seed_graph(store, "A", a)
+    _seed_graph(store, "B", b)
+    a_ids = {"A-t0", "A-t1", "A-t2", "A-sc1", "A-sc2", "A-i1", "A-i2"}
+    seen_by_b: list[object] = [
+        store.get_many("B", sorted(a_ids)),
+        store.get("B", "A-t0"),
+        store.list("B"),
+        store.turns("B", sorted(a_ids)),
+        store.recent_turns("B", 100),
+        store.pending_turns("B"),
+        store.last_scene("B"),
+        store.triggers_for("B", ["A-g1", "A-g2"]),
+        store.triggers_of("B", "A-i1"),
+        store.personas("B"),
+        store.history("B", "A-sc1"),
+        list(store.export("B")),
+    ]
+    for kind in ("turn", "scene", "item"):
+        seen_by_b.append(store.search_text("B", kind, f"{a} {b}", 50))  # type: ignore[arg-type]
+    for space in ("turn", "scene", "item", "entity"):
+        seen_by_b.append(store.search_vectors("B", space, unit(1), 50))
+    flat = repr(seen_by_b)
+    assert a not in flat and "'A-" not in flat
+    assert b in flat  # B does see its own rows through the same calls

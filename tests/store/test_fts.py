@@ -1,0 +1,39 @@
+"""Query building and indexed text, shared by every backend."""
+
+from __future__ import annotations
+
+import re
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tmem.store.fts import MAX_QUERY_TOKENS, index_text, match_expression, query_tokens
+
+from .records import item, scene, turn
+
+
+def test_tokens_are_quoted_and_or_joined() -> None:
+    assert match_expression('tea "NEAR(coffee)" -milk*') == '"tea" OR "NEAR" OR "coffee" OR "milk"'
+    assert match_expression("") is None
+    assert match_expression(" \"'*()-^:{}\x00") is None
+
+
+def test_tokens_are_distinct_and_bounded() -> None:
+    assert query_tokens("a b a") == ["a", "b"]
+    assert len(query_tokens(" ".join(f"w{i}" for i in range(500)))) == MAX_QUERY_TOKENS
+
+
+@given(st.text())
+def test_expression_is_always_a_list_of_plain_phrases(query: str) -> None:
+    expression = match_expression(query)
+    if expression is not None:
+        phrases = expression.split(" OR ")
+        assert all(re.fullmatch(r'"[^"\s]+"', p) for p in phrases)
+
+
+def test_index_text_per_kind() -> None:
+    assert index_text(turn("u", 0, "hello", speaker="bob")) == "bob: hello"
+    s = scene("u", "s", (), "the narrative")
+    assert index_text(s).split("\n") == ["title s", "summary s", "the narrative"]
+    i = item("u", "i", "content", keywords=("k1", "k2"))
+    assert index_text(i).startswith("content\nk1 k2")

@@ -1,0 +1,217 @@
+"""SQLite-only behaviour: settings, refusal of wrong files, schema versions, erasure on disk,
+cache invalidation across connections, and concurrent use."""
+
+from __future__ import annotations
+
+import secrets
+import sqlite3
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tmem.clock import FixedClock
+from tmem.errors import EmbedderMismatchError, SchemaVersionError, StoreError
+from tmem.models import PersonaProfile
+from tmem.store.base import VectorRow
+from tmem.store.sqlite import SQLiteStore
+from tmem.store.sqlite_schema import MIGRATIONS
+
+from .records import T0, batch, item, scene, trigger, turn, unit
+
+
+def _pragma(store: SQLiteStore, name: str) -> object:
+    conn = store._conn  # white-box: per-connection settings are visible only on it
+    assert conn is not None
+    return conn.execute(f"PRAGMA {name}").fetchone()[0]
+
+
+def test_connection_settings(db_path: Path) -> None:
+    with SQLiteStore(db_path) as store:
+        assert _pragma(store, "journal_mode") == "wal"
+        assert _pragma(store, "synchronous") == 1  # NORMAL
+        assert _pragma(store, "foreign_keys") == 1
+        assert _pragma(store, "secure_delete") == 1
+        assert _pragma(store, "busy_timeout") == 5000
+    with SQLiteStore(db_path, durable=True) as store:
+        assert _pragma(store, "synchronous") == 2  # FULL
+
+
+def test_meta_and_migrations_are_recorded(db_path: Path) -> None:
+    SQLiteStore(db_path, clock=FixedClock(T0)).close()
+    conn = sqlite3.connect(db_path)
+    meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+    names = [n for (n,) in conn.execute("SELECT name FROM migrations ORDER BY seq")]
+    conn.close()
+    assert meta["schema_version"] == str(len(MIGRATIONS))
+    assert meta["created_at"] == T0.isoformat() and meta["tmem_version"]
+    assert names == [name for name, _ in MIGRATIONS]
+
+
+def test_reopening_keeps_data_and_embedder(db_path: Path) -> None:
+    with SQLiteStore(db_path) as store:
+        store.bind_embedder("minilm", 8)
+        store.write(batch("u1", turns=(turn("u1", 0, "persisted"),)))
+    with SQLiteStore(db_path) as store:
+        assert [t.content for t in store.recent_turns("u1", 5)] == ["persisted"]
+        assert store.embedder() == ("minilm", 8)
+        with pytest.raises(EmbedderMismatchError):
+            store.bind_embedder("bge-m3", 1024)
+
+
+def test_newer_schema_is_refused(db_path: Path) -> None:
+    SQLiteStore(db_path).close()
+    conn = sqlite3.connect(db_path)
+    conn.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    conn.commit()
+    conn.close()
+    with pytest.raises(SchemaVersionError):
+        SQLiteStore(db_path)
+
+
+def test_unknown_migration_is_refused(db_path: Path) -> None:
+    SQLiteStore(db_path).close()
+    conn = sqlite3.connect(db_path)
+    conn.execute("INSERT INTO migrations VALUES (99, '0099_from_the_future', 'x')")
+    conn.commit()
+    conn.close()
+    with pytest.raises(SchemaVersionError):
+        SQLiteStore(db_path)
+
+
+def test_wrong_files_are_refused(tmp_path: Path) -> None:
+    garbage = tmp_path / "notes.txt"
+    garbage.write_bytes(b"this is not a database at all " * 200)
+    with pytest.raises(StoreError):
+        SQLiteStore(garbage)
+    foreign = tmp_path / "other.db"
+    conn = sqlite3.connect(foreign)
+    conn.execute("CREATE TABLE customers (id INTEGER)")
+    conn.commit()
+    conn.close()
+    with pytest.raises(StoreError):
+        SQLiteStore(foreign)
+    with pytest.raises(StoreError):
+        SQLiteStore(tmp_path)
+    assert garbage.read_bytes().startswith(b"this is not")
+
+
+def test_closed_store_refuses_work() -> None:
+    store = SQLiteStore(":memory:")
+    store.close()
+    store.close()
+    with pytest.raises(StoreError):
+        store.users()
+
+
+def _disk_bytes(path: Path) -> bytes:
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    conn.close()
+    siblings = [path, Path(f"{path}-wal"), Path(f"{path}-shm")]
+    return b"".join(p.read_bytes() for p in siblings if p.exists())
+
+
+def _write_canaries(store: SQLiteStore, user: str, canary: str, vector: np.ndarray) -> None:
+    t0 = turn(user, 0, f"my secret is {canary}")
+    store.write(
+        batch(
+            user,
+            turns=(t0, turn(user, 1, "harmless neighbour")),
+            scenes=(scene(user, f"{user}-sc", (t0.id,), f"they shared {canary}"),),
+            items=(item(user, f"{user}-it", canary, turns=(t0.id,), keywords=(canary,)),),
+            triggers=(trigger(user, f"{user}-tr", f"concept {canary}", f"{user}-it"),),
+            vectors=(
+                VectorRow(t0.id, "turn", vector),
+                VectorRow(f"{user}-it", "item", vector),
+                VectorRow(f"{user}-tr", "entity", vector),
+            ),
+        )
+    )
+
+
+def test_deleted_text_and_vectors_are_gone_from_disk(db_path: Path) -> None:
+    canary = secrets.token_hex(16)
+    vector = np.random.default_rng(7).standard_normal(64).astype(np.float32)
+    with SQLiteStore(db_path) as store:
+        _write_canaries(store, "u1", canary, vector)
+        for i in range(30):  # enough churn to spread rows over several FTS segments
+            store.write(batch("u1", turns=(turn("u1", 2 + i, f"filler words {i}"),)))
+        before = _disk_bytes(db_path)
+        assert canary.encode() in before and vector.tobytes() in before
+        store.delete_memory("u1", "u1-t0", T0)
+        after = _disk_bytes(db_path)
+        assert canary.encode() not in after
+        assert vector.tobytes() not in after
+        assert store.get("u1", "u1-t1") is not None
+
+
+def test_deleted_user_is_gone_from_disk(db_path: Path) -> None:
+    canary = secrets.token_hex(16)
+    vector = np.random.default_rng(8).standard_normal(64).astype(np.float32)
+    with SQLiteStore(db_path) as store:
+        _write_canaries(store, "u1", canary, vector)
+        persona = PersonaProfile("u1", "alice", identity=(("secret", canary),))
+        store.write(batch("u1", personas=(persona,)))
+        store.write(batch("u2", turns=(turn("u2", 0, "bystander"),)))
+        store.delete_user("u1")
+        after = _disk_bytes(db_path)
+        assert canary.encode() not in after and vector.tobytes() not in after
+        assert b"bystander" in after
+
+
+def test_cache_sees_writes_from_another_connection(db_path: Path) -> None:
+    with SQLiteStore(db_path) as first, SQLiteStore(db_path) as second:
+        first.write(
+            batch("u1", turns=(turn("u1", 0, "a"),), vectors=(VectorRow("u1-t0", "turn", unit(1)),))
+        )
+        assert [h.id for h in first.search_vectors("u1", "turn", unit(1), 5)] == ["u1-t0"]
+        second.write(
+            batch("u1", turns=(turn("u1", 1, "b"),), vectors=(VectorRow("u1-t1", "turn", unit(1)),))
+        )
+        assert [h.id for h in first.search_vectors("u1", "turn", unit(1), 5)] == ["u1-t0", "u1-t1"]
+        second.delete_user("u1")
+        assert first.search_vectors("u1", "turn", unit(1), 5) == []
+        second.write(
+            batch(
+                "u1", turns=(turn("u1", 0, "c"),), vectors=(VectorRow("u1-t0", "turn", unit(0, 1)),)
+            )
+        )
+        assert first.search_vectors("u1", "turn", unit(1), 5)[0].score == pytest.approx(0.0)
+
+
+def test_threads_share_one_store(db_path: Path) -> None:
+    errors: list[BaseException] = []
+
+    def worker(store: SQLiteStore, user: str) -> None:
+        try:
+            for seq in range(15):
+                t = turn(user, seq, f"note {seq} from {user}")
+                store.write(
+                    batch(user, turns=(t,), vectors=(VectorRow(t.id, "turn", unit(1, seq)),))
+                )
+                assert store.search_text(user, "turn", "note", 100)
+                assert store.search_vectors(user, "turn", unit(1), 3)
+        except BaseException as exc:  # collected and re-raised in the main thread
+            errors.append(exc)
+
+    with SQLiteStore(db_path) as shared, SQLiteStore(db_path) as other:
+        threads = [
+            threading.Thread(target=worker, args=(shared if i % 2 else other, f"user{i}"))
+            for i in range(8)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        assert len(shared.users()) == 8
+        assert all(shared.next_seq(f"user{i}") == 15 for i in range(8))
+        assert [len(other.search_vectors(f"user{i}", "turn", unit(1), 99)) for i in range(8)] == [
+            15
+        ] * 8
+    conn = sqlite3.connect(db_path)
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    conn.execute("INSERT INTO fts (fts, rank) VALUES ('integrity-check', 1)")
+    conn.close()
