@@ -163,9 +163,9 @@ class Memory:
 
         limit = self.config.retrieval.scene_limit + self.config.retrieval.item_limit
         hits = self.search(question, user_id, limit=limit)
-        return answer_question(
-            self.llm, question, hits, self.store.personas(user_id), self.clock.now()
-        )
+        records = self.store.get_many(user_id, [h.id for h in hits])
+        personas = self.store.personas(user_id)
+        return answer_question(self.llm, question, hits, records, personas, self.clock.now())
 
     def get(self, id: str, user_id: str) -> Record:
         check_user_id(user_id)

@@ -88,6 +88,13 @@ class Searcher:
     def _derived(
         self, query: str, user_id: str, vector: Vector, scenes: int, items: int
     ) -> list[Hit]:
+        # Scenes written without an LLM have no "scene" vectors; without any derived vectors
+        # the user's evidence is the turns.
+        if not (
+            self.store.search_vectors(user_id, "scene", vector, 1)
+            or self.store.search_vectors(user_id, "item", vector, 1)
+        ):
+            return []
         scene_channels = self._scene_channels(query, user_id, vector)
         item_channels = self._item_channels(query, user_id, vector)
         return self._fuse(user_id, scene_channels, scenes) + self._fuse(
@@ -154,16 +161,27 @@ class Searcher:
     def _fuse(self, user_id: str, channels: _Channels, limit: int) -> list[Hit]:
         if not channels.rankings or limit < 1:
             return []
-        fused = rrf(channels.rankings, k=self.config.rrf_k)[:limit]
+        fused = rrf(channels.rankings, k=self.config.rrf_k)
         records = self.store.get_many(user_id, [f.id for f in fused])
-        hits = []
+        hits: list[Hit] = []
         for f in fused:
             record = records.get(f.id)
-            if record is None:
+            if record is None or _is_heuristic_scene(record, channels):
                 continue
+            if len(hits) == limit:
+                break
             reached = _reached_by(f.channels, channels.labels.get(f.id, set()))
             hits.append(to_hit(record, f.score, reached))
         return hits
+
+
+def _is_heuristic_scene(record: Record, channels: _Channels) -> bool:
+    """A scene grouped without an LLM is not evidence next to LLM-written scenes."""
+    return (
+        isinstance(record, Scene)
+        and record.provenance.method == "heuristic"
+        and "context" not in channels.rankings
+    )
 
 
 _TRIGGER_CHANNELS = frozenset({"entity", "bridge", "scene", "horizon"})

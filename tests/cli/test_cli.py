@@ -1,0 +1,142 @@
+"""The command line, driven in-process with click's runner on real SQLite files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tmem.cli.main import cli
+
+MESSAGES = [
+    {"id": "m1", "speaker": "Ana", "content": "Ben is allergic to shellfish.",
+     "timestamp": "2024-03-01T10:00:00Z"},
+    {"id": "m2", "speaker": "Leo", "content": "I will book the harbour restaurant.",
+     "timestamp": "2024-03-01T10:01:00Z"},
+]
+ENV = {"TMEM_EMBEDDER": "hash"}
+
+
+def run(args: list[str], env: dict[str, str] | None = None, stdin: str | None = None) -> object:
+    result = CliRunner().invoke(cli, args, env={**ENV, **(env or {})}, input=stdin)
+    return result
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> str:
+    path = tmp_path / "cli.db"
+    messages = tmp_path / "m.json"
+    messages.write_text(json.dumps(MESSAGES))
+    result = run(["--db", str(path), "--quiet", "add", "--user", "ana", str(messages)])
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    return str(path)
+
+
+def test_add_reports_what_was_written(tmp_path: Path) -> None:
+    path = tmp_path / "m.jsonl"
+    path.write_text("\n".join(json.dumps(m) for m in MESSAGES) + "\n")
+    result = run(["--db", str(tmp_path / "x.db"), "--json", "--quiet", "add", "--user", "u", str(path)])
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    report = json.loads(result.output)  # type: ignore[attr-defined]
+    assert report["turns"] == 2 and report["mode"] == "llm-free" and report["llm_calls"] == 0
+
+
+def test_search_json_has_the_hit_fields(db: str) -> None:
+    result = run(["--db", db, "--json", "search", "--user", "ana", "shellfish"])
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    hits = json.loads(result.output)  # type: ignore[attr-defined]
+    assert isinstance(hits, list)
+    assert set(hits[0]) == {"id", "kind", "text", "score", "timestamp", "source_turns", "reached_by"}
+    assert hits[0]["source_turns"] == ["m1"]
+
+
+def test_human_search_lists_hits(db: str) -> None:
+    result = run(["--db", db, "search", "--user", "ana", "harbour restaurant"])
+    assert "m2" in result.output  # type: ignore[attr-defined]
+    assert "via" in result.output  # type: ignore[attr-defined]
+
+
+def test_list_get_update_history_delete(db: str) -> None:
+    listed = json.loads(run(["--db", db, "--json", "list", "--user", "ana"]).output)  # type: ignore[attr-defined]
+    assert [r["id"] for r in listed if r["kind"] == "turn"] == ["m1", "m2"]
+    got = json.loads(run(["--db", db, "--json", "get", "--user", "ana", "m1"]).output)  # type: ignore[attr-defined]
+    assert got["content"] == "Ben is allergic to shellfish."
+    assert run(["--db", db, "update", "--user", "ana", "m1", "Ben is allergic to peanuts."]).exit_code == 0  # type: ignore[attr-defined]
+    history = json.loads(run(["--db", db, "--json", "history", "--user", "ana", "m1"]).output)  # type: ignore[attr-defined]
+    assert history[-1]["event"] == "updated"
+    assert run(["--db", db, "delete", "--user", "ana", "m1"]).exit_code == 0  # type: ignore[attr-defined]
+    missing = run(["--db", db, "get", "--user", "ana", "m1"])
+    assert missing.exit_code != 0 and "no memory" in missing.output  # type: ignore[attr-defined]
+
+
+def test_export_import_round_trip(db: str, tmp_path: Path) -> None:
+    out = tmp_path / "ana.jsonl"
+    assert run(["--db", db, "--quiet", "export", "--user", "ana", "-o", str(out)]).exit_code == 0  # type: ignore[attr-defined]
+    copy = str(tmp_path / "copy.db")
+    assert run(["--db", copy, "import", "--user", "ana", str(out)]).exit_code == 0  # type: ignore[attr-defined]
+    out2 = tmp_path / "again.jsonl"
+    run(["--db", copy, "--quiet", "export", "--user", "ana", "-o", str(out2)])
+
+    def rows(path: Path) -> list[dict[str, object]]:
+        return [r for r in map(json.loads, path.read_text().splitlines()) if r.get("type") != "header"]
+
+    assert rows(out2) == rows(out)
+
+
+def test_bad_file_is_a_clear_error_and_writes_nothing(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text('[{"speaker": "A", "content": "ok"}, {"speaker": "B"}]')
+    db = str(tmp_path / "b.db")
+    result = run(["--db", db, "add", "--user", "u", str(bad)])
+    assert result.exit_code != 0  # type: ignore[attr-defined]
+    assert "content" in result.output  # type: ignore[attr-defined]
+    listed = json.loads(run(["--db", db, "--json", "list", "--user", "u"]).output)  # type: ignore[attr-defined]
+    assert listed == []
+    notjson = tmp_path / "n.json"
+    notjson.write_text("[{")
+    assert "not valid JSON" in run(["--db", db, "add", "--user", "u", str(notjson)]).output  # type: ignore[attr-defined]
+
+
+def test_answer_without_llm_explains(db: str) -> None:
+    result = run(["--db", db, "answer", "--user", "ana", "who is allergic?"])
+    assert result.exit_code != 0  # type: ignore[attr-defined]
+    assert "needs an LLM" in result.output  # type: ignore[attr-defined]
+
+
+def test_bad_environment_is_a_config_error(db: str) -> None:
+    result = run(["--db", db, "search", "--user", "ana", "x"], env={"TMEM_DURABLE": "maybe"})
+    assert result.exit_code != 0 and "TMEM_DURABLE" in result.output  # type: ignore[attr-defined]
+
+
+def test_info_names_the_mode(db: str) -> None:
+    assert "LLM-free mode" in run(["--db", db, "info"]).output  # type: ignore[attr-defined]
+    full = run(["--db", db, "info"], env={"TMEM_LLM_BASE_URL": "http://127.0.0.1:9/v1", "TMEM_LLM_MODEL": "m"})
+    assert "full mode" in full.output  # type: ignore[attr-defined]
+
+
+LOCOMO = Path(__file__).resolve().parents[3] / "shared" / "data" / "locomo" / "locomo10.json"
+
+
+@pytest.mark.skipif(not LOCOMO.exists(), reason="LoCoMo is read from ../shared beside the repo")
+def test_locomo_conversation_0_source_turns_are_dia_ids(tmp_path: Path) -> None:
+    """Issue acceptance: LLM-free add of LoCoMo conversation 0, search returns dia_id turns."""
+    from tmem.eval.locomo import conversation_messages, load_locomo, scored_questions
+
+    sample = load_locomo(LOCOMO)[0]
+    db = str(tmp_path / "locomo.db")
+    dia_ids = set()
+    for session_id, messages in conversation_messages(sample):
+        path = tmp_path / f"{session_id}.json"
+        rows = list(messages)
+        dia_ids.update(r["id"] for r in rows)
+        path.write_text(json.dumps(rows))
+        result = run(["--db", db, "--quiet", "add", "--user", "conv0", "--session", session_id, str(path)])
+        assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    for question in scored_questions(sample)[::25]:
+        result = run(["--db", db, "--json", "search", "--user", "conv0", "--limit", "10", question.question])
+        hits = json.loads(result.output)  # type: ignore[attr-defined]
+        assert hits, question.question
+        assert all(h["kind"] == "turn" for h in hits)
+        assert all(set(h["source_turns"]) <= dia_ids for h in hits)
