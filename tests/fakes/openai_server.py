@@ -165,6 +165,7 @@ class FakeOpenAIServer:
     # -- lifecycle ------------------------------------------------------------------------
 
     def start(self) -> FakeOpenAIServer:
+        self._closing.clear()
         httpd = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler_class(self))
         httpd.daemon_threads = True
         httpd.block_on_close = False
@@ -275,10 +276,14 @@ class FakeOpenAIServer:
             self._closing.wait(delay)
         if fault is not None:
             return None if fault.disconnect else _fault_response(fault)
-        if self.handler is not None:
-            status, headers, body = self.handler(request.path, request.headers, request.body)
-            return status, dict(headers), body
-        return self._route(request)
+        try:
+            if self.handler is not None:
+                status, headers, body = self.handler(request.path, request.headers, request.body)
+                return status, dict(headers), body
+            return self._route(request)
+        except Exception as exc:  # a test's script failed: report it to the client under test
+            message = f"FakeOpenAIServer: script raised {type(exc).__name__}: {exc}"
+            return 500, {}, error_body(message, "server_error")
 
     def _route(self, request: RecordedRequest) -> tuple[int, dict[str, str], Any]:
         path = request.path.rstrip("/")
@@ -328,9 +333,22 @@ def _fault_response(fault: _Fault) -> tuple[int, dict[str, str], Any]:
     return fault.status, headers, body
 
 
+def _decode(raw: bytes) -> Any:
+    """The JSON body, the raw text when it is not JSON, or None when empty."""
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw.decode("utf-8", errors="replace")
+
+
 def _make_handler_class(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
     class _RequestHandler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body go out in separate writes; without this, Nagle plus delayed ACKs
+        # add ~40 ms to every keep-alive request.
+        disable_nagle_algorithm = True
 
         def do_GET(self) -> None:
             self._serve()
@@ -344,7 +362,7 @@ def _make_handler_class(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler
         def _serve(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""
-            body = json.loads(raw) if raw else None
+            body = _decode(raw)
             headers = {name.lower(): value for name, value in self.headers.items()}
             recorded = RecordedRequest(self.command, self.path, headers, body)
             answer = server.respond(recorded)

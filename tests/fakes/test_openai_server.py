@@ -65,3 +65,22 @@ def test_handler_answers_everything() -> None:
     assert reply.status_code == 418
     assert reply.headers["x-route"] == "/v1/anything"
     assert reply.json() == {"path": "/v1/anything", "body": {"x": 1}}
+
+
+def test_a_failing_script_becomes_a_500(fake_openai: FakeOpenAIServer) -> None:
+    def broken(body: dict[str, Any]) -> str:
+        raise KeyError("missing")
+
+    fake_openai.script_chat("*", broken)
+
+    reply = httpx.post(f"{fake_openai.base_url}/chat/completions", json={"messages": []})
+
+    assert reply.status_code == 500
+    assert "KeyError" in reply.json()["error"]["message"]
+
+
+def test_body_that_is_not_json_is_recorded_as_text(fake_openai: FakeOpenAIServer) -> None:
+    reply = httpx.post(f"{fake_openai.base_url}/chat/completions", content=b"not json")
+
+    assert reply.status_code == 404
+    assert fake_openai.requests[0].body == "not json"

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from tmem.errors import LLMOutputError
@@ -95,9 +95,41 @@ def test_first_brace_to_last_brace_is_not_the_rule() -> None:
     assert extract_json_object('{"a": 1}\n\nor maybe {"b": 2}') == {"a": 1}
 
 
-def test_stray_brace_in_prose_is_skipped() -> None:
-    """Hand-authored response whose prose opens a brace it never closes."""
-    assert extract_json_object('Format {like this: {"a": [1, 2,]}') == {"a": [1, 2]}
+def test_balanced_prose_braces_are_skipped() -> None:
+    """Hand-authored response whose prose holds a brace pair that is not JSON."""
+    assert extract_json_object('Format {like this}: {"a": [1, 2,]}') == {"a": [1, 2]}
+
+
+def test_object_inside_prose_braces_is_found() -> None:
+    """Hand-authored response wrapping the JSON in a brace pair of prose."""
+    assert extract_json_object('{Answer: {"a": 1}}') == {"a": 1}
+
+
+def test_fence_inside_a_string_is_not_the_answer() -> None:
+    """Hand-authored response whose JSON value quotes a fenced code block."""
+    text = 'Here: {"code": "```\\n{}\\n```", "ok": true}'
+    assert extract_json_object(text) == {"code": "```\n{}\n```", "ok": True}
+
+
+def test_fenced_object_after_an_unclosed_brace() -> None:
+    """Hand-authored response: prose opens a brace, then the answer comes in a fence."""
+    assert extract_json_object('Use { freely.\n```json\n{"a": 1}\n```') == {"a": 1}
+
+
+def test_truncated_reply_does_not_yield_an_inner_object() -> None:
+    """Hand-authored response cut off at max_tokens; its whole inner objects are not top-level."""
+    reply = '{"items": [{"content": "Ada is 36"}, {"content": "Ada li'
+    with pytest.raises(LLMOutputError):
+        extract_json_object(reply)
+
+
+@given(objects.filter(bool), st.integers(min_value=1, max_value=200))
+def test_truncated_wrapper_is_an_error(obj: dict[str, Any], cut: int) -> None:
+    text = json.dumps({"wrapper": obj})
+    assume("```" not in text)  # a fence inside a string value is a different test
+    truncated = text[: max(1, len(text) - cut)]
+    with pytest.raises(LLMOutputError):
+        extract_json_object(truncated)
 
 
 def test_arrays_and_missing_objects_are_rejected() -> None:

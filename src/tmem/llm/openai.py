@@ -129,9 +129,10 @@ class OpenAICompatibleLLM:
             LLMOutputError: the model refused (``raw`` holds the refusal).
             LLMError: any other failure (connection, 4xx, 5xx, malformed body).
         """
-        start = self.structured_mode
+        has_schema = request.json_schema is not None
+        start = self.structured_mode if has_schema else "none"
         while True:
-            mode = self.structured_mode if request.json_schema is not None else "none"
+            mode = self.structured_mode if has_schema else "none"
             try:
                 body = self._post(self._payload(request, mode), request.prompt_id, mode)
             except _RejectedFormat:

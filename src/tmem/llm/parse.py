@@ -64,12 +64,18 @@ def balanced_end(text: str, start: int) -> int | None:
 
 
 def object_candidates(text: str) -> Iterator[str]:
-    """Every balanced ``{...}`` span in ``text``, in order of where it starts."""
+    """Balanced ``{...}`` spans in ``text``, in order of where they start.
+
+    A ``{`` that never closes ends the search: everything after it is nested inside an object
+    that was cut off (a reply truncated at ``max_tokens``), and an inner object of a truncated
+    reply must not pass for the answer. This also keeps the scan linear on such replies.
+    """
     start = text.find("{")
     while start != -1:
         end = balanced_end(text, start)
-        if end is not None:
-            yield text[start:end]
+        if end is None:
+            return
+        yield text[start:end]
         start = text.find("{", start + 1)
 
 
@@ -101,21 +107,30 @@ def _loads_object(candidate: str) -> dict[str, Any] | None:
     return None
 
 
+def first_object(text: str) -> dict[str, Any] | None:
+    """``text`` itself if it is a JSON object, else its first balanced span that is one."""
+    value = _loads_object(text.strip())
+    if value is not None:
+        return value
+    for candidate in object_candidates(text):
+        value = _loads_object(candidate)
+        if value is not None:
+            return value
+    return None
+
+
 def extract_json_object(text: str) -> dict[str, Any]:
     """The first JSON object in a model reply.
 
-    Tries, in order: the whole reply, the first fenced block, then every balanced ``{...}``
-    span of the reply from left to right; each with and without trailing-comma repair.
+    Looks in the whole reply first (see :func:`first_object` and :func:`object_candidates`),
+    then inside its first Markdown fence, which rescues a fenced object that follows prose
+    with an unclosed ``{``. Each candidate is tried with and without trailing-comma repair.
 
     Raises:
         LLMOutputError: no JSON object could be found (``raw`` holds the reply).
     """
-    for source in (text.strip(), strip_fences(text).strip()):
-        value = _loads_object(source)
-        if value is not None:
-            return value
-    for candidate in object_candidates(text):
-        value = _loads_object(candidate)
+    for source in (text, strip_fences(text)):
+        value = first_object(source)
         if value is not None:
             return value
     raise LLMOutputError("the reply contains no JSON object", raw=text)
