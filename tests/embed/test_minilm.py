@@ -74,14 +74,14 @@ def test_is_deterministic(embedder: MiniLMEmbedder) -> None:
 
 
 def test_batching_and_padding_do_not_change_vectors(embedder: MiniLMEmbedder) -> None:
-    texts = [f"sentence number {i} " + "word " * (i % 17) for i in range(70)]
-    small_batches = MiniLMEmbedder(batch_size=3)
+    texts = [f"sentence number {i} " + "word " * (i % 11) for i in range(24)]
+    small_batches = MiniLMEmbedder(batch_size=5)
 
     together = embedder.embed(texts)
-    alone = np.vstack([embedder.embed([text]) for text in texts[:10]])
+    alone = np.vstack([embedder.embed([text]) for text in texts[::4]])
     batched = small_batches.embed(texts)
 
-    assert np.min(np.sum(together[:10] * alone, axis=1)) > 0.9999
+    assert np.min(np.sum(together[::4] * alone, axis=1)) > 0.9999
     assert np.min(np.sum(together * batched, axis=1)) > 0.9999
 
 

@@ -205,7 +205,9 @@ def encode(weights: BertWeights, ids: npt.NDArray[np.int64], mask: F32) -> F32:
     """
     batch, length = ids.shape
     hidden = weights.shape.hidden
-    x = weights.word[ids] + weights.position[:length] + weights.token_type
+    x = weights.word[ids]  # a fresh array, so the in-place sums below are safe
+    x += weights.position[:length]
+    x += weights.token_type
     x2 = layer_norm(
         x.reshape(batch * length, hidden), weights.norm_g, weights.norm_b, weights.shape.eps
     )
