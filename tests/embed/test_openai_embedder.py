@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -183,8 +184,13 @@ def test_timeouts_are_retried_then_reported(server: FakeServer) -> None:
     assert len(server.requests) == 2
 
 
-def test_an_unreachable_endpoint_is_an_embedder_error(server: FakeServer) -> None:
-    closed = OpenAIEmbedder("http://127.0.0.1:9/v1", "m", dim=DIM, max_retries=1, backoff_s=0.01)
+def test_an_unreachable_endpoint_is_an_embedder_error() -> None:
+    with socket.socket() as probe:  # a port that was free a moment ago: nothing listens
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    closed = OpenAIEmbedder(
+        f"http://127.0.0.1:{port}/v1", "m", dim=DIM, max_retries=1, backoff_s=0.01
+    )
     with closed, pytest.raises(EmbedderError, match="failed 2 times"):
         closed.embed(["hello"])
 
