@@ -140,3 +140,47 @@ def test_tenant_isolation_on_every_read_path(store: Store) -> None:
     flat = repr(seen_by_b)
     assert a not in flat and "'A-" not in flat
     assert b in flat  # B does see its own rows through the same calls
+
+
+ADVERSARIAL_PAIRS = [
+    ("alice", "Alice"),
+    ("alice", "alice "),
+    ("a%", "ab"),
+    ("a_", "ab"),
+    ("x'--", "x"),
+    ('q"', "q"),
+    ("nul\x00", "nul"),
+    ("caf\u00e9", "cafe\u0301"),
+    ("а", "a"),  # Cyrillic a vs Latin a
+    ("*", "star"),
+    ("u" * 2000, "u" * 1999),
+]
+
+
+@pytest.mark.parametrize(("owner", "other"), ADVERSARIAL_PAIRS, ids=range(len(ADVERSARIAL_PAIRS)))
+def test_look_alike_tenants_stay_apart(store: Store, owner: str, other: str) -> None:
+    canary = _canary()
+    t0 = turn(owner, 0, f"token {canary}", tid="shared-id")
+    store.write(
+        batch(
+            owner,
+            turns=(t0,),
+            items=(item(owner, "shared-item", canary, turns=(t0.id,)),),
+            vectors=(VectorRow("shared-item", "item", unit(1)),),
+        )
+    )
+    store.write(batch(other, turns=(turn(other, 0, "bystander", tid="shared-id"),)))
+    reads = [
+        store.get(other, "shared-id"),
+        store.get(other, "shared-item"),
+        store.list(other),
+        store.search_text(other, "item", canary, 10),
+        store.search_text(other, "turn", f"token {canary}", 10),
+        store.search_vectors(other, "item", unit(1), 10),
+        store.history(other, "shared-item"),
+        list(store.export(other)),
+    ]
+    assert canary not in repr(reads)
+    assert sorted(store.users()) == sorted([owner, other])
+    store.delete_memory(other, "shared-id", T0)
+    assert store.get(owner, "shared-id") == t0

@@ -87,8 +87,11 @@ def test_search_text_hostile_queries_never_raise(store: Store, query: str) -> No
 )
 @given(query=st.text(max_size=80))
 def test_search_text_any_text_is_safe(store: Store, query: str) -> None:
-    hits = store.search_text("nobody", "turn", query, 5)
-    assert hits == []
+    if not store.users():
+        _seed_text(store)
+    for kind in ("turn", "scene", "item"):
+        hits = store.search_text("u1", kind, query, 5)  # type: ignore[arg-type]
+        assert all(h.id in {"u1-t0", "u1-t1", "sc1", "it1", "it2"} for h in hits)
 
 
 def test_search_text_rejects_unknown_kind(store: Store) -> None:

@@ -145,6 +145,15 @@ def test_deleted_text_and_vectors_are_gone_from_disk(db_path: Path) -> None:
         assert canary.encode() not in after
         assert vector.tobytes() not in after
         assert store.get("u1", "u1-t1") is not None
+    _assert_intact(db_path)
+
+
+def _assert_intact(path: Path) -> None:
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+    conn.execute("INSERT INTO fts (fts, rank) VALUES ('integrity-check', 1)")  # raises if corrupt
+    conn.close()
 
 
 def test_deleted_user_is_gone_from_disk(db_path: Path) -> None:
@@ -159,6 +168,7 @@ def test_deleted_user_is_gone_from_disk(db_path: Path) -> None:
         after = _disk_bytes(db_path)
         assert canary.encode() not in after and vector.tobytes() not in after
         assert b"bystander" in after
+    _assert_intact(db_path)
 
 
 def test_cache_sees_writes_from_another_connection(db_path: Path) -> None:
@@ -211,7 +221,4 @@ def test_threads_share_one_store(db_path: Path) -> None:
         assert [len(other.search_vectors(f"user{i}", "turn", unit(1), 99)) for i in range(8)] == [
             15
         ] * 8
-    conn = sqlite3.connect(db_path)
-    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    conn.execute("INSERT INTO fts (fts, rank) VALUES ('integrity-check', 1)")
-    conn.close()
+    _assert_intact(db_path)

@@ -44,3 +44,12 @@ def test_cache_is_keyed_by_generation_and_bounded() -> None:
     assert cache.get("u", "turn", 4, 3) is None  # evicted, least recently used
     cache.forget("v")
     assert cache.get("v", "turn", 4, 3) is None and cache.get("w", "turn", 4, 3) is empty
+
+
+def test_from_blobs_equals_build() -> None:
+    rows = [("a", np.arange(4, dtype=np.float32)), ("b", np.ones(4, np.float32))]
+    blobs = [(o, v.astype("<f4").tobytes()) for o, v in rows] + [("c", b"\x00" * 12)]
+    built, decoded = VectorMatrix.build(2, rows, 4), VectorMatrix.from_blobs(2, blobs, 4)
+    assert decoded.ids == built.ids == ("a", "b")
+    assert np.array_equal(decoded.matrix, built.matrix) and decoded.matrix.dtype == np.float32
+    assert VectorMatrix.from_blobs(2, [], 4).matrix.shape == (0, 4)

@@ -198,8 +198,7 @@ def vector_matrix(
         f" AND o.id = v.owner_id{active}) ORDER BY v.owner_id",
         (user_id, space),
     ).fetchall()
-    loaded = [(str(owner), codec.vector_from_bytes(blob)) for owner, blob in rows]
-    matrix = VectorMatrix.build(current, loaded, dim)
+    matrix = VectorMatrix.from_blobs(current, [(str(o), bytes(b)) for o, b in rows], dim)
     cache.put(user_id, space, dim, matrix)
     return matrix
 

@@ -37,6 +37,16 @@ class VectorMatrix:
         matrix = np.stack([vector for _, vector in kept]).astype(np.float32, copy=False)
         return cls(generation, tuple(owner for owner, _ in kept), matrix)
 
+    @classmethod
+    def from_blobs(
+        cls, generation: int, rows: Sequence[tuple[str, bytes]], dim: int
+    ) -> VectorMatrix:
+        """Like :meth:`build` from little-endian float32 blobs, decoded in one numpy call."""
+        kept = [(owner, blob) for owner, blob in rows if len(blob) == 4 * dim]
+        joined = b"".join(blob for _, blob in kept)
+        matrix = np.frombuffer(joined, dtype="<f4").astype(np.float32).reshape(len(kept), dim)
+        return cls(generation, tuple(owner for owner, _ in kept), matrix)
+
 
 def top_k(matrix: VectorMatrix, query: Vector, limit: int) -> list[Scored]:
     """The ``limit`` best rows by dot product, best first; ties broken by id for a stable order."""
