@@ -55,12 +55,8 @@ def _recall_curves(plt: Any, out_dir: Path, systems: Mapping[str, Any]) -> Path:
 def _group_bars(plt: Any, out_dir: Path, systems: Mapping[str, Any], benchmark: str) -> Path:
     group_key = "by_category" if benchmark == "locomo" else "by_relation_type"
     groups = sorted({g for s in systems.values() for g in s[group_key]})
-    labels = [
-        f"{g}"
-        if not g.isdigit()
-        else f"{g} {next(iter(systems.values()))[group_key].get(g, {}).get('name', '')}"
-        for g in groups
-    ]
+    names = {g: group["name"] for s in systems.values() for g, group in s[group_key].items()}
+    labels = [g if names[g] == g else f"{g} {names[g]}" for g in groups]
     width = 0.8 / len(systems)
     figure, axis = plt.subplots(figsize=(max(6, 1.6 * len(groups)), 4))
     for i, (name, summary) in enumerate(systems.items()):
