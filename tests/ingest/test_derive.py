@@ -17,6 +17,8 @@ from tmem.config import WriteConfig
 from tmem.errors import LLMTimeoutError
 from tmem.ingest.derive import Derivation, derive, reference_call_count
 from tmem.llm.base import LLMRequest
+from tmem.llm.prompts import extract as extract_prompt
+from tmem.llm.prompts import segment as segment_prompt
 from tmem.llm.replay import ScriptedLLM
 from tmem.models import Item, PersonaProfile, Scene, Trigger, Turn
 from tmem.store.base import Supersession
@@ -402,3 +404,24 @@ def test_reference_call_count_prices_the_reference_pattern() -> None:
     items = [Item(f"i{n}", "u", "c", T0, ("a",), ("t0",)) for n in range(7)]
     # 30 boundary + 2 scene writes + 2 item calls + 1 Scene/Horizon (short scene) + 7 EB.
     assert reference_call_count(turns, [short, long], items) == 42
+
+
+def test_replies_that_echo_the_prompt_example_are_not_stored() -> None:
+    turns = make_turns("s1", 4)
+    echoed_span = dict(span(3, 4), narrative=segment_prompt.EXAMPLE_TEXTS[2])
+    example_item = item(extract_prompt.EXAMPLE_TEXTS[0])
+    horizon = {"LEGACY_ANCHOR": {"sent": extract_prompt.EXAMPLE_TEXTS[-1], "confidence": 0.9}}
+    llm = ScriptedLLM.by_prompt(
+        {
+            "segment": seg(span(1, 2), echoed_span),
+            "extract": ext(GOOD_ITEM, example_item, horizon=horizon),
+        }
+    )
+    out = run(llm, turns)
+    assert out.scenes[1].narrative.startswith("Priya said: Message number 2")
+    assert out.scenes[1].provenance.method == "segment@1"
+    assert [(f.stage, f.turn_ids) for f in out.failures] == [("segment", ("t2", "t3"))]
+    assert "copied the prompt's example" in out.failures[0].error
+    assert out.rejected_items == 2  # the example fact, once per scene
+    assert {i.content for i in out.items} == {GOOD_ITEM["content"]}
+    assert out.rejected_triggers == 2 and "horizon" not in {t.family for t in out.triggers}

@@ -7,11 +7,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from tmem.ingest.extract import ChunkOutcome
+from tmem.llm.prompts import extract as prompt
 from tmem.llm.prompts.extract import ItemOut, PersonaOut
 from tmem.models import Item, Provenance, Trigger, Turn
 from tmem.persona import PersonaDelta
 from tmem.store.base import Supersession
-from tmem.triggers import SceneTriggerPolicy, TriggerDraft, concept_norm, scene_triggers
+from tmem.triggers import SceneTriggerPolicy, TriggerDraft, concept_norm, is_copy, scene_triggers
 
 
 @dataclass(frozen=True)
@@ -33,13 +34,18 @@ class Assembly:
     sources: dict[str, tuple[str, ...]] = field(default_factory=dict)
     scene_triggers: list[Trigger] = field(default_factory=list)
     rejected: int = 0
+    rejected_items: int = 0
     supersessions: list[Supersession] = field(default_factory=list)
     deltas: list[PersonaDelta] = field(default_factory=list)
 
 
 def source_texts(turns: Sequence[Turn]) -> tuple[str, ...]:
-    """What a trigger must not copy: each turn's content, alone and with its speaker."""
-    return tuple(text for turn in turns for text in (turn.content, turn.text))
+    """What a trigger must not copy: each turn's content, alone and with its speaker, and the
+    prompt's worked example (tiny models echo it)."""
+    return (
+        *(text for turn in turns for text in (turn.content, turn.text)),
+        *prompt.EXAMPLE_TEXTS,
+    )
 
 
 def _cited_turns(draft: ItemOut, turns: Sequence[Turn]) -> tuple[Turn, ...]:
@@ -102,6 +108,10 @@ def _add_items(outcome: ChunkOutcome, ctx: AssemblyContext, into: Assembly, seen
     for draft in outcome.output.items:
         key = f"{job.scene.id}\x00{concept_norm(draft.content)}"
         if key in seen:
+            continue
+        if is_copy(draft.content, prompt.EXAMPLE_TEXTS, ctx.policy.copy_ratio):
+            # A fact copied from the worked example would be a false memory.
+            into.rejected_items += 1
             continue
         seen.add(key)
         item = make_item(draft, job.turns, job.scene.id, ctx)

@@ -46,7 +46,9 @@ class Derivation:
         personas: merged profiles to upsert.
         scene_of_turn: ``(turn id, scene id)`` for every new turn placed in a scene.
         failed_turns: turns whose extraction failed; they stay stored and a reindex retries them.
-        rejected_triggers: trigger sentences dropped as copies of the dialogue or restatements.
+        rejected_triggers: trigger texts dropped as copies of the dialogue or of the prompt's
+            example, or as restatements of their item.
+        rejected_items: extracted facts dropped because they copied the prompt's example.
     """
 
     scenes: tuple[Scene, ...]
@@ -59,6 +61,7 @@ class Derivation:
     failures: tuple[Failure, ...]
     failed_turns: tuple[str, ...]
     rejected_triggers: int
+    rejected_items: int = 0
 
 
 def _unique(values: Sequence[str]) -> tuple[str, ...]:
@@ -185,19 +188,13 @@ def derive(
         open_scene_turns=open_scene_turns,
         window_turns=config.segment_window_turns,
         now=now,
+        copy_ratio=config.copy_ratio,
     )
     plans = segmented.scenes
     scenes = [build_scene(p, user_id=user_id, open_scene=open_scene, new_id=new_id) for p in plans]
     jobs = _jobs(scenes, plans, open_scene_turns, known_items, config.trigger_chunk_turns)
     outcomes = run_jobs(llm, jobs, now, max_workers)
-    provenance = Provenance(extract_prompt.SPEC.key, llm.model)
-    context = AssemblyContext(
-        user_id,
-        new_id,
-        provenance,
-        SceneTriggerPolicy(config.copy_ratio, config.horizon_min_confidence),
-        config.supersede,
-    )
+    context = _context(llm, config, user_id=user_id, new_id=new_id)
     assembly = assemble(outcomes, context)
     entity_bridge, rejected = item_triggers(
         assembly,
@@ -205,15 +202,12 @@ def derive(
         config,
         user_id=user_id,
         new_id=new_id,
-        provenance=provenance,
+        provenance=context.provenance,
     )
     merged_personas = (
         merge_deltas(personas, assembly.deltas, user_id=user_id, at=now) if config.persona else []
     )
     failures, failed_turns = _failures(outcomes)
-    usage = segmented.usage
-    for outcome in outcomes:
-        usage += outcome.usage
     return Derivation(
         scenes=tuple(scenes),
         items=tuple(assembly.items),
@@ -225,10 +219,23 @@ def derive(
             for scene, plan in zip(scenes, plans, strict=True)
             for turn in plan.turns
         ),
-        usage=usage,
+        usage=sum((outcome.usage for outcome in outcomes), segmented.usage),
         failures=(*segmented.failures, *failures),
         failed_turns=tuple(failed_turns),
         rejected_triggers=rejected + assembly.rejected,
+        rejected_items=assembly.rejected_items,
+    )
+
+
+def _context(
+    llm: LLM, config: WriteConfig, *, user_id: str, new_id: Callable[[str], str]
+) -> AssemblyContext:
+    return AssemblyContext(
+        user_id=user_id,
+        new_id=new_id,
+        provenance=Provenance(extract_prompt.SPEC.key, llm.model),
+        policy=SceneTriggerPolicy(config.copy_ratio, config.horizon_min_confidence),
+        supersede=config.supersede,
     )
 
 

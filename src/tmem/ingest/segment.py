@@ -18,6 +18,7 @@ from tmem.llm.prompts import segment as prompt
 from tmem.llm.prompts.lines import TurnLine, clip
 from tmem.llm.structured import call_structured, spent_usage
 from tmem.models import HEURISTIC, Failure, Provenance, Scene, Turn, Usage
+from tmem.triggers import is_copy
 
 _CONTEXT_TURNS = 3
 
@@ -129,6 +130,14 @@ def _open_context(
     )
 
 
+def echoes_example(span: prompt.SceneSpan, ratio: float) -> bool:
+    """Whether the model copied the prompt's worked example instead of describing the turns."""
+    return any(
+        is_copy(text, prompt.EXAMPLE_TEXTS, ratio)
+        for text in (span.title, span.summary, span.narrative)
+    )
+
+
 def _place(
     planned: list[PlannedScene],
     window: Sequence[Turn],
@@ -140,28 +149,49 @@ def _place(
     """Append the window's scenes to ``planned``, extending the previous one when continued."""
     for index, span in enumerate(spans):
         turns = tuple(window[span.start - 1 : span.end])
-        if index == 0 and span.continues_open_scene and can_continue:
-            if planned:
-                last = planned.pop()
-                narrative = f"{last.narrative} {span.narrative}"
-                planned.append(
-                    replace(
-                        last,
-                        turns=last.turns + turns,
-                        title=span.title,
-                        summary=span.summary,
-                        narrative=narrative,
-                        provenance=provenance,
-                    )
+        plan = PlannedScene(turns, span.title, span.summary, span.narrative, False, provenance)
+        if not (index == 0 and span.continues_open_scene and can_continue):
+            planned.append(plan)
+        elif planned:
+            last = planned.pop()
+            narrative = f"{last.narrative} {span.narrative}"
+            planned.append(
+                replace(
+                    plan,
+                    turns=last.turns + turns,
+                    narrative=narrative,
+                    continues_open=last.continues_open,
                 )
-            else:
-                planned.append(
-                    PlannedScene(turns, span.title, span.summary, span.narrative, True, provenance)
-                )
+            )
+        else:
+            planned.append(replace(plan, continues_open=True))
+
+
+def _drop_echoes(
+    spans: Sequence[prompt.SceneSpan], window: Sequence[Turn], ratio: float
+) -> tuple[list[prompt.SceneSpan], list[Failure]]:
+    """Spans with copied example text replaced by plain-text scenes (recorded as failures)."""
+    kept: list[prompt.SceneSpan] = []
+    failures: list[Failure] = []
+    for span in spans:
+        if not echoes_example(span, ratio):
+            kept.append(span)
             continue
-        planned.append(
-            PlannedScene(turns, span.title, span.summary, span.narrative, False, provenance)
+        turns = window[span.start - 1 : span.end]
+        plain = fallback_scene(turns)
+        kept.append(
+            span.model_copy(
+                update={
+                    "title": plain.title,
+                    "summary": plain.summary,
+                    "narrative": plain.narrative,
+                    "continues_open_scene": False,
+                }
+            )
         )
+        error = "the reply copied the prompt's example instead of describing the turns"
+        failures.append(Failure("segment", error, prompt.SPEC.key, tuple(t.id for t in turns)))
+    return kept, failures
 
 
 def segment_turns(
@@ -172,8 +202,13 @@ def segment_turns(
     open_scene_turns: Sequence[Turn],
     window_turns: int,
     now: datetime,
+    copy_ratio: float = 0.85,
 ) -> SegmentResult:
-    """Segment ``turns`` window by window, each window seeing the scene before it."""
+    """Segment ``turns`` window by window, each window seeing the scene before it.
+
+    Args:
+        copy_ratio: scene texts this similar to the prompt's example count as copies.
+    """
     planned: list[PlannedScene] = []
     usage = Usage()
     failures: list[Failure] = []
@@ -189,5 +224,7 @@ def segment_turns(
             failures.append(Failure("segment", error, prompt.SPEC.key, tuple(t.id for t in window)))
             planned.append(fallback_scene(window))
             continue
+        spans, echoed = _drop_echoes(spans, window, copy_ratio)
+        failures.extend(echoed)
         _place(planned, window, spans, can_continue=context is not None, provenance=provenance)
     return SegmentResult(tuple(planned), usage, tuple(failures))

@@ -103,6 +103,15 @@ def test_empty_channel_is_null_with_zero_confidence() -> None:
     assert output.horizon.PERSONAL_ARC.sent is None
 
 
+def test_bare_channel_values_are_accepted() -> None:
+    data = copy.deepcopy(GOOD)
+    data["horizon"] = {"GOAL_ARC": "Weekly classes may strain her evenings.", "PERSONAL_ARC": None}
+    output = _validate(data)
+    assert output.horizon.GOAL_ARC.sent == "Weekly classes may strain her evenings."
+    assert output.horizon.GOAL_ARC.confidence == 0.5
+    assert output.horizon.PERSONAL_ARC.sent is None
+
+
 def _break(path: tuple[Any, ...], value: Any) -> dict[str, Any]:
     data = copy.deepcopy(GOOD)
     target = data

@@ -7,14 +7,16 @@ Scene/Horizon call (spec §2.3-2.5); long scenes are chunked instead of skipped.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from tmem.llm.base import ChatMessage
 from tmem.llm.prompts import PromptSpec
-from tmem.llm.prompts.lines import TurnLine, clip, format_moment, render_turns
+from tmem.llm.prompts.lines import TurnLine, clip, example_texts, format_moment, render_turns
 
 PROMPT_ID = "extract"
 VERSION = "1"
@@ -119,6 +121,17 @@ class Channel(BaseModel):
     sent: str | None = None
     confidence: float = Field(default=0.0, ge=0.0, le=1.0)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _bare(cls, data: Any) -> Any:
+        # Small models often answer a channel with a bare sentence or null; the confidence is
+        # then unknown, so it gets a middling 0.5 rather than a retry.
+        if data is None:
+            return {}
+        if isinstance(data, str):
+            return {"sent": data, "confidence": 0.5}
+        return data
+
     @model_validator(mode="after")
     def _empty_policy(self) -> Channel:
         text = " ".join((self.sent or "").split())
@@ -200,44 +213,101 @@ family_role, languages, ethnicity; "preferences" and "traits" map a key to a lis
 lists {"person", "relation"}. Use [] when there is nothing.
 
 Reply with JSON only.
+"""
 
-Example turns:
+
+_EXAMPLE_TURNS = """\
 [1] 2024-03-04 09:10 (Mon) Priya: I quit the bakery job last week, the 4am shifts were wrecking me.
 [2] 2024-03-04 09:12 (Mon) Tom: Good for you. What now?
-[3] 2024-03-04 09:13 (Mon) Priya: Night classes in graphic design, and I kept my old apron.
-Example reply:
-{"items": [
-{"content": "Priya quit her bakery job because the 4am shifts were exhausting her.",
-"temporal": "last week (the week of February 26, 2024)", "spatial": "bakery",
-"keywords": ["Priya", "bakery", "quit", "early shifts"],
-"query_patterns": ["Why did Priya leave the bakery?"], "source_turns": [1],
-"triggers": [{"concept": "career change", "bridge": "quit over 4am shifts -> values rest over \
-pay", "confidence": 0.85},
-{"concept": "early morning work offers", "bridge": "exhausted by dawn shifts -> likely to \
-refuse them", "confidence": 0.75},
-{"concept": "sleep and burnout", "bridge": "shifts wrecked her -> sensitive to overwork", \
-"confidence": 0.7}], "supersedes": []},
-{"content": "Priya is taking night classes in graphic design after leaving the bakery.",
-"temporal": "", "spatial": "", "keywords": ["Priya", "graphic design", "night classes"],
-"query_patterns": ["What is Priya studying?"], "source_turns": [1, 3],
-"triggers": [{"concept": "creative career training", "bridge": "design classes -> building a \
-new profession", "confidence": 0.9}], "supersedes": []}],
-"scene": {"situation": "A catch-up in which one friend explains a recent job exit.",
-"object": "Priya's former bakery job and her new design studies.",
-"event": "Priya moves from exhausting manual work toward a creative career.",
-"emotion": "Relief at escaping burnout mixed with hope about starting over."},
-"horizon": {
-"PERSONAL_ARC": {"sent": "Priya is turning from a worn-out baker into a design student.", \
-"confidence": 0.8},
-"AVOIDANCE_HABIT": {"sent": "Priya may turn down any role that demands pre-dawn hours.", \
-"confidence": 0.6},
-"GOAL_ARC": {"sent": "Evening study on top of a job search may strain Priya's energy.", \
-"confidence": 0.5},
-"BELIEF_IN_ACTION": {"sent": null, "confidence": 0},
-"LEGACY_ANCHOR": {"sent": "The kept bakery apron may resurface as a keepsake.", \
-"confidence": 0.5}},
-"persona": [{"speaker": "Priya", "identity": {"occupation": "graphic design student"},
-"preferences": {}, "traits": {"values": ["rest over pay"]}, "relations": []}]}"""
+[3] 2024-03-04 09:13 (Mon) Priya: Night classes in graphic design, and I kept my old apron."""
+
+_EXAMPLE_REPLY: dict[str, Any] = {
+    "items": [
+        {
+            "content": "Priya quit her bakery job because the 4am shifts were exhausting her.",
+            "temporal": "last week (the week of February 26, 2024)",
+            "spatial": "bakery",
+            "keywords": ["Priya", "bakery", "quit", "early shifts"],
+            "query_patterns": ["Why did Priya leave the bakery?"],
+            "source_turns": [1],
+            "triggers": [
+                {
+                    "concept": "career change",
+                    "bridge": "quit over 4am shifts -> values rest over pay",
+                    "confidence": 0.85,
+                },
+                {
+                    "concept": "early morning work offers",
+                    "bridge": "exhausted by dawn shifts -> likely to refuse them",
+                    "confidence": 0.75,
+                },
+                {
+                    "concept": "sleep and burnout",
+                    "bridge": "shifts wrecked her -> sensitive to overwork",
+                    "confidence": 0.7,
+                },
+            ],
+            "supersedes": [],
+        },
+        {
+            "content": "Priya is taking night classes in graphic design after leaving the bakery.",
+            "temporal": "",
+            "spatial": "",
+            "keywords": ["Priya", "graphic design", "night classes"],
+            "query_patterns": ["What is Priya studying?"],
+            "source_turns": [1, 3],
+            "triggers": [
+                {
+                    "concept": "creative career training",
+                    "bridge": "design classes -> building a new profession",
+                    "confidence": 0.9,
+                }
+            ],
+            "supersedes": [],
+        },
+    ],
+    "scene": {
+        "situation": "A catch-up in which one friend explains a recent job exit.",
+        "object": "Priya's former bakery job and her new design studies.",
+        "event": "Priya moves from exhausting manual work toward a creative career.",
+        "emotion": "Relief at escaping burnout mixed with hope about starting over.",
+    },
+    "horizon": {
+        "PERSONAL_ARC": {
+            "sent": "Priya is turning from a worn-out baker into a design student.",
+            "confidence": 0.8,
+        },
+        "AVOIDANCE_HABIT": {
+            "sent": "Priya may turn down any role that demands pre-dawn hours.",
+            "confidence": 0.6,
+        },
+        "GOAL_ARC": {
+            "sent": "Evening study on top of a job search may strain Priya's energy.",
+            "confidence": 0.5,
+        },
+        "BELIEF_IN_ACTION": {"sent": None, "confidence": 0},
+        "LEGACY_ANCHOR": {
+            "sent": "The kept bakery apron may resurface as a keepsake.",
+            "confidence": 0.5,
+        },
+    },
+    "persona": [
+        {
+            "speaker": "Priya",
+            "identity": {"occupation": "graphic design student"},
+            "preferences": {},
+            "traits": {"values": ["rest over pay"]},
+            "relations": [],
+        }
+    ],
+}
+
+EXAMPLE_TEXTS: tuple[str, ...] = example_texts(_EXAMPLE_REPLY)
+"""The example's texts: tiny models sometimes echo the example instead of doing the work."""
+
+_PROMPT = (
+    f"{_SYSTEM}\nExample turns:\n{_EXAMPLE_TURNS}\nExample reply:\n{json.dumps(_EXAMPLE_REPLY)}"
+)
 
 
 def _facts_block(facts: tuple[KnownFact, ...]) -> str:
@@ -268,7 +338,7 @@ def render(inputs: ExtractInputs, now: datetime) -> list[ChatMessage]:
         'Reply with JSON only: {"items": [...], "scene": {...}, "horizon": {...}, '
         '"persona": [...]}.'
     )
-    return [ChatMessage("system", _SYSTEM), ChatMessage("user", "\n\n".join(parts))]
+    return [ChatMessage("system", _PROMPT), ChatMessage("user", "\n\n".join(parts))]
 
 
 SPEC: PromptSpec[ExtractOutput] = PromptSpec(PROMPT_ID, VERSION, ExtractOutput, render)

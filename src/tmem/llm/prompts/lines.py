@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -56,3 +57,14 @@ def render_turns(lines: Sequence[TurnLine], *, max_chars: int = 2000) -> str:
         content = clip(line.content, max_chars)
         rendered.append(f"{label} {format_stamp(line.timestamp)}{gap} {line.speaker}: {content}")
     return "\n".join(rendered)
+
+
+def example_texts(reply: Any, min_words: int = 4) -> tuple[str, ...]:
+    """Every string of at least ``min_words`` words inside a few-shot reply (dicts and lists)."""
+    if isinstance(reply, str):
+        return (reply,) if len(reply.split()) >= min_words else ()
+    if isinstance(reply, dict):
+        reply = list(reply.values())
+    if isinstance(reply, list):
+        return tuple(text for value in reply for text in example_texts(value, min_words))
+    return ()

@@ -10,14 +10,16 @@ gaps or overlaps); :func:`coverage_error` adds the window length.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from tmem.llm.base import ChatMessage
 from tmem.llm.prompts import PromptSpec
-from tmem.llm.prompts.lines import TurnLine, format_moment, render_turns
+from tmem.llm.prompts.lines import TurnLine, example_texts, format_moment, render_turns
 
 PROMPT_ID = "segment"
 VERSION = "1"
@@ -134,28 +136,50 @@ Write dates as "relative (absolute)", e.g. "next Saturday (March 9, 2024)", comp
 timestamp of the turn that mentions them.
 
 Reply with JSON only.
+"""
 
-Example turns:
+
+_EXAMPLE_TURNS = """\
 [1] 2024-03-04 09:10 (Mon) (gap: days) Priya: Morning! I finally booked that pottery course.
 [2] 2024-03-04 09:11 (Mon) (gap: immediate) Tom: Nice, when does it start?
 [3] 2024-03-04 09:11 (Mon) (gap: immediate) Priya: Next Saturday, at the studio on Elm Street.
 [4] 2024-03-04 09:25 (Mon) (gap: minutes) Tom: Unrelated, but my sister got the job in Lisbon!
-[5] 2024-03-04 09:26 (Mon) (gap: immediate) Priya: Amazing, tell her congratulations from me.
-Example reply:
-{"scenes": [
-{"start": 1, "end": 3, "continues_open_scene": false,
-"title": "Priya books a pottery course at the Elm Street studio starting Saturday, March 9, 2024",
-"summary": "Priya tells Tom she has booked a pottery course. It starts on Saturday at a studio \
-on Elm Street.",
-"narrative": "On Monday, March 4, 2024, Priya told Tom she had finally booked a pottery course. \
-The course starts next Saturday (March 9, 2024) at a studio on Elm Street."},
-{"start": 4, "end": 5, "continues_open_scene": false,
-"title": "Tom shares that his sister got a job in Lisbon and Priya sends congratulations",
-"summary": "Tom announces that his sister was hired for a job in Lisbon. Priya is delighted \
-and asks Tom to congratulate her.",
-"narrative": "On March 4, 2024, Tom told Priya that his sister had got the job in Lisbon. \
-Priya was delighted and asked Tom to pass on her congratulations."}
-]}"""
+[5] 2024-03-04 09:26 (Mon) (gap: immediate) Priya: Amazing, tell her congratulations from me."""
+
+_EXAMPLE_REPLY: dict[str, Any] = {
+    "scenes": [
+        {
+            "start": 1,
+            "end": 3,
+            "continues_open_scene": False,
+            "title": "Priya books a pottery course at the Elm Street studio starting Saturday, "
+            "March 9, 2024",
+            "summary": "Priya tells Tom she has booked a pottery course. It starts on Saturday at "
+            "a studio on Elm Street.",
+            "narrative": "On Monday, March 4, 2024, Priya told Tom she had finally booked a "
+            "pottery course. The course starts next Saturday (March 9, 2024) at a studio on Elm "
+            "Street.",
+        },
+        {
+            "start": 4,
+            "end": 5,
+            "continues_open_scene": False,
+            "title": "Tom shares that his sister got a job in Lisbon and Priya sends "
+            "congratulations",
+            "summary": "Tom announces that his sister was hired for a job in Lisbon. Priya is "
+            "delighted and asks Tom to congratulate her.",
+            "narrative": "On March 4, 2024, Tom told Priya that his sister had got the job in "
+            "Lisbon. Priya was delighted and asked Tom to pass on her congratulations.",
+        },
+    ]
+}
+
+EXAMPLE_TEXTS: tuple[str, ...] = example_texts(_EXAMPLE_REPLY)
+"""The example's sentences: tiny models sometimes echo the example instead of doing the work."""
+
+_PROMPT = (
+    f"{_SYSTEM}\nExample turns:\n{_EXAMPLE_TURNS}\nExample reply:\n{json.dumps(_EXAMPLE_REPLY)}"
+)
 
 
 def _open_scene_block(open_scene: OpenScene | None) -> str:
@@ -184,7 +208,7 @@ def render(inputs: SegmentInputs, now: datetime) -> list[ChatMessage]:
     if inputs.feedback:
         parts.append(f"Your previous reply was rejected: {inputs.feedback}. Fix this.")
     parts.append(f'Reply with JSON only: {{"scenes": [...]}} covering turns 1 to {count}.')
-    return [ChatMessage("system", _SYSTEM), ChatMessage("user", "\n\n".join(parts))]
+    return [ChatMessage("system", _PROMPT), ChatMessage("user", "\n\n".join(parts))]
 
 
 SPEC: PromptSpec[SegmentOutput] = PromptSpec(PROMPT_ID, VERSION, SegmentOutput, render)
