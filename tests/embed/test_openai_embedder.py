@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from tests.fakes.openai_server import FakeOpenAIServer, hash_embedding
 from tmem.embed.openai import OpenAIEmbedder
 from tmem.errors import EmbedderError
 
@@ -198,3 +199,16 @@ def test_an_unreachable_endpoint_is_an_embedder_error() -> None:
 def test_name_and_dim(server: FakeServer) -> None:
     with _embedder(server) as embedder:
         assert (embedder.name, embedder.dim) == ("openai:fake-embed@4", DIM)
+
+
+def test_works_with_the_shared_fake_openai_server() -> None:
+    # The fake other suites use: dropped connections and 503s, then its hash vectors.
+    with FakeOpenAIServer(embedding_dim=8) as shared:
+        shared.disconnect_next()
+        shared.fail_next(503, retry_after=0)
+        with OpenAIEmbedder(shared.base_url, "fake-model", dim=8, backoff_s=0.01) as embedder:
+            vectors = embedder.embed(["first", "second"])
+
+        expected = np.array([hash_embedding(t, 8) for t in ("first", "second")], np.float32)
+        assert np.allclose(vectors, expected, atol=1e-6)
+        assert len(shared.requests) == 3
