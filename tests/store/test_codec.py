@@ -61,3 +61,10 @@ def test_header_checks() -> None:
         codec.header_embedder({**header, "version": 2})
     with pytest.raises(InputError):
         codec.split_export([header, header])
+
+
+def test_memory_from_dict_dispatches_on_type() -> None:
+    t = turn("u", 1, "hi")
+    assert codec.memory_from_dict("u", codec.turn_to_dict(t)) == t
+    with pytest.raises(InputError):
+        codec.memory_from_dict("u", codec.trigger_to_dict(trigger("u", "g", "x", "i")))

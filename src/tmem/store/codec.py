@@ -23,6 +23,7 @@ from tmem.models import (
     Item,
     PersonaProfile,
     Provenance,
+    Record,
     Scene,
     Status,
     Trigger,
@@ -179,6 +180,22 @@ def item_from_dict(user_id: str, data: Mapping[str, Any]) -> Item:
         superseded_by=data["superseded_by"],
         provenance=_provenance(data),
     )
+
+
+def memory_from_dict(user_id: str, data: Mapping[str, Any]) -> Record:
+    """A turn, scene or item from its dict, chosen by ``data["type"]``.
+
+    Raises:
+        InputError: the dict is not a turn, scene or item.
+    """
+    kind = data.get("type")
+    if kind == "turn":
+        return turn_from_dict(user_id, data)
+    if kind == "scene":
+        return scene_from_dict(user_id, data)
+    if kind == "item":
+        return item_from_dict(user_id, data)
+    raise InputError(f"not a memory record: type {kind!r}")
 
 
 # --- triggers, vectors, personas, history -------------------------------------------------------

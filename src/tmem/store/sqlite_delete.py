@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
 from datetime import datetime
 
 from tmem.errors import NotFoundError
@@ -153,10 +152,3 @@ def compact_text_index(conn: sqlite3.Connection) -> None:
     """Purge deleted terms from the FTS index when FTS5 cannot do it per row."""
     if not FTS5_SECURE_DELETE:
         conn.execute("INSERT INTO fts (fts) VALUES ('optimize')")
-
-
-def delete_vectors(conn: sqlite3.Connection, user_id: str, owners: Sequence[str]) -> None:
-    conn.executemany(
-        "DELETE FROM vectors WHERE user_id = ? AND owner_id = ?",
-        [(user_id, owner) for owner in owners],
-    )

@@ -6,7 +6,7 @@ Every query names ``user_id``; ids from callers are bound as parameters, never s
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -15,16 +15,9 @@ from tmem.errors import InputError
 from tmem.models import KINDS, HistoryEntry, Kind, PersonaProfile, Record, Scene, Trigger, Turn
 from tmem.store import codec
 from tmem.store.base import SPACES, Scored, Vector
-from tmem.store.codec import Row
 from tmem.store.fts import match_expression
 from tmem.store.sqlite_rows import fetch_rows
 from tmem.store.vectors import VectorCache, VectorMatrix, top_k
-
-_TO_RECORD: dict[str, Callable[[str, Row], Record]] = {
-    "turn": codec.turn_from_dict,
-    "scene": codec.scene_from_dict,
-    "item": codec.item_from_dict,
-}
 
 _CHUNK = 500
 
@@ -50,7 +43,8 @@ def records(
     conn: sqlite3.Connection, user_id: str, kind: str, where: str = "", params: Sequence[Any] = ()
 ) -> list[Record]:
     return [
-        _TO_RECORD[kind](user_id, row) for row in fetch_rows(conn, kind, user_id, where, params)
+        codec.memory_from_dict(user_id, row)
+        for row in fetch_rows(conn, kind, user_id, where, params)
     ]
 
 
@@ -154,7 +148,12 @@ def generation(conn: sqlite3.Connection, user_id: str) -> int | None:
 def search_text(
     conn: sqlite3.Connection, user_id: str, kind: Kind, query: str, limit: int
 ) -> list[Scored]:
-    """BM25 over the user's active memories of ``kind`` (FTS5 ranks lower-is-better: negated)."""
+    """BM25 over the user's active memories of ``kind`` (FTS5 ranks lower-is-better: negated).
+
+    Rows are scoped by user; FTS5's corpus statistics (document count, average length, term
+    frequencies behind the IDF) are not, so other users' text can shift scores, never results'
+    membership.
+    """
     if kind not in KINDS:
         raise InputError(f"unknown kind {kind!r}; expected one of {KINDS}")
     expression = match_expression(query)

@@ -11,11 +11,10 @@ from __future__ import annotations
 import base64
 import json
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tmem.models import Record
 from tmem.store import codec
 from tmem.store.codec import Row
 from tmem.store.fts import index_text
@@ -91,12 +90,6 @@ TABLES: dict[str, Table] = {
     ),
 }
 
-_FROM_DICT: dict[str, Callable[[str, Row], Record]] = {
-    "turn": codec.turn_from_dict,
-    "scene": codec.scene_from_dict,
-    "item": codec.item_from_dict,
-}
-
 
 # --- columns ----------------------------------------------------------------------------------
 def _encode(table: Table, column: str, value: Any) -> Any:
@@ -150,8 +143,8 @@ def put_row(conn: sqlite3.Connection, user_id: str, row: Row) -> None:
             " VALUES (?, ?, ?, ?, ?)",
             [(user_id, row["id"], i, t, float(c)) for i, (t, c) in enumerate(row["targets"])],
         )
-    if kind in _FROM_DICT:
-        record = _FROM_DICT[kind](user_id, row)
+    if kind in ("turn", "scene", "item"):
+        record = codec.memory_from_dict(user_id, row)
         fts_put(conn, user_id, kind, row["id"], index_text(record))
 
 
