@@ -222,3 +222,30 @@ def test_threads_share_one_store(db_path: Path) -> None:
             15
         ] * 8
     _assert_intact(db_path)
+
+
+def _process_writer(path: str, user: str, count: int) -> None:
+    with SQLiteStore(path) as store:
+        for seq in range(count):
+            t = turn(user, seq, f"entry {seq}")
+            store.write(batch(user, turns=(t,), vectors=(VectorRow(t.id, "turn", unit(1, seq)),)))
+            store.search_vectors(user, "turn", unit(1), 3)
+
+
+def test_processes_share_one_file(db_path: Path) -> None:
+    import multiprocessing
+
+    SQLiteStore(db_path).close()
+    context = multiprocessing.get_context("spawn")
+    workers = [
+        context.Process(target=_process_writer, args=(str(db_path), f"p{i}", 20)) for i in range(4)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+    assert [w.exitcode for w in workers] == [0, 0, 0, 0]
+    with SQLiteStore(db_path) as store:
+        assert [store.next_seq(f"p{i}") for i in range(4)] == [20] * 4
+        assert [len(store.recent_turns(f"p{i}", 99)) for i in range(4)] == [20] * 4
+    _assert_intact(db_path)
