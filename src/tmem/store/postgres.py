@@ -1,0 +1,332 @@
+"""A store in PostgreSQL with pgvector, for servers and many processes sharing one database.
+
+Needs ``pip install 'tmem[postgres]'`` (psycopg 3) and the ``vector`` extension (pgvector 0.5
+or newer, for HNSW). Semantics are the SQLite store's: the same cascades, history, versions,
+orders and export format. docs/postgres.md covers setup, Row-Level Security and Citus.
+
+Every operation is one transaction on a pooled connection. Each transaction that touches a
+user's rows first sets ``tmem.user_id``, which the tables' forced Row-Level Security policies
+check, and every query also filters by ``user_id`` itself. Deadlocks and serialisation failures
+are retried; other database errors surface as :class:`~tmem.errors.StoreError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta
+from importlib import metadata
+from types import TracebackType
+from typing import Any, TypeVar
+
+import psycopg
+
+from tmem.clock import Clock, SystemClock
+from tmem.errors import NotFoundError
+from tmem.models import HistoryEntry, Kind, PersonaProfile, Record, Scene, Trigger, Turn
+from tmem.store import codec
+from tmem.store import postgres_delete as deleting
+from tmem.store import postgres_jobs as jobs
+from tmem.store import postgres_read as reading
+from tmem.store import postgres_search as searching
+from tmem.store.base import Scored, Vector, VectorRow, WriteBatch
+from tmem.store.postgres_export import export_rows, import_row
+from tmem.store.postgres_jobs import DEFAULT_LEASE, Job
+from tmem.store.postgres_migrate import (
+    bind,
+    bound_embedder,
+    ensure_vector_table,
+    migrate,
+    read_meta,
+    vector_dim,
+)
+from tmem.store.postgres_pool import ConnectionPool, Cursor, run
+from tmem.store.postgres_write import (
+    add_history,
+    apply_batch,
+    checked_vector,
+    delete_vectors,
+    put_memory,
+    put_turn,
+    put_vectors,
+    touch_user,
+)
+
+T = TypeVar("T")
+
+
+def _tmem_version() -> str:
+    try:
+        return metadata.version("tmem")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+class PostgresStore:
+    """A :class:`~tmem.store.base.Store` in a Postgres database, shareable across threads.
+
+    Args:
+        url: a libpq URL or DSN, e.g. ``postgresql://tmem@db.internal/tmem``.
+        pool_size: connections opened at most (lazily); callers beyond that wait.
+        clock: the source of export timestamps.
+
+    Raises:
+        StoreError: the database cannot be reached or pgvector cannot be enabled.
+        SchemaVersionError: the database was migrated by a newer tmem.
+    """
+
+    def __init__(self, url: str, *, pool_size: int = 4, clock: Clock | None = None) -> None:
+        self._where = _redacted(url)
+        self._clock = clock or SystemClock()
+        self._pool = ConnectionPool(url, pool_size)
+        try:
+            self._run(None, lambda cursor: migrate(cursor, _tmem_version()))
+        except BaseException:
+            self._pool.close()
+            raise
+
+    def __repr__(self) -> str:
+        return f"PostgresStore({self._where!r})"
+
+    def __enter__(self) -> PostgresStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _run(self, user_id: str | None, work: Callable[[Cursor], T]) -> T:
+        return run(self._pool, user_id, work)
+
+    def _vector_dim(self, cursor: Cursor) -> int | None:
+        # Read each time, not cached: a transaction that created the table may still roll back.
+        return vector_dim(read_meta(cursor))
+
+    def _writable_dim(self, cursor: Cursor, vectors: Sequence[VectorRow]) -> int | None:
+        """The vector table's dimension, creating the table from ``vectors[0]`` if needed."""
+        dim = self._vector_dim(cursor)
+        if dim is None and vectors:
+            checked_vector(vectors[0], None)
+            dim = ensure_vector_table(cursor, len(vectors[0].vector))
+        return dim
+
+    # --- lifecycle ----------------------------------------------------------------------------
+    def bind_embedder(self, name: str, dim: int) -> None:
+        """Record the embedder on first use; raise ``EmbedderMismatchError`` on a different one."""
+        self._run(None, lambda cursor: bind(cursor, (name, dim), self._where))
+
+    def embedder(self) -> tuple[str, int] | None:
+        """The bound embedder's name and dimension, if any."""
+        return self._run(None, lambda cursor: bound_embedder(read_meta(cursor)))
+
+    def close(self) -> None:
+        self._pool.close()
+
+    # --- writes -------------------------------------------------------------------------------
+    def write(self, batch: WriteBatch) -> None:
+        """Apply ``batch`` atomically: all of it or none of it."""
+
+        def work(cursor: Cursor) -> None:
+            apply_batch(cursor, batch, self._writable_dim(cursor, batch.vectors))
+
+        self._run(batch.user_id, work)
+
+    def next_seq(self, user_id: str) -> int:
+        def work(cursor: Cursor) -> int:
+            cursor.execute("SELECT next_seq FROM tmem_users WHERE user_id = %s", (user_id,))
+            row = cursor.fetchone()
+            return 0 if row is None else int(row[0])
+
+        return self._run(user_id, work)
+
+    def update_memory(
+        self,
+        user_id: str,
+        memory_id: str,
+        content: str,
+        vectors: Sequence[VectorRow],
+        at: datetime,
+    ) -> Record:
+        """Replace a memory's text (a scene's narrative) and all its vectors; log ``updated``."""
+
+        def work(cursor: Cursor) -> Record:
+            found = reading.get_many(cursor, user_id, [memory_id]).get(memory_id)
+            if found is None:
+                raise NotFoundError(f"no memory {memory_id!r} for this user")
+            version = add_history(cursor, user_id, memory_id, "updated", content, at)
+            updated = _with_text(found, content)
+            if isinstance(updated, Turn):
+                put_turn(cursor, user_id, updated)
+            else:
+                put_memory(cursor, user_id, updated, version)
+            delete_vectors(cursor, user_id, [memory_id])
+            put_vectors(cursor, user_id, vectors, self._writable_dim(cursor, vectors))
+            touch_user(cursor, user_id)
+            return updated
+
+        return self._run(user_id, work)
+
+    def delete_memory(self, user_id: str, memory_id: str, at: datetime) -> int:
+        """Delete a memory and everything derived only from it; return rows removed.
+
+        Counts the memories, triggers and vectors removed, as the SQLite store does; see
+        :mod:`tmem.store.cascade` for what a deletion takes with it.
+        """
+        return self._run(
+            user_id, lambda cursor: deleting.delete_memory(cursor, user_id, memory_id, at)
+        )
+
+    def delete_user(self, user_id: str) -> int:
+        """Delete every row of this user, history and queued jobs included; return rows removed."""
+        return self._run(
+            user_id,
+            lambda cursor: deleting.delete_user(
+                cursor, user_id, self._vector_dim(cursor) is not None
+            ),
+        )
+
+    # --- reads --------------------------------------------------------------------------------
+    def get(self, user_id: str, memory_id: str) -> Record | None:
+        return self.get_many(user_id, [memory_id]).get(memory_id)
+
+    def get_many(self, user_id: str, memory_ids: Sequence[str]) -> dict[str, Record]:
+        return self._run(user_id, lambda cursor: reading.get_many(cursor, user_id, memory_ids))
+
+    def turns(self, user_id: str, turn_ids: Sequence[str]) -> list[Turn]:
+        """Turns in the order of ``turn_ids``; unknown ids are skipped."""
+        return self._run(user_id, lambda cursor: reading.turns(cursor, user_id, turn_ids))
+
+    def recent_turns(self, user_id: str, limit: int) -> list[Turn]:
+        return self._run(user_id, lambda cursor: reading.recent_turns(cursor, user_id, limit))
+
+    def last_scene(self, user_id: str) -> Scene | None:
+        return self._run(user_id, lambda cursor: reading.last_scene(cursor, user_id))
+
+    def pending_turns(self, user_id: str) -> list[Turn]:
+        return self._run(user_id, lambda cursor: reading.pending_turns(cursor, user_id))
+
+    def triggers_for(self, user_id: str, trigger_ids: Sequence[str]) -> list[Trigger]:
+        return self._run(user_id, lambda cursor: reading.triggers_for(cursor, user_id, trigger_ids))
+
+    def triggers_of(self, user_id: str, memory_id: str) -> list[Trigger]:
+        return self._run(user_id, lambda cursor: reading.triggers_of(cursor, user_id, memory_id))
+
+    def personas(self, user_id: str) -> list[PersonaProfile]:
+        return self._run(user_id, lambda cursor: reading.personas(cursor, user_id))
+
+    def history(self, user_id: str, memory_id: str) -> list[HistoryEntry]:
+        return self._run(user_id, lambda cursor: reading.history(cursor, user_id, memory_id))
+
+    def users(self) -> list[str]:
+        def work(cursor: Cursor) -> list[str]:
+            cursor.execute('SELECT user_id FROM tmem_users ORDER BY user_id COLLATE "C"')
+            return [str(user_id) for (user_id,) in cursor.fetchall()]
+
+        return self._run(None, work)
+
+    # --- search -------------------------------------------------------------------------------
+    def search_vectors(self, user_id: str, space: str, query: Vector, limit: int) -> list[Scored]:
+        """Nearest vectors by dot product (cosine for unit vectors), best first."""
+
+        def work(cursor: Cursor) -> list[Scored]:
+            dim = self._vector_dim(cursor)
+            return searching.search_vectors(cursor, user_id, space, query, limit, dim)
+
+        return self._run(user_id, work)
+
+    def search_text(self, user_id: str, kind: Kind, query: str, limit: int) -> list[Scored]:
+        """Full-text matches among the user's active memories of ``kind``; any text is safe."""
+        return self._run(
+            user_id, lambda cursor: searching.search_text(cursor, user_id, kind, query, limit)
+        )
+
+    # --- export / import ----------------------------------------------------------------------
+    def export(self, user_id: str) -> Iterator[dict[str, Any]]:
+        """The header, then every row of the user by type (see :mod:`tmem.store.codec`)."""
+
+        def work(cursor: Cursor) -> list[dict[str, Any]]:
+            header = codec.export_header(bound_embedder(read_meta(cursor)), self._clock.now())
+            has_vectors = self._vector_dim(cursor) is not None
+            return [header, *export_rows(cursor, user_id, has_vectors)]
+
+        return iter(self._run(user_id, work))
+
+    def import_records(self, user_id: str, records: Sequence[dict[str, Any]]) -> int:
+        """Load an export into ``user_id`` in one transaction, ids kept; return rows written.
+
+        Raises:
+            InputError: not a tmem export, or a malformed record.
+            EmbedderMismatchError: the export's embedder differs from the store's.
+        """
+        embedder, rows = codec.split_export(list(records))
+
+        def work(cursor: Cursor) -> int:
+            if embedder is not None:
+                bind(cursor, embedder, self._where)
+            touch_user(cursor, user_id)
+            vectors = [codec.vector_from_dict(row) for row in rows if row["type"] == "vector"]
+            dim = self._writable_dim(cursor, vectors)
+            for row in rows:
+                import_row(cursor, user_id, row, dim)
+            return len(rows)
+
+        return self._run(user_id, work)
+
+    # --- background jobs ----------------------------------------------------------------------
+    def enqueue_job(
+        self, kind: str, payload: Mapping[str, Any], user_id: str, *, now: datetime | None = None
+    ) -> str:
+        """Queue a job for ``user_id``; return its id. ``now`` defaults to the database clock."""
+        return self._run(None, lambda cursor: jobs.enqueue(cursor, kind, payload, user_id, now))
+
+    def claim_job(
+        self, worker_id: str, *, lease: timedelta = DEFAULT_LEASE, now: datetime | None = None
+    ) -> Job | None:
+        """Take the oldest due job (or one whose lease ran out) for ``worker_id``, if any.
+
+        Concurrent workers never receive the same job: the claim skips rows another
+        transaction holds (``FOR UPDATE SKIP LOCKED``).
+        """
+        return self._run(None, lambda cursor: jobs.claim(cursor, worker_id, lease, now))
+
+    def finish_job(self, job_id: str, result: Mapping[str, Any]) -> None:
+        """Mark a job done with its ``result``; ``NotFoundError`` if there is no such job."""
+        self._run(None, lambda cursor: jobs.finish(cursor, job_id, result))
+
+    def fail_job(self, job_id: str, error: str, retry_at: datetime | None) -> None:
+        """Record a failure: requeue for ``retry_at``, or end the job when it is None."""
+        self._run(None, lambda cursor: jobs.fail(cursor, job_id, error, retry_at))
+
+    def get_job(self, job_id: str, user_id: str) -> Job | None:
+        """The job as last recorded, if it exists and belongs to ``user_id``."""
+        return self._run(None, lambda cursor: jobs.get(cursor, job_id, user_id))
+
+    # Last in the class: inside it, the name ``list`` means this method, not the builtin.
+    def list(
+        self, user_id: str, kind: Kind | None = None, *, include_superseded: bool = False
+    ) -> list[Record]:
+        """Memories of a user in time order (turns by ``seq``)."""
+        return self._run(
+            user_id,
+            lambda cursor: reading.list_memories(cursor, user_id, kind, include_superseded),
+        )
+
+
+def _with_text(record: Record, content: str) -> Record:
+    if isinstance(record, Scene):
+        return replace(record, narrative=content)
+    return replace(record, content=content)
+
+
+def _redacted(url: str) -> str:
+    """``url`` without its password, for messages and ``repr``."""
+    try:
+        info = psycopg.conninfo.conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        return "<unparsable Postgres URL>"
+    host, database = info.get("host", ""), info.get("dbname", "")
+    return f"postgresql://{info.get('user', '')}@{host}/{database}"

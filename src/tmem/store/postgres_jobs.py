@@ -1,0 +1,134 @@
+"""The background-job queue on Postgres: claim with ``FOR UPDATE SKIP LOCKED``.
+
+A job moves ``queued -> running -> done``; a failure either ends it (``failed``) or puts it back
+in the queue with a later ``run_at``. A claim holds a lease: a ``running`` job whose lease ran out
+(its worker died) can be claimed again, and every claim counts an attempt.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal, cast
+
+from psycopg.types.json import Jsonb
+
+from tmem.errors import NotFoundError
+from tmem.store.postgres_pool import Cursor
+
+JobStatus = Literal["queued", "running", "done", "failed"]
+DEFAULT_LEASE = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One unit of background work for one user, as the queue last recorded it."""
+
+    id: str
+    user_id: str
+    kind: str
+    payload: Mapping[str, Any]
+    status: JobStatus
+    attempts: int
+    run_at: datetime
+    created_at: datetime
+    updated_at: datetime
+    worker_id: str | None = None
+    lease_until: datetime | None = None
+    result: Mapping[str, Any] | None = field(default=None)
+    error: str = ""
+
+
+_COLUMNS = (
+    "id, user_id, kind, payload, status, attempts, run_at, created_at, updated_at, "
+    "worker_id, lease_until, result, error"
+)
+
+
+def _job(row: tuple[Any, ...]) -> Job:
+    return Job(
+        id=row[0],
+        user_id=row[1],
+        kind=row[2],
+        payload=row[3],
+        status=cast(JobStatus, row[4]),
+        attempts=row[5],
+        run_at=row[6],
+        created_at=row[7],
+        updated_at=row[8],
+        worker_id=row[9],
+        lease_until=row[10],
+        result=row[11],
+        error=row[12],
+    )
+
+
+def enqueue(
+    cursor: Cursor, kind: str, payload: Mapping[str, Any], user_id: str, now: datetime | None
+) -> str:
+    job_id = uuid.uuid4().hex
+    cursor.execute(
+        "INSERT INTO tmem_jobs (user_id, id, kind, payload, status, run_at, created_at, "
+        "updated_at) SELECT %(user)s, %(id)s, %(kind)s, %(payload)s, 'queued', t, t, t "
+        "FROM (SELECT coalesce(%(now)s::timestamptz, now()) AS t) AS clock",
+        {"user": user_id, "id": job_id, "kind": kind, "payload": Jsonb(dict(payload)), "now": now},
+    )
+    return job_id
+
+
+_CLAIM = f"""
+WITH clock AS (SELECT coalesce(%(now)s::timestamptz, now()) AS t),
+next AS (
+    SELECT user_id, id FROM tmem_jobs, clock
+    WHERE (status = 'queued' AND run_at <= clock.t)
+       OR (status = 'running' AND lease_until < clock.t)
+    ORDER BY run_at, seq
+    LIMIT 1
+    FOR UPDATE OF tmem_jobs SKIP LOCKED)
+UPDATE tmem_jobs AS job
+SET status = 'running', worker_id = %(worker)s, attempts = job.attempts + 1,
+    lease_until = clock.t + %(lease)s, updated_at = clock.t
+FROM next, clock
+WHERE job.user_id = next.user_id AND job.id = next.id
+RETURNING {", ".join(f"job.{column}" for column in _COLUMNS.split(", "))}
+"""
+
+
+def claim(cursor: Cursor, worker_id: str, lease: timedelta, now: datetime | None) -> Job | None:
+    cursor.execute(_CLAIM, {"now": now, "worker": worker_id, "lease": lease})
+    row = cursor.fetchone()
+    return _job(row) if row else None
+
+
+def finish(cursor: Cursor, job_id: str, result: Mapping[str, Any]) -> None:
+    cursor.execute(
+        "UPDATE tmem_jobs SET status = 'done', result = %s, lease_until = NULL, "
+        "updated_at = now() WHERE id = %s",
+        (Jsonb(dict(result)), job_id),
+    )
+    _require_one(cursor, job_id)
+
+
+def fail(cursor: Cursor, job_id: str, error: str, retry_at: datetime | None) -> None:
+    cursor.execute(
+        "UPDATE tmem_jobs SET error = %(error)s, lease_until = NULL, updated_at = now(), "
+        "status = CASE WHEN %(retry)s::timestamptz IS NULL THEN 'failed' ELSE 'queued' END, "
+        "run_at = coalesce(%(retry)s::timestamptz, run_at) WHERE id = %(id)s",
+        {"error": error, "retry": retry_at, "id": job_id},
+    )
+    _require_one(cursor, job_id)
+
+
+def get(cursor: Cursor, job_id: str, user_id: str) -> Job | None:
+    cursor.execute(
+        f"SELECT {_COLUMNS} FROM tmem_jobs WHERE user_id = %s AND id = %s", (user_id, job_id)
+    )
+    row = cursor.fetchone()
+    return _job(row) if row else None
+
+
+def _require_one(cursor: Cursor, job_id: str) -> None:
+    if cursor.rowcount != 1:
+        raise NotFoundError(f"no job {job_id!r}")

@@ -1,0 +1,173 @@
+"""Read paths of the Postgres store: functions over a cursor inside one transaction.
+
+Every query names ``user_id`` (Row-Level Security would hide other users' rows anyway); ids
+from callers are bound as parameters, never spliced. Orders match the SQLite store's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from tmem.errors import InputError
+from tmem.models import KINDS, HistoryEntry, Kind, PersonaProfile, Record, Scene, Trigger, Turn
+from tmem.store import codec
+from tmem.store.postgres_pool import Cursor
+from tmem.store.postgres_rows import (
+    HISTORY_COLUMNS,
+    ITEM_COLUMNS,
+    SCENE_COLUMNS,
+    TRIGGER_COLUMNS,
+    TURN_COLUMNS,
+    Row,
+    history_from_row,
+    item_from_row,
+    scene_from_row,
+    trigger_from_row,
+    turn_from_row,
+)
+
+
+def _select(kind: Kind) -> tuple[str, str, Callable[[Row], Record]]:
+    """Columns, table and decoder of ``kind``."""
+    if kind == "turn":
+        return TURN_COLUMNS, "tmem_turns", turn_from_row
+    if kind == "scene":
+        return SCENE_COLUMNS, "tmem_scenes", scene_from_row
+    return ITEM_COLUMNS, "tmem_items", item_from_row
+
+
+# Ids sort bytewise, as in SQLite, whatever collation the database was created with.
+_ORDER = {
+    "turn": 'seq, id COLLATE "C"',
+    "scene": 'ts, id COLLATE "C"',
+    "item": 'ts, id COLLATE "C"',
+}
+
+
+def records(
+    cursor: Cursor, user_id: str, kind: Kind, where: str = "", params: Sequence[object] = ()
+) -> list[Record]:
+    """Records of ``kind`` in table order; ``where`` is SQL written by this package only."""
+    columns, table, decode = _select(kind)
+    clause = f" AND ({where})" if where else ""
+    cursor.execute(
+        f"SELECT {columns} FROM {table} WHERE user_id = %s{clause} ORDER BY {_ORDER[kind]}",
+        (user_id, *params),
+    )
+    return [decode(row) for row in cursor.fetchall()]
+
+
+def get_many(cursor: Cursor, user_id: str, ids: Sequence[str]) -> dict[str, Record]:
+    found: dict[str, Record] = {}
+    unique = list(dict.fromkeys(ids))
+    for kind in KINDS:
+        for record in records(cursor, user_id, kind, "id = ANY(%s)", (unique,)):
+            found.setdefault(record.id, record)
+    return found
+
+
+def list_memories(
+    cursor: Cursor, user_id: str, kind: Kind | None, include_superseded: bool
+) -> list[Record]:
+    """Memories in time order; turns of equal time keep their sequence order."""
+    if kind is not None and kind not in KINDS:
+        raise InputError(f"unknown kind {kind!r}; expected one of {KINDS}")
+    result: list[Record] = []
+    for each in (kind,) if kind else KINDS:
+        where = "" if each != "item" or include_superseded else "status = 'active'"
+        result.extend(records(cursor, user_id, each, where))
+    if kind == "turn":
+        return result
+    rank = {name: i for i, name in enumerate(KINDS)}
+    return sorted(
+        result,
+        key=lambda r: (
+            codec.time_key(r.timestamp),
+            rank[r.kind],
+            r.seq if isinstance(r, Turn) else 0,
+            r.id,
+        ),
+    )
+
+
+def turns(cursor: Cursor, user_id: str, turn_ids: Sequence[str]) -> list[Turn]:
+    """Turns in the order asked for; unknown ids are skipped."""
+    rows = records(cursor, user_id, "turn", "id = ANY(%s)", (list(turn_ids),))
+    found = {turn.id: turn for turn in rows if isinstance(turn, Turn)}
+    return [found[i] for i in turn_ids if i in found]
+
+
+def recent_turns(cursor: Cursor, user_id: str, limit: int) -> list[Turn]:
+    if limit <= 0:
+        return []
+    where = (
+        "id IN (SELECT id FROM tmem_turns WHERE user_id = %s"
+        ' ORDER BY seq DESC, id COLLATE "C" DESC LIMIT %s)'
+    )
+    found = records(cursor, user_id, "turn", where, (user_id, limit))
+    return [r for r in found if isinstance(r, Turn)]
+
+
+def pending_turns(cursor: Cursor, user_id: str) -> list[Turn]:
+    return [r for r in records(cursor, user_id, "turn", "pending") if isinstance(r, Turn)]
+
+
+def last_scene(cursor: Cursor, user_id: str) -> Scene | None:
+    cursor.execute(
+        f"SELECT {SCENE_COLUMNS} FROM tmem_scenes WHERE user_id = %s"
+        " ORDER BY ts DESC, ord DESC LIMIT 1",
+        (user_id,),
+    )
+    row = cursor.fetchone()
+    return None if row is None else scene_from_row(row)
+
+
+def _triggers(cursor: Cursor, user_id: str, where: str, params: Sequence[object]) -> list[Trigger]:
+    """Triggers by id with their targets in position order."""
+    cursor.execute(
+        f"SELECT {TRIGGER_COLUMNS}, coalesce((SELECT array_agg(ARRAY[x.memory_id,"
+        " x.confidence::text] ORDER BY x.position) FROM tmem_trigger_targets x"
+        " WHERE x.user_id = t.user_id AND x.trigger_id = t.id), '{}')"
+        f' FROM tmem_triggers t WHERE user_id = %s AND ({where}) ORDER BY id COLLATE "C"',
+        (user_id, *params),
+    )
+    return [
+        trigger_from_row(row[:-1], [(memory, float(conf)) for memory, conf in row[-1]])
+        for row in cursor.fetchall()
+    ]
+
+
+def triggers_for(cursor: Cursor, user_id: str, trigger_ids: Sequence[str]) -> list[Trigger]:
+    """Triggers in the order asked for; unknown ids are skipped."""
+    found = {t.id: t for t in _triggers(cursor, user_id, "id = ANY(%s)", (list(trigger_ids),))}
+    return [found[i] for i in trigger_ids if i in found]
+
+
+def triggers_of(cursor: Cursor, user_id: str, memory_id: str) -> list[Trigger]:
+    where = (
+        "id IN (SELECT trigger_id FROM tmem_trigger_targets WHERE user_id = %s AND memory_id = %s)"
+    )
+    return _triggers(cursor, user_id, where, (user_id, memory_id))
+
+
+def all_triggers(cursor: Cursor, user_id: str) -> list[Trigger]:
+    return _triggers(cursor, user_id, "true", ())
+
+
+def personas(cursor: Cursor, user_id: str) -> list[PersonaProfile]:
+    cursor.execute(
+        'SELECT profile FROM tmem_personas WHERE user_id = %s ORDER BY speaker COLLATE "C"',
+        (user_id,),
+    )
+    return [codec.persona_from_dict(user_id, row[0]) for row in cursor.fetchall()]
+
+
+def history(cursor: Cursor, user_id: str, memory_id: str | None = None) -> list[HistoryEntry]:
+    """One memory's history by version, or (``memory_id`` None) every entry of the user."""
+    where, params = ("memory_id = %s", (user_id, memory_id)) if memory_id else ("true", (user_id,))
+    cursor.execute(
+        f"SELECT {HISTORY_COLUMNS} FROM tmem_history WHERE user_id = %s AND {where}"
+        ' ORDER BY memory_id COLLATE "C", version',
+        params,
+    )
+    return [history_from_row(row) for row in cursor.fetchall()]

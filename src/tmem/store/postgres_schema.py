@@ -1,0 +1,162 @@
+"""DDL for the Postgres store: ordered, named migrations plus the vector table made at bind time.
+
+Every tenant table has ``user_id`` first in its primary key and in every unique constraint, so
+the schema distributes on Citus by ``user_id`` unchanged (see docs/postgres.md). Every tenant
+table also has a Row-Level Security policy keyed on the ``tmem.user_id`` setting, forced so that
+it binds the table owner too; the store sets that setting at the start of every transaction and
+filters by ``user_id`` explicitly as well.
+
+The vector table is not a migration: its ``vector(dim)`` column needs the embedder's dimension,
+which the store learns in ``bind_embedder`` (or from the first vector it is asked to write).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tmem.store.base import SPACES
+
+SCHEMA_VERSION_KEY = "schema_version"
+MIGRATION_LOCK = 0x746D656D  # "tmem": the advisory lock every schema change holds
+TENANT_SETTING = "tmem.user_id"
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One schema step: applied once, in ``version`` order, inside one transaction."""
+
+    version: int
+    name: str
+    statements: tuple[str, ...]
+
+
+def tenant_policy(table: str) -> tuple[str, ...]:
+    """Statements that confine ``table`` to the rows of the ``tmem.user_id`` setting."""
+    return (
+        f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY",
+        f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY",
+        f"CREATE POLICY tenant ON {table} "
+        f"USING (user_id = current_setting('{TENANT_SETTING}', true)) "
+        f"WITH CHECK (user_id = current_setting('{TENANT_SETTING}', true))",
+    )
+
+
+_TIME = "timestamptz NOT NULL, {0}_offset integer NOT NULL"  # the instant and its UTC offset
+_PROVENANCE = "method text NOT NULL, model text NOT NULL"
+
+_TABLES = (
+    """CREATE TABLE tmem_meta (key text PRIMARY KEY, value text NOT NULL)""",
+    # Insertion order of scenes and items: the last of equal-time scenes is the newest.
+    "CREATE SEQUENCE tmem_ord",
+    """CREATE TABLE tmem_users (
+        user_id text PRIMARY KEY, next_seq bigint NOT NULL DEFAULT 0,
+        created_at timestamptz NOT NULL DEFAULT now())""",
+    f"""CREATE TABLE tmem_turns (
+        user_id text NOT NULL, id text NOT NULL, session_id text NOT NULL, seq bigint NOT NULL,
+        speaker text NOT NULL, content text NOT NULL, ts {_TIME.format("ts")},
+        scene_id text, pending boolean NOT NULL DEFAULT false,
+        tsv tsvector GENERATED ALWAYS AS
+            (to_tsvector('english'::regconfig, speaker || ' ' || content)) STORED,
+        PRIMARY KEY (user_id, id))""",
+    "CREATE INDEX tmem_turns_seq ON tmem_turns (user_id, seq)",
+    "CREATE INDEX tmem_turns_tsv ON tmem_turns USING gin (tsv)",
+    f"""CREATE TABLE tmem_scenes (
+        user_id text NOT NULL, id text NOT NULL, title text NOT NULL, summary text NOT NULL,
+        narrative text NOT NULL, ts {_TIME.format("ts")},
+        source_turns text[] NOT NULL, session_ids text[] NOT NULL, participants text[] NOT NULL,
+        {_PROVENANCE}, version integer NOT NULL, ord bigint NOT NULL,
+        tsv tsvector GENERATED ALWAYS AS (to_tsvector('english'::regconfig,
+            title || ' ' || summary || ' ' || narrative)) STORED,
+        PRIMARY KEY (user_id, id))""",
+    "CREATE INDEX tmem_scenes_ts ON tmem_scenes (user_id, ts, ord)",
+    "CREATE INDEX tmem_scenes_turns ON tmem_scenes USING gin (source_turns)",
+    "CREATE INDEX tmem_scenes_tsv ON tmem_scenes USING gin (tsv)",
+    f"""CREATE TABLE tmem_items (
+        user_id text NOT NULL, id text NOT NULL, content text NOT NULL, ts {_TIME.format("ts")},
+        scene_ids text[] NOT NULL, source_turns text[] NOT NULL, temporal text NOT NULL,
+        spatial text NOT NULL, keywords text[] NOT NULL, query_patterns text[] NOT NULL,
+        status text NOT NULL, superseded_by text, {_PROVENANCE}, version integer NOT NULL,
+        ord bigint NOT NULL, search_text text NOT NULL,
+        tsv tsvector GENERATED ALWAYS AS
+            (to_tsvector('english'::regconfig, search_text)) STORED,
+        PRIMARY KEY (user_id, id))""",
+    "CREATE INDEX tmem_items_ts ON tmem_items (user_id, ts, ord)",
+    "CREATE INDEX tmem_items_turns ON tmem_items USING gin (source_turns)",
+    "CREATE INDEX tmem_items_scenes ON tmem_items USING gin (scene_ids)",
+    "CREATE INDEX tmem_items_tsv ON tmem_items USING gin (tsv)",
+    f"""CREATE TABLE tmem_triggers (
+        user_id text NOT NULL, id text NOT NULL, family text NOT NULL, facet text NOT NULL,
+        text text NOT NULL, {_PROVENANCE},
+        PRIMARY KEY (user_id, id))""",
+    """CREATE TABLE tmem_trigger_targets (
+        user_id text NOT NULL, trigger_id text NOT NULL, position integer NOT NULL,
+        memory_id text NOT NULL, confidence double precision NOT NULL,
+        PRIMARY KEY (user_id, trigger_id, position),
+        FOREIGN KEY (user_id, trigger_id) REFERENCES tmem_triggers ON DELETE CASCADE)""",
+    "CREATE INDEX tmem_targets_memory ON tmem_trigger_targets (user_id, memory_id)",
+    """CREATE TABLE tmem_personas (
+        user_id text NOT NULL, speaker text NOT NULL, profile jsonb NOT NULL,
+        PRIMARY KEY (user_id, speaker))""",
+    f"""CREATE TABLE tmem_history (
+        user_id text NOT NULL, memory_id text NOT NULL, version integer NOT NULL,
+        event text NOT NULL, text text NOT NULL, at {_TIME.format("at")}, detail text NOT NULL,
+        PRIMARY KEY (user_id, memory_id, version))""",
+    """CREATE TABLE tmem_jobs (
+        user_id text NOT NULL, id text NOT NULL,
+        seq bigint GENERATED ALWAYS AS IDENTITY, kind text NOT NULL, payload jsonb NOT NULL,
+        status text NOT NULL, attempts integer NOT NULL DEFAULT 0,
+        run_at timestamptz NOT NULL, created_at timestamptz NOT NULL,
+        updated_at timestamptz NOT NULL, worker_id text, lease_until timestamptz,
+        result jsonb, error text NOT NULL DEFAULT '',
+        PRIMARY KEY (user_id, id))""",
+    "CREATE INDEX tmem_jobs_id ON tmem_jobs (id)",
+    """CREATE INDEX tmem_jobs_due ON tmem_jobs (run_at, seq)
+        WHERE status IN ('queued', 'running')""",
+)
+
+TENANT_TABLES: tuple[str, ...] = (
+    "tmem_turns",
+    "tmem_scenes",
+    "tmem_items",
+    "tmem_triggers",
+    "tmem_trigger_targets",
+    "tmem_personas",
+    "tmem_history",
+)
+"""Tables under Row-Level Security. ``tmem_users`` (ids only) and ``tmem_jobs`` (the queue
+workers claim from across users) are not; ``get_job`` still filters jobs by ``user_id``."""
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "initial",
+        (
+            *_TABLES,
+            *(statement for table in TENANT_TABLES for statement in tenant_policy(table)),
+        ),
+    ),
+)
+
+VECTOR_TABLE = "tmem_vectors"
+
+
+def vector_table_ddl(dim: int) -> tuple[str, ...]:
+    """The vector table for ``dim``-dimensional embeddings, one HNSW index per space.
+
+    A partial index per space keeps each graph to one kind of text; queries name the space as a
+    literal so the planner can match the index predicate.
+    """
+    indexes = tuple(
+        f"CREATE INDEX {VECTOR_TABLE}_{space}_hnsw ON {VECTOR_TABLE} "
+        f"USING hnsw (embedding vector_cosine_ops) WHERE space = '{space}'"
+        for space in SPACES
+    )
+    return (
+        f"""CREATE TABLE {VECTOR_TABLE} (
+            user_id text NOT NULL, space text NOT NULL, owner_id text NOT NULL,
+            embedding vector({int(dim)}) NOT NULL,
+            PRIMARY KEY (user_id, space, owner_id))""",
+        f"CREATE INDEX {VECTOR_TABLE}_owner ON {VECTOR_TABLE} (user_id, owner_id)",
+        *indexes,
+        *tenant_policy(VECTOR_TABLE),
+    )

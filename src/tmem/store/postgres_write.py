@@ -1,0 +1,337 @@
+"""Applying a :class:`~tmem.store.base.WriteBatch` inside an open Postgres transaction.
+
+The rules are the SQLite store's (``sqlite_write``), so both backends keep the same history,
+versions and trigger edges: a scene or item gets a ``created`` entry when new and an
+``updated`` one whenever its indexed text changes; a re-sent turn keeps its scene link and
+pending mark; superseding an item appends a ``superseded`` entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import numpy as np
+from psycopg.types.json import Jsonb
+
+from tmem.errors import EmbedderMismatchError, InputError, NotFoundError
+from tmem.models import HistoryEvent, Item, PersonaProfile, Scene, Trigger, Turn
+from tmem.store import codec
+from tmem.store.base import SPACES, Supersession, VectorRow, WriteBatch
+from tmem.store.fts import index_text
+from tmem.store.postgres_pool import Cursor
+from tmem.store.postgres_rows import (
+    item_params,
+    scene_params,
+    split_time,
+    turn_params,
+    vector_literal,
+)
+from tmem.store.postgres_schema import VECTOR_TABLE
+
+Owned = Turn | Scene | Item | Trigger | PersonaProfile
+
+
+def apply_batch(cursor: Cursor, batch: WriteBatch, dim: int | None) -> None:
+    """Write everything in ``batch``; ``dim`` is the vector table's dimension, if it exists."""
+    user_id = batch.user_id
+    owned: tuple[Owned, ...] = (
+        *batch.turns,
+        *batch.scenes,
+        *batch.items,
+        *batch.triggers,
+        *batch.personas,
+    )
+    for record in owned:
+        _check_owner(user_id, record)
+    touch_user(cursor, user_id)
+    for turn in batch.turns:
+        put_turn(cursor, user_id, turn)
+    memories: tuple[Scene | Item, ...] = (*batch.scenes, *batch.items)
+    for memory in memories:
+        _write_memory(cursor, user_id, memory, batch.at)
+    drop_targets(cursor, user_id, batch.delete_triggers_of)
+    for trigger in batch.triggers:
+        put_trigger(cursor, user_id, trigger)
+    put_vectors(cursor, user_id, batch.vectors, dim)
+    for supersession in batch.supersessions:
+        _supersede(cursor, user_id, supersession, batch.at)
+    for persona in batch.personas:
+        put_persona(cursor, user_id, persona)
+    _link_turns(cursor, user_id, batch)
+
+
+def _check_owner(user_id: str, record: Owned) -> None:
+    if record.user_id != user_id:
+        raise InputError(
+            f"{type(record).__name__} {getattr(record, 'id', '')!r} belongs to another user than"
+            " the batch"
+        )
+
+
+def touch_user(cursor: Cursor, user_id: str) -> None:
+    cursor.execute(
+        "INSERT INTO tmem_users (user_id) VALUES (%s) ON CONFLICT (user_id) DO NOTHING", (user_id,)
+    )
+
+
+def put_turn(
+    cursor: Cursor,
+    user_id: str,
+    turn: Turn,
+    scene_id: str | None = None,
+    pending: bool = False,
+    *,
+    replace_links: bool = False,
+) -> None:
+    """Upsert a turn; a re-sent turn keeps its scene link and pending mark unless replaced."""
+    params = {**turn_params(turn, user_id), "scene_id": scene_id, "pending": pending}
+    links = ", scene_id = excluded.scene_id, pending = excluded.pending" if replace_links else ""
+    cursor.execute(
+        "INSERT INTO tmem_turns (user_id, id, session_id, seq, speaker, content, ts, ts_offset,"
+        " scene_id, pending) VALUES (%(user_id)s, %(id)s, %(session_id)s, %(seq)s, %(speaker)s,"
+        " %(content)s, %(ts)s, %(ts_offset)s, %(scene_id)s, %(pending)s)"
+        " ON CONFLICT (user_id, id) DO UPDATE SET session_id = excluded.session_id,"
+        " seq = excluded.seq, speaker = excluded.speaker, content = excluded.content,"
+        f" ts = excluded.ts, ts_offset = excluded.ts_offset{links}",
+        params,
+    )
+    cursor.execute(
+        "UPDATE tmem_users SET next_seq = greatest(next_seq, %s) WHERE user_id = %s",
+        (turn.seq + 1, user_id),
+    )
+
+
+_SCENE_UPSERT = """
+INSERT INTO tmem_scenes (user_id, id, title, summary, narrative, ts, ts_offset, source_turns,
+    session_ids, participants, method, model, version, ord)
+VALUES (%(user_id)s, %(id)s, %(title)s, %(summary)s, %(narrative)s, %(ts)s, %(ts_offset)s,
+    %(source_turns)s, %(session_ids)s, %(participants)s, %(method)s, %(model)s, %(version)s,
+    nextval('tmem_ord'))
+ON CONFLICT (user_id, id) DO UPDATE SET title = excluded.title, summary = excluded.summary,
+    narrative = excluded.narrative, ts = excluded.ts, ts_offset = excluded.ts_offset,
+    source_turns = excluded.source_turns, session_ids = excluded.session_ids,
+    participants = excluded.participants, method = excluded.method, model = excluded.model,
+    version = excluded.version
+"""
+
+_ITEM_UPSERT = """
+INSERT INTO tmem_items (user_id, id, content, ts, ts_offset, scene_ids, source_turns, temporal,
+    spatial, keywords, query_patterns, status, superseded_by, method, model, version, ord,
+    search_text)
+VALUES (%(user_id)s, %(id)s, %(content)s, %(ts)s, %(ts_offset)s, %(scene_ids)s,
+    %(source_turns)s, %(temporal)s, %(spatial)s, %(keywords)s, %(query_patterns)s, %(status)s,
+    %(superseded_by)s, %(method)s, %(model)s, %(version)s, nextval('tmem_ord'), %(search_text)s)
+ON CONFLICT (user_id, id) DO UPDATE SET content = excluded.content, ts = excluded.ts,
+    ts_offset = excluded.ts_offset, scene_ids = excluded.scene_ids,
+    source_turns = excluded.source_turns, temporal = excluded.temporal,
+    spatial = excluded.spatial, keywords = excluded.keywords,
+    query_patterns = excluded.query_patterns, status = excluded.status,
+    superseded_by = excluded.superseded_by, method = excluded.method, model = excluded.model,
+    version = excluded.version, search_text = excluded.search_text
+"""
+
+
+def put_memory(cursor: Cursor, user_id: str, memory: Scene | Item, version: int) -> None:
+    if isinstance(memory, Scene):
+        cursor.execute(_SCENE_UPSERT, {**scene_params(memory, user_id), "version": version})
+    else:
+        cursor.execute(_ITEM_UPSERT, {**item_params(memory, user_id), "version": version})
+
+
+def _indexed_text(cursor: Cursor, user_id: str, memory: Scene | Item) -> str | None:
+    if isinstance(memory, Scene):
+        sql = "SELECT title || E'\\n' || summary || E'\\n' || narrative FROM tmem_scenes"
+    else:
+        sql = "SELECT search_text FROM tmem_items"
+    cursor.execute(f"{sql} WHERE user_id = %s AND id = %s", (user_id, memory.id))
+    row = cursor.fetchone()
+    return None if row is None else str(row[0])
+
+
+def _write_memory(cursor: Cursor, user_id: str, memory: Scene | Item, at: datetime) -> None:
+    """Upsert a scene or item; history records its creation and every change of its text."""
+    table = "tmem_scenes" if isinstance(memory, Scene) else "tmem_items"
+    cursor.execute(
+        f"SELECT version FROM {table} WHERE user_id = %s AND id = %s", (user_id, memory.id)
+    )
+    existing = cursor.fetchone()
+    version = int(existing[0]) if existing else 0
+    if existing is None:
+        version = add_history(cursor, user_id, memory.id, "created", memory.text, at)
+    elif _indexed_text(cursor, user_id, memory) != index_text(memory):
+        version = add_history(cursor, user_id, memory.id, "updated", memory.text, at)
+    put_memory(cursor, user_id, memory, version)
+
+
+def add_history(
+    cursor: Cursor,
+    user_id: str,
+    memory_id: str,
+    event: HistoryEvent,
+    text: str,
+    at: datetime,
+    detail: str = "",
+) -> int:
+    """Append one history entry and return its version (one more than the last)."""
+    instant, offset = split_time(at)
+    cursor.execute(
+        "INSERT INTO tmem_history (user_id, memory_id, version, event, text, at, at_offset,"
+        " detail) SELECT %(user)s, %(memory)s, coalesce(max(version), 0) + 1, %(event)s,"
+        " %(text)s, %(at)s, %(offset)s, %(detail)s FROM tmem_history"
+        " WHERE user_id = %(user)s AND memory_id = %(memory)s RETURNING version",
+        {
+            "user": user_id,
+            "memory": memory_id,
+            "event": event,
+            "text": text,
+            "at": instant,
+            "offset": offset,
+            "detail": detail,
+        },
+    )
+    row = cursor.fetchone()
+    assert row is not None  # INSERT ... RETURNING of an aggregate always yields one row
+    return int(row[0])
+
+
+def put_trigger(cursor: Cursor, user_id: str, trigger: Trigger) -> None:
+    cursor.execute(
+        "INSERT INTO tmem_triggers (user_id, id, family, facet, text, method, model)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s)"
+        " ON CONFLICT (user_id, id) DO UPDATE SET family = excluded.family,"
+        " facet = excluded.facet, text = excluded.text, method = excluded.method,"
+        " model = excluded.model",
+        (
+            user_id,
+            trigger.id,
+            trigger.family,
+            trigger.facet,
+            trigger.text,
+            trigger.provenance.method,
+            trigger.provenance.model,
+        ),
+    )
+    cursor.execute(
+        "DELETE FROM tmem_trigger_targets WHERE user_id = %s AND trigger_id = %s",
+        (user_id, trigger.id),
+    )
+    cursor.executemany(
+        "INSERT INTO tmem_trigger_targets (user_id, trigger_id, position, memory_id, confidence)"
+        " VALUES (%s, %s, %s, %s, %s)",
+        [
+            (user_id, trigger.id, i, target, float(conf))
+            for i, (target, conf) in enumerate(trigger.targets)
+        ],
+    )
+
+
+def put_persona(cursor: Cursor, user_id: str, persona: PersonaProfile) -> None:
+    cursor.execute(
+        "INSERT INTO tmem_personas (user_id, speaker, profile) VALUES (%s, %s, %s)"
+        " ON CONFLICT (user_id, speaker) DO UPDATE SET profile = excluded.profile",
+        (user_id, persona.speaker, Jsonb(codec.persona_to_dict(persona))),
+    )
+
+
+def checked_vector(row: VectorRow, dim: int | None) -> str:
+    """``row``'s vector in pgvector text form, after checking its space, shape and values.
+
+    Raises:
+        InputError: unknown space, not one-dimensional, or not finite.
+        EmbedderMismatchError: its length differs from the store's dimension.
+    """
+    if row.space not in SPACES:
+        raise InputError(f"unknown vector space {row.space!r}; expected one of {SPACES}")
+    vector = np.asarray(row.vector, dtype=np.float32)
+    if vector.ndim != 1 or vector.shape[0] == 0 or not np.isfinite(vector).all():
+        raise InputError(f"vector of {row.owner_id!r} must be one-dimensional and finite")
+    if dim is not None and vector.shape[0] != dim:
+        raise EmbedderMismatchError(
+            f"vector of {row.owner_id!r} has {vector.shape[0]} dimensions; the store's embedder"
+            f" has {dim}"
+        )
+    return vector_literal(vector)
+
+
+def put_vectors(cursor: Cursor, user_id: str, rows: Sequence[VectorRow], dim: int | None) -> None:
+    """Upsert vectors; the caller made sure the vector table exists if ``rows`` is not empty."""
+    params = [(user_id, row.space, row.owner_id, checked_vector(row, dim)) for row in rows]
+    cursor.executemany(
+        f"INSERT INTO {VECTOR_TABLE} (user_id, space, owner_id, embedding)"
+        " VALUES (%s, %s, %s, %s::vector) ON CONFLICT (user_id, space, owner_id)"
+        " DO UPDATE SET embedding = excluded.embedding",
+        params,
+    )
+
+
+def drop_targets(cursor: Cursor, user_id: str, memory_ids: Sequence[str]) -> int:
+    """Remove trigger edges to ``memory_ids``; delete triggers left with none. Return deleted."""
+    if not memory_ids:
+        return 0
+    cursor.execute(
+        "DELETE FROM tmem_trigger_targets WHERE user_id = %s AND memory_id = ANY(%s)"
+        " RETURNING trigger_id",
+        (user_id, list(memory_ids)),
+    )
+    touched = sorted({str(trigger_id) for (trigger_id,) in cursor.fetchall()})
+    cursor.execute(
+        "SELECT id FROM tmem_triggers t WHERE user_id = %s AND id = ANY(%s) AND NOT EXISTS"
+        " (SELECT 1 FROM tmem_trigger_targets x WHERE x.user_id = t.user_id"
+        " AND x.trigger_id = t.id) ORDER BY id",
+        (user_id, touched),
+    )
+    orphans = [str(trigger_id) for (trigger_id,) in cursor.fetchall()]
+    delete_triggers(cursor, user_id, orphans)
+    return len(orphans)
+
+
+def delete_triggers(cursor: Cursor, user_id: str, trigger_ids: Sequence[str]) -> int:
+    """Delete triggers with their edges and vectors; return vectors removed."""
+    if not trigger_ids:
+        return 0
+    cursor.execute(
+        "DELETE FROM tmem_triggers WHERE user_id = %s AND id = ANY(%s)",
+        (user_id, list(trigger_ids)),
+    )
+    return delete_vectors(cursor, user_id, trigger_ids)
+
+
+def delete_vectors(cursor: Cursor, user_id: str, owner_ids: Sequence[str]) -> int:
+    cursor.execute("SELECT to_regclass(%s) IS NOT NULL", (VECTOR_TABLE,))
+    row = cursor.fetchone()
+    if not owner_ids or row is None or not row[0]:
+        return 0
+    cursor.execute(
+        f"DELETE FROM {VECTOR_TABLE} WHERE user_id = %s AND owner_id = ANY(%s)",
+        (user_id, list(owner_ids)),
+    )
+    return cursor.rowcount
+
+
+def _supersede(cursor: Cursor, user_id: str, change: Supersession, at: datetime) -> None:
+    cursor.execute(
+        "SELECT content FROM tmem_items WHERE user_id = %s AND id = %s", (user_id, change.old_id)
+    )
+    row = cursor.fetchone()
+    if row is None:
+        raise NotFoundError(f"cannot supersede item {change.old_id!r}: no such item")
+    detail = f"{change.new_id}: {change.reason}" if change.reason else change.new_id
+    version = add_history(cursor, user_id, change.old_id, "superseded", str(row[0]), at, detail)
+    cursor.execute(
+        "UPDATE tmem_items SET status = 'superseded', superseded_by = %s, version = %s"
+        " WHERE user_id = %s AND id = %s",
+        (change.new_id, version, user_id, change.old_id),
+    )
+
+
+def _link_turns(cursor: Cursor, user_id: str, batch: WriteBatch) -> None:
+    cursor.executemany(
+        "UPDATE tmem_turns SET scene_id = %s WHERE user_id = %s AND id = %s",
+        [(scene_id, user_id, turn_id) for turn_id, scene_id in batch.scene_of_turn],
+    )
+    for ids, flag in ((batch.pending_turns, True), (batch.done_turns, False)):
+        cursor.executemany(
+            "UPDATE tmem_turns SET pending = %s WHERE user_id = %s AND id = %s",
+            [(flag, user_id, turn_id) for turn_id in ids],
+        )
