@@ -78,8 +78,10 @@ def test_update_keeps_history_and_changes_search(mem: Memory) -> None:
     updated = mem.update("a3", "ana", "I also started learning the violin in January.")
     assert isinstance(updated, Turn)
     assert "violin" in updated.content
-    events = [e.event for e in mem.history("a3", "ana")]
-    assert events[0] == "created" and events[-1] == "updated"
+    history = mem.history("a3", "ana")
+    assert [e.event for e in history] == ["created", "updated"]
+    assert history[0].text == "I also started learning the cello in January."
+    assert history[1].text == "I also started learning the violin in January."
     assert mem.search("violin", user_id="ana")[0].id == "a3"
 
 

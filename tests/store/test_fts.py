@@ -19,7 +19,12 @@ def test_tokens_are_quoted_and_or_joined() -> None:
 
 
 def test_tokens_are_distinct_and_bounded() -> None:
-    assert query_tokens("a b a") == ["a", "b"]
+    assert query_tokens("tea b tea") == ["tea", "b"]
+
+
+def test_stop_words_are_not_searched() -> None:
+    assert query_tokens("What about the Cello?") == ["Cello"]
+    assert match_expression("what is the") is None
     assert len(query_tokens(" ".join(f"w{i}" for i in range(500)))) == MAX_QUERY_TOKENS
 
 

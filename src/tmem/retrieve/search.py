@@ -153,7 +153,8 @@ class Searcher:
 
     # --- helpers ---------------------------------------------------------------------------
     def _vector_ids(self, user_id: str, space: str, vector: Vector, n: int) -> list[str]:
-        return [s.id for s in self.store.search_vectors(user_id, space, vector, n)]
+        # A cosine of zero or less says nothing about relevance; keep it out of the fusion.
+        return [s.id for s in self.store.search_vectors(user_id, space, vector, n) if s.score > 0]
 
     def _text_ids(self, user_id: str, kind: Kind, query: str, n: int) -> list[str]:
         return [s.id for s in self.store.search_text(user_id, kind, query, n)]

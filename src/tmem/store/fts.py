@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 from tmem.models import Item, Record, Scene
+from tmem.text import STOP_WORDS
 
 MAX_QUERY_TOKENS = 64
 """Longer queries keep their first 64 distinct tokens, which bounds the cost of one search."""
@@ -38,9 +39,15 @@ def index_text(record: Record) -> str:
 
 
 def query_tokens(query: str) -> list[str]:
-    """Distinct word tokens of ``query`` in order of appearance, at most ``MAX_QUERY_TOKENS``."""
+    """Distinct content-word tokens of ``query`` in order, at most ``MAX_QUERY_TOKENS``.
+
+    Stop-words are dropped: "what", "about" or "the" would otherwise match nearly every
+    document and drown the words that carry the query's topic.
+    """
     seen: dict[str, None] = {}
     for match in _WORD.finditer(query):
+        if match.group(0).lower() in STOP_WORDS:
+            continue
         seen.setdefault(match.group(0), None)
         if len(seen) >= MAX_QUERY_TOKENS:
             break

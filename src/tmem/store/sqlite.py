@@ -185,12 +185,17 @@ class SQLiteStore:
             found = reading.get_many(conn, user_id, [memory_id]).get(memory_id)
             if found is None:
                 raise NotFoundError(f"no memory {memory_id!r} for this user")
+            if not reading.history(conn, user_id, memory_id):
+                # Turns get no history row when stored; keep the original text before replacing it.
+                add_history(conn, user_id, memory_id, "created", _current_text(found), at)
             version = add_history(conn, user_id, memory_id, "updated", content, at)
             updated = _with_text(found, content)
             put_row(conn, user_id, _row_of(conn, user_id, updated, version))
-            conn.execute(
-                "DELETE FROM vectors WHERE user_id = ? AND owner_id = ?", (user_id, memory_id)
-            )
+            for space in {row.space for row in vectors}:
+                conn.execute(
+                    "DELETE FROM vectors WHERE user_id = ? AND owner_id = ? AND space = ?",
+                    (user_id, memory_id, space),
+                )
             bound = read_meta(conn).embedder
             for row in vectors:
                 write_vector(conn, user_id, row, bound[1] if bound else None)
@@ -311,6 +316,13 @@ class SQLiteStore:
         """Memories of a user in time order (turns by ``seq``)."""
         with self._reading() as conn:
             return reading.list_memories(conn, user_id, kind, include_superseded)
+
+
+def _current_text(record: Record) -> str:
+    """The field :meth:`SQLiteStore.update_memory` replaces, as it is now."""
+    if isinstance(record, Scene):
+        return record.narrative
+    return record.content
 
 
 def _with_text(record: Record, content: str) -> Record:
