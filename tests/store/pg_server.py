@@ -29,6 +29,7 @@ import pwd
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ from tmem.store.base import Store
 from tmem.store.postgres import PostgresStore
 
 OWNER_ROLE = "tmem_owner"
+TEST_DATABASE = "tmem_tests"
 _SERVER_OPTIONS = (
     # Durability buys nothing for a test server that is deleted afterwards.
     "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
@@ -111,6 +113,7 @@ def _prepare_template(server: PgServer) -> None:
     with psycopg.connect(server.url("template1"), autocommit=True) as conn:
         conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
         conn.execute(f"CREATE ROLE {OWNER_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS")
+    create_database(server, TEST_DATABASE)
 
 
 def stop_server(server: PgServer) -> None:
@@ -146,13 +149,41 @@ def drop_schema(database_url: str, name: str) -> None:
         conn.execute(f"DROP SCHEMA {name} CASCADE")
 
 
+class _Shared:
+    """One server per test process, however many modules import the fixtures.
+
+    pytest makes a separate session fixture for every module that imports ``pg_server``, so
+    without this each such module would start its own server.
+    """
+
+    lock = threading.Lock()
+    server: PgServer | None = None
+    users = 0
+
+
+def _acquire() -> PgServer:
+    with _Shared.lock:
+        if _Shared.server is None:
+            _Shared.server = start_server()
+        _Shared.users += 1
+        return _Shared.server
+
+
+def _release(server: PgServer) -> None:
+    with _Shared.lock:
+        _Shared.users -= 1
+        if _Shared.users == 0:
+            _Shared.server = None
+            stop_server(server)
+
+
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[PgServer]:
-    server = start_server()
+    server = _acquire()
     try:
         yield server
     finally:
-        stop_server(server)
+        _release(server)
 
 
 @pytest.fixture(scope="session")
@@ -163,8 +194,8 @@ def pg_url(pg_server: PgServer) -> str:
 
 @pytest.fixture(scope="session")
 def pg_database_url(pg_server: PgServer) -> str:
-    """One database for the session, reached as the non-superuser ``tmem_owner``."""
-    return create_database(pg_server, f"tmem_tests_{os.getpid()}")
+    """The session's test database, reached as the non-superuser ``tmem_owner``."""
+    return pg_server.url(TEST_DATABASE, OWNER_ROLE)
 
 
 @pytest.fixture
