@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -117,3 +118,33 @@ def test_threads_share_one_cache(tmp_path: Path) -> None:
         assert len(cache) == 5
         assert cache.hits + cache.misses == 8 * 20
         assert inner.calls == cache.misses
+
+
+def test_concurrent_misses_on_one_key_make_one_call(tmp_path: Path) -> None:
+    release = threading.Event()
+
+    def slow(request: LLMRequest) -> str:
+        """Hand-authored response, held back until every thread has asked."""
+        release.wait(timeout=5)
+        return "once"
+
+    inner = ScriptedLLM(slow)
+    with CachedLLM(inner, tmp_path / "cache.db") as cache:
+        texts: list[str] = []
+        threads = [
+            threading.Thread(target=lambda: texts.append(cache.complete(REQUEST).text))
+            for _ in range(4)
+        ]
+        for thread in threads:
+            thread.start()
+        # Give the other threads time to reach the cache while the first call is held back.
+        while inner.calls == 0:
+            time.sleep(0.005)
+        time.sleep(0.1)
+        release.set()
+        for thread in threads:
+            thread.join()
+
+        assert texts == ["once"] * 4
+        assert inner.calls == 1
+        assert (cache.misses, cache.hits) == (1, 3)

@@ -12,6 +12,8 @@ import hashlib
 import json
 import sqlite3
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from tmem.llm.base import LLM, LLMRequest, LLMResponse
@@ -50,8 +52,8 @@ def cache_key(model: str, request: LLMRequest) -> str:
 class CachedLLM:
     """Answer repeated requests from a SQLite file; pass misses to ``inner`` and store them.
 
-    Thread-safe. Concurrent misses on the same key may both reach ``inner``; the last answer
-    wins, which is harmless for a cache. Errors from ``inner`` are never cached.
+    Thread-safe. Concurrent requests for the same missing key make one inner call: the others
+    wait for it and are served from the cache. Errors from ``inner`` are never cached.
 
     Args:
         inner: the LLM that answers misses.
@@ -64,6 +66,7 @@ class CachedLLM:
         self.hits = 0
         self.misses = 0
         self._lock = threading.Lock()
+        self._pending: dict[str, tuple[threading.Lock, int]] = {}
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA busy_timeout=5000")
@@ -80,12 +83,39 @@ class CachedLLM:
         """A cached response (``cached=True``, zero tokens) or the inner LLM's, then stored."""
         canonical = request_json(self.inner.model, request)
         key = hashlib.sha256(canonical.encode()).hexdigest()
-        hit = self._lookup(key)
-        if hit is not None:
-            return hit
-        response = self.inner.complete(request)
-        self._store(key, request, canonical, response)
-        return response
+        with self._key_lock(key):
+            hit = self._lookup(key)
+            if hit is not None:
+                self._count(hit=True)
+                return hit
+            self._count(hit=False)
+            response = self.inner.complete(request)
+            self._store(key, request, canonical, response)
+            return response
+
+    @contextmanager
+    def _key_lock(self, key: str) -> Iterator[None]:
+        """Hold the lock of one key; the last holder removes it, so the map stays small."""
+        with self._lock:
+            lock, waiters = self._pending.get(key, (threading.Lock(), 0))
+            self._pending[key] = (lock, waiters + 1)
+        try:
+            with lock:
+                yield
+        finally:
+            with self._lock:
+                lock, waiters = self._pending[key]
+                if waiters == 1:
+                    del self._pending[key]
+                else:
+                    self._pending[key] = (lock, waiters - 1)
+
+    def _count(self, *, hit: bool) -> None:
+        with self._lock:
+            if hit:
+                self.hits += 1
+            else:
+                self.misses += 1
 
     def __len__(self) -> int:
         with self._lock:
@@ -107,10 +137,8 @@ class CachedLLM:
             row = self._db.execute(
                 "SELECT text, model FROM llm_cache WHERE key = ?", (key,)
             ).fetchone()
-            if row is None:
-                self.misses += 1
-                return None
-            self.hits += 1
+        if row is None:
+            return None
         return LLMResponse(text=row[0], model=row[1], cached=True)
 
     def _store(self, key: str, request: LLMRequest, canonical: str, reply: LLMResponse) -> None:
