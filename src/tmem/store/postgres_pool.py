@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import psycopg
 from psycopg import errors as pg_errors
+from psycopg import sql
 from psycopg.pq import TransactionStatus
 
 from tmem.errors import InputError, StoreError, TmemError
@@ -87,7 +88,13 @@ def transaction(pool: ConnectionPool, user_id: str | None) -> Iterator[Cursor]:
     """One transaction on a pooled connection, scoped to ``user_id`` for Row-Level Security."""
     with pool.connection() as conn, conn.transaction(), conn.cursor() as cursor:
         if user_id is not None:
-            cursor.execute("SELECT set_config(%s, %s, true)", (TENANT_SETTING, user_id))
+            # SET LOCAL rather than set_config(): Citus forwards SET LOCAL to the workers
+            # (citus.propagate_set_commands = 'local'), where the policies are evaluated.
+            cursor.execute(
+                sql.SQL("SET LOCAL {} = {}").format(
+                    sql.Identifier(*TENANT_SETTING.split(".")), sql.Literal(user_id)
+                )
+            )
         yield cursor
 
 

@@ -15,6 +15,7 @@ in the SQLite store (embedders emit unit vectors, so this is the cosine).
 from __future__ import annotations
 
 import numpy as np
+from psycopg import sql
 
 from tmem.errors import InputError
 from tmem.models import KINDS, Kind
@@ -86,7 +87,7 @@ def _owner_filter(space: str) -> str:
 def _nearest(cursor: Cursor, user_id: str, space: str, literal: str, limit: int) -> list[Scored]:
     """Candidates through the space's HNSW index (approximate, may come back short)."""
     ef_search = min(_MAX_EF_SEARCH, max(40, limit * 4))
-    cursor.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(ef_search),))
+    cursor.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(sql.Literal(ef_search)))
     # The space is spliced as a literal (it is one of SPACES, checked) so that the planner can
     # match the partial index ``WHERE space = '<space>'`` even for a generic plan.
     cursor.execute(
