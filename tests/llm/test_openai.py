@@ -308,8 +308,11 @@ def test_refusal_raises_output_error() -> None:
         return 200, {}, reply
 
     with FakeOpenAIServer(handler) as server, pytest.raises(LLMOutputError) as caught:
-        make_llm(server).complete(ask(prompt_id="fact@1"))
+        llm = make_llm(server)
+        llm.complete(ask(prompt_id="fact@1"))
 
+    assert llm.usage.calls == 1
+    assert llm.usage.prompt_tokens == len("Be brief.hello world!") // 4
     assert caught.value.raw == "No."
     assert caught.value.prompt_id == "fact@1"
 
@@ -369,3 +372,19 @@ def test_custom_transport_is_used() -> None:
     assert llm.complete(ask()).text == "via transport"
     assert str(seen[0].url) == "http://llm.invalid/v1/chat/completions"
     assert "authorization" not in seen[0].headers
+
+
+def test_key_cut_by_the_error_snippet_does_not_leak() -> None:
+    prefix = len('{"error": {"message": "')
+
+    def handler(
+        path: str, headers: Mapping[str, str], body: Any
+    ) -> tuple[int, dict[str, str], Any]:
+        """Hand-authored 401 whose echoed key straddles the 300-character snippet limit."""
+        return 401, {}, error_body("x" * (290 - prefix) + KEY)
+
+    with FakeOpenAIServer(handler) as server, pytest.raises(LLMError) as caught:
+        OpenAICompatibleLLM(server.base_url, "m", api_key=KEY).complete(ask())
+
+    assert "xxxxx" in str(caught.value)
+    assert KEY[:8] not in str(caught.value)

@@ -142,10 +142,10 @@ class OpenAICompatibleLLM:
                 self._restore_if_unproven(start, mode)
                 raise
             self._confirm(request)
-            response = self._parse(body, request.prompt_id)
             with self._lock:
-                self._usage += Usage(1, response.prompt_tokens, response.completion_tokens)
-            return response
+                # Counted before parsing: a refusal still spent its tokens.
+                self._usage += _usage(body)
+            return self._parse(body, request.prompt_id)
 
     def _payload(self, request: LLMRequest, mode: JsonMode) -> dict[str, Any]:
         max_tokens = request.max_tokens
@@ -260,12 +260,12 @@ class OpenAICompatibleLLM:
         if not content and isinstance(message, dict) and message.get("refusal"):
             refusal = str(message["refusal"])
             raise LLMOutputError("the model refused", raw=refusal, prompt_id=prompt_id)
-        usage = body.get("usage") or {}
+        usage = _usage(body)
         return LLMResponse(
             text=content if isinstance(content, str) else "",
             model=str(body.get("model") or self._model),
-            prompt_tokens=int(usage.get("prompt_tokens") or 0),
-            completion_tokens=int(usage.get("completion_tokens") or 0),
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
         )
 
     def _transport_error(self, exc: httpx.TransportError, prompt_id: str) -> LLMError:
@@ -282,11 +282,25 @@ class OpenAICompatibleLLM:
         return f"LLM {self._model} at {self.base_url}{call}"
 
     def _snippet(self, text: str) -> str:
-        return self._redact(text[:_MAX_ERROR_BODY])
+        # Redact before cutting, so a key straddling the cut cannot leak its first half.
+        return self._redact(text)[:_MAX_ERROR_BODY]
 
     def _redact(self, text: str) -> str:
         # Servers sometimes echo the key back ("Incorrect API key provided: sk-...").
         return text.replace(self._secret, "***") if self._secret else text
+
+
+def _usage(body: Any) -> Usage:
+    """One call and the tokens the server reported (zero when it reported none)."""
+    usage = body.get("usage") if isinstance(body, dict) else None
+    if not isinstance(usage, dict):
+        return Usage(1)
+    try:
+        return Usage(
+            1, int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+        )
+    except (TypeError, ValueError):
+        return Usage(1)
 
 
 def _response_format(request: LLMRequest, mode: JsonMode) -> dict[str, Any] | None:
