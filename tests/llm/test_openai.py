@@ -18,7 +18,7 @@ from tests.fakes.openai_server import FakeOpenAIServer, chat_body, error_body
 from tmem.config import Secret
 from tmem.errors import LLMError, LLMOutputError, LLMRateLimitError, LLMTimeoutError
 from tmem.llm.base import ChatMessage, LLMRequest
-from tmem.llm.openai import OpenAICompatibleLLM, retry_after_seconds
+from tmem.llm.openai import OpenAICompatibleLLM, parameter_quirk, retry_after_seconds
 
 KEY = "sk-test-0123456789abcdef"
 SCHEMA: dict[str, Any] = {
@@ -388,3 +388,44 @@ def test_key_cut_by_the_error_snippet_does_not_leak() -> None:
 
     assert "xxxxx" in str(caught.value)
     assert KEY[:8] not in str(caught.value)
+
+
+def test_adapts_to_servers_that_refuse_max_tokens_and_temperature() -> None:
+    def handler(
+        path: str, headers: Mapping[str, str], body: Any
+    ) -> tuple[int, dict[str, str], Any]:
+        """Hand-authored responses in the words of a reasoning-model endpoint."""
+        if "max_tokens" in body:
+            return (
+                400,
+                {},
+                error_body(
+                    "Unsupported parameter: 'max_tokens' is not supported with this model. "
+                    "Use 'max_completion_tokens' instead."
+                ),
+            )
+        if "temperature" in body:
+            return (
+                400,
+                {},
+                error_body(
+                    "Unsupported value: 'temperature' does not support 0.0 with this model."
+                ),
+            )
+        return 200, {}, chat_body('{"name": "Ada"}', body, "m")
+
+    with FakeOpenAIServer(handler) as server:
+        llm = make_llm(server)
+        first = llm.complete(ask(schema=True))
+        llm.complete(ask(schema=True))
+
+    bodies = [r.body for r in server.requests]
+    assert first.text == '{"name": "Ada"}'
+    assert len(bodies) == 4
+    assert "max_completion_tokens" in bodies[-1] and "temperature" not in bodies[-1]
+    assert llm.structured_mode == "json_schema"
+
+
+def test_other_400s_are_not_parameter_quirks() -> None:
+    assert parameter_quirk(400, "context length exceeded") is None
+    assert parameter_quirk(500, "Use 'max_completion_tokens' not 'max_tokens'") is None

@@ -31,8 +31,25 @@ class _RejectedFormat(Exception):
     """The server refused the ``response_format`` we sent (internal; triggers a fallback)."""
 
 
+class _RejectedParameter(Exception):
+    """The server refused a sampling parameter we can adapt (internal; triggers a resend)."""
+
+    def __init__(self, quirk: str) -> None:
+        super().__init__(quirk)
+        self.quirk = quirk
+
+
+# Adaptations for servers (OpenAI's reasoning models) that refuse standard parameters.
+RENAME_MAX_TOKENS = "max_completion_tokens"
+DROP_TEMPERATURE = "default_temperature"
+
+
 class OpenAICompatibleLLM:
     """Chat completions over HTTP with retries, a concurrency bound and JSON-mode fallback.
+
+    Servers that refuse ``max_tokens`` (wanting ``max_completion_tokens``) or a non-default
+    ``temperature`` with a 400, as OpenAI's reasoning models do, get the request resent in
+    the form they accept, and the instance remembers it.
 
     Thread-safe: one instance may be shared by the write path's worker threads; at most
     ``concurrency`` requests are in flight at once (backoff waits do not hold a slot).
@@ -85,6 +102,7 @@ class OpenAICompatibleLLM:
         self._mode_index = 0
         self._mode_confirmed = False
         self._usage = Usage()
+        self._quirks: set[str] = set()
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._client = httpx.Client(
             base_url=self.base_url, headers=headers, timeout=timeout_s, transport=transport
@@ -138,6 +156,10 @@ class OpenAICompatibleLLM:
             except _RejectedFormat:
                 self._downgrade(mode)
                 continue
+            except _RejectedParameter as rejected:
+                with self._lock:
+                    self._quirks.add(rejected.quirk)
+                continue
             except LLMError:
                 self._restore_if_unproven(start, mode)
                 raise
@@ -151,12 +173,16 @@ class OpenAICompatibleLLM:
         max_tokens = request.max_tokens
         if self.max_tokens is not None:
             max_tokens = min(max_tokens, self.max_tokens)
+        with self._lock:
+            quirks = set(self._quirks)
         payload: dict[str, Any] = {
             "model": self._model,
             "messages": [{"role": m.role, "content": m.content} for m in request.messages],
-            "temperature": request.temperature,
-            "max_tokens": max_tokens,
         }
+        if DROP_TEMPERATURE not in quirks:
+            payload["temperature"] = request.temperature
+        token_field = "max_completion_tokens" if RENAME_MAX_TOKENS in quirks else "max_tokens"
+        payload[token_field] = max_tokens
         response_format = _response_format(request, mode)
         if response_format is not None:
             payload["response_format"] = response_format
@@ -231,6 +257,11 @@ class OpenAICompatibleLLM:
     def _status_error(self, reply: httpx.Response, prompt_id: str, mode: JsonMode) -> Exception:
         status = reply.status_code
         text = reply.text
+        quirk = parameter_quirk(status, text)
+        with self._lock:
+            adapted = quirk in self._quirks
+        if quirk is not None and not adapted:
+            return _RejectedParameter(quirk)
         if self._is_format_rejection(status, text, mode):
             return _RejectedFormat()
         where = self._where(prompt_id)
@@ -288,6 +319,20 @@ class OpenAICompatibleLLM:
     def _redact(self, text: str) -> str:
         # Servers sometimes echo the key back ("Incorrect API key provided: sk-...").
         return text.replace(self._secret, "***") if self._secret else text
+
+
+def parameter_quirk(status: int, text: str) -> str | None:
+    """Which adaptation a 400 asks for: renaming ``max_tokens`` or dropping ``temperature``."""
+    if status != 400:
+        return None
+    lowered = text.lower()
+    if "max_completion_tokens" in lowered and "max_tokens" in lowered.replace(
+        "max_completion_tokens", ""
+    ):
+        return RENAME_MAX_TOKENS
+    if "temperature" in lowered and ("unsupported" in lowered or "does not support" in lowered):
+        return DROP_TEMPERATURE
+    return None
 
 
 def _usage(body: Any) -> Usage:
