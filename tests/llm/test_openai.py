@@ -18,7 +18,7 @@ from tests.fakes.openai_server import FakeOpenAIServer, chat_body, error_body
 from tmem.config import Secret
 from tmem.errors import LLMError, LLMOutputError, LLMRateLimitError, LLMTimeoutError
 from tmem.llm.base import ChatMessage, LLMRequest
-from tmem.llm.openai import OpenAICompatibleLLM, parameter_quirk, retry_after_seconds
+from tmem.llm.openai import OpenAICompatibleLLM
 
 KEY = "sk-test-0123456789abcdef"
 SCHEMA: dict[str, Any] = {
@@ -133,16 +133,6 @@ def test_persistent_rate_limit_raises_rate_limit_error(fake_openai: FakeOpenAISe
         make_llm(fake_openai, max_retries=3).complete(ask())
 
     assert len(fake_openai.chat_requests()) == 4
-
-
-def test_retry_after_parsing() -> None:
-    assert retry_after_seconds("7") == 7.0
-    assert retry_after_seconds("1.5") == 1.5
-    assert retry_after_seconds(None) is None
-    assert retry_after_seconds("soon") is None
-    assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
-    future = retry_after_seconds("Fri, 01 Jan 2999 00:00:00 GMT")
-    assert future is not None and future > 0
 
 
 def test_timeout_raises_llm_timeout_error(fake_openai: FakeOpenAIServer) -> None:
@@ -424,8 +414,3 @@ def test_adapts_to_servers_that_refuse_max_tokens_and_temperature() -> None:
     assert len(bodies) == 4
     assert "max_completion_tokens" in bodies[-1] and "temperature" not in bodies[-1]
     assert llm.structured_mode == "json_schema"
-
-
-def test_other_400s_are_not_parameter_quirks() -> None:
-    assert parameter_quirk(400, "context length exceeded") is None
-    assert parameter_quirk(500, "Use 'max_completion_tokens' not 'max_tokens'") is None

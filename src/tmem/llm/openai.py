@@ -11,7 +11,6 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -19,6 +18,14 @@ import httpx
 from tmem.config import JsonMode
 from tmem.errors import LLMError, LLMOutputError, LLMRateLimitError, LLMTimeoutError
 from tmem.llm.base import LLMRequest, LLMResponse
+from tmem.llm.wire import (
+    DROP_TEMPERATURE,
+    RENAME_MAX_TOKENS,
+    parameter_quirk,
+    response_format,
+    retry_after_seconds,
+    usage_from,
+)
 from tmem.models import Usage
 
 # Structured-output modes from strongest to weakest; "auto" walks down this list.
@@ -37,11 +44,6 @@ class _RejectedParameter(Exception):
     def __init__(self, quirk: str) -> None:
         super().__init__(quirk)
         self.quirk = quirk
-
-
-# Adaptations for servers (OpenAI's reasoning models) that refuse standard parameters.
-RENAME_MAX_TOKENS = "max_completion_tokens"
-DROP_TEMPERATURE = "default_temperature"
 
 
 class OpenAICompatibleLLM:
@@ -166,7 +168,7 @@ class OpenAICompatibleLLM:
             self._confirm(request)
             with self._lock:
                 # Counted before parsing: a refusal still spent its tokens.
-                self._usage += _usage(body)
+                self._usage += usage_from(body)
             return self._parse(body, request.prompt_id)
 
     def _payload(self, request: LLMRequest, mode: JsonMode) -> dict[str, Any]:
@@ -183,9 +185,9 @@ class OpenAICompatibleLLM:
             payload["temperature"] = request.temperature
         token_field = "max_completion_tokens" if RENAME_MAX_TOKENS in quirks else "max_tokens"
         payload[token_field] = max_tokens
-        response_format = _response_format(request, mode)
-        if response_format is not None:
-            payload["response_format"] = response_format
+        form = response_format(request, mode)
+        if form is not None:
+            payload["response_format"] = form
         return payload
 
     def _downgrade(self, mode: JsonMode) -> None:
@@ -291,7 +293,7 @@ class OpenAICompatibleLLM:
         if not content and isinstance(message, dict) and message.get("refusal"):
             refusal = str(message["refusal"])
             raise LLMOutputError("the model refused", raw=refusal, prompt_id=prompt_id)
-        usage = _usage(body)
+        usage = usage_from(body)
         return LLMResponse(
             text=content if isinstance(content, str) else "",
             model=str(body.get("model") or self._model),
@@ -319,68 +321,3 @@ class OpenAICompatibleLLM:
     def _redact(self, text: str) -> str:
         # Servers sometimes echo the key back ("Incorrect API key provided: sk-...").
         return text.replace(self._secret, "***") if self._secret else text
-
-
-def parameter_quirk(status: int, text: str) -> str | None:
-    """Which adaptation a 400 asks for: renaming ``max_tokens`` or dropping ``temperature``."""
-    if status != 400:
-        return None
-    lowered = text.lower()
-    if "max_completion_tokens" in lowered and "max_tokens" in lowered.replace(
-        "max_completion_tokens", ""
-    ):
-        return RENAME_MAX_TOKENS
-    if "temperature" in lowered and ("unsupported" in lowered or "does not support" in lowered):
-        return DROP_TEMPERATURE
-    return None
-
-
-def _usage(body: Any) -> Usage:
-    """One call and the tokens the server reported (zero when it reported none)."""
-    usage = body.get("usage") if isinstance(body, dict) else None
-    if not isinstance(usage, dict):
-        return Usage(1)
-    try:
-        return Usage(
-            1, int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
-        )
-    except (TypeError, ValueError):
-        return Usage(1)
-
-
-def _response_format(request: LLMRequest, mode: JsonMode) -> dict[str, Any] | None:
-    if request.json_schema is None or mode == "none":
-        return None
-    if mode == "json_object":
-        return {"type": "json_object"}
-    name = _schema_name(request)
-    return {
-        "type": "json_schema",
-        "json_schema": {"name": name, "schema": request.json_schema, "strict": False},
-    }
-
-
-def _schema_name(request: LLMRequest) -> str:
-    # OpenAI allows [a-zA-Z0-9_-]{1,64} here.
-    title = (request.json_schema or {}).get("title")
-    raw = title if isinstance(title, str) and title else request.prompt_id
-    name = "".join(c if c.isalnum() or c in "_-" else "_" for c in raw)[:64]
-    return name or "output"
-
-
-def retry_after_seconds(value: str | None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
-    if value is None or not value.strip():
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        return None
-    # The library's only clock read outside tmem.clock: an HTTP date needs "now" to mean anything.
-    return max(0.0, when.timestamp() - time.time())
