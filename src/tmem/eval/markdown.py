@@ -12,7 +12,7 @@ def _cell(value: object) -> str:
     if value is None:
         return "–"
     if isinstance(value, float):
-        return f"{value:.3f}"
+        return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3f}"
     return str(value)
 
 

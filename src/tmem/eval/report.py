@@ -112,7 +112,8 @@ def summarize(run: SystemRun, benchmark: str) -> dict[str, Any]:
         "usage": usage_summary(run),
         "ingest": {
             "turns": run.ingest.turns,
-            "seconds": round(run.ingest.seconds, 3),
+            # Baselines index in memory; only systems that ingest report a build time.
+            "seconds": round(run.ingest.seconds, 3) if run.ingest.turns else None,
             "failures": run.ingest.failures,
         },
     }
