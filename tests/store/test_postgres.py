@@ -27,7 +27,7 @@ from tests.store.pg_server import (  # noqa: F401  (fixtures)
     pg_store_url,
 )
 from tests.store.records import batch, turn, unit
-from tmem.errors import EmbedderMismatchError, InputError, SchemaVersionError
+from tmem.errors import EmbedderMismatchError, InputError, SchemaVersionError, StoreError
 from tmem.store.base import VectorRow
 from tmem.store.postgres import PostgresStore
 from tmem.store.postgres_rows import vector_literal
@@ -214,3 +214,19 @@ def test_vector_search_falls_back_to_exact_when_the_graph_comes_back_short(
     assert "tmem_vectors_turn_hnsw" in plan
     expected = sorted(range(12), key=lambda i: -float(_spread(12, 4)[i] @ query))[:10]
     assert [s.id for s in found] == [f"bob-t{i}" for i in expected]
+
+
+def test_a_dropped_connection_fails_one_call_and_the_next_reconnects(
+    pg_store_url: str, pg_server: PgServer
+) -> None:
+    url = f"{pg_store_url}&application_name=tmem_dropped"
+    with PostgresStore(url, pool_size=1) as store:
+        store.write(batch("u", turns=(turn("u", 0, "before"),)))
+        with psycopg.connect(pg_server.url(), autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE application_name = 'tmem_dropped'"
+            )
+        with pytest.raises(StoreError):
+            store.next_seq("u")
+        assert store.next_seq("u") == 1
