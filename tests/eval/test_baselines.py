@@ -83,3 +83,11 @@ def test_bm25_returns_only_matching_turns_and_unknown_systems_fail() -> None:
 def test_full_context_tokens_counts_every_line() -> None:
     # "Ada: I adopted a grey cat called Pixel." = Ada : I adopted a grey cat called Pixel . = 10
     assert full_context_tokens(MESSAGES[:1]) == 10
+
+
+def test_bm25_only_index_embeds_nothing_and_refuses_dense() -> None:
+    index = build_turn_index(MESSAGES, HashEmbedder(dim=64), dense=False)
+    assert index.vectors is None
+    assert index.search("bm25", "pottery")[0].id == "D1:3"
+    with pytest.raises(EvalError):
+        index.search("dense", "pottery")

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
 import pytest
 
 from tmem.config import Config, EmbedderConfig
@@ -230,3 +233,32 @@ def test_real_memory_on_devset_items(tmp_path: Path) -> None:
     # Each base library is built once (6 + 3 turns); each item adds only its own cue turns.
     cue_turns = sum(len(parse_dialogue(item.cue_dialogue)) for item in load_plus(DEVSET)[:6])
     assert tmem["ingest"]["turns"] == 9 + cue_turns
+
+
+class CountingEmbedder:
+    def __init__(self) -> None:
+        self.inner = HashEmbedder(dim=16)
+        self.texts = 0
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    @property
+    def dim(self) -> int:
+        return self.inner.dim
+
+    def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        self.texts += len(texts)
+        return self.inner.embed(texts)
+
+
+def test_turns_are_embedded_once_per_conversation_and_not_for_bm25(tmp_path: Path) -> None:
+    embedder = CountingEmbedder()
+    run_locomo(FIXTURE, None, "retrieval", ["bm25"], tmp_path, CONFIG, False, embedder=embedder)
+    assert embedder.texts == 0
+    run_locomo(
+        FIXTURE, None, "retrieval", ["dense", "hybrid"], tmp_path, CONFIG, False, embedder=embedder
+    )
+    # 9 turns once, plus one query embedding per question for each dense system (4 + 4)
+    assert embedder.texts == 9 + 8

@@ -101,7 +101,7 @@ class TurnIndex:
 
     messages: tuple[Message, ...]
     bm25: BM25
-    vectors: npt.NDArray[np.float32]
+    vectors: npt.NDArray[np.float32] | None
     embedder: Embedder
 
     def search(self, system: str, query: str, limit: int = 50) -> list[Hit]:
@@ -119,6 +119,8 @@ class TurnIndex:
         return [(i, float(scores[i])) for i in _top(scores, limit) if scores[i] > 0]
 
     def _dense_ranking(self, query: str, limit: int) -> list[tuple[int, float]]:
+        if self.vectors is None:
+            raise EvalError("this index was built without vectors (BM25 only)")
         if not self.messages:
             return []
         scores = (self.vectors @ self.embedder.embed([query])[0]).astype(np.float64)
@@ -150,12 +152,26 @@ def build_turn_index(
     messages: Sequence[Message],
     embedder: Embedder,
     vectors: npt.NDArray[np.float32] | None = None,
+    *,
+    dense: bool = True,
 ) -> TurnIndex:
-    """Index ``messages`` (embedding them unless ``vectors`` is given, one row per message)."""
-    texts = [f"{m['speaker']}: {m['content']}" for m in messages]
-    if vectors is None:
+    """Index ``messages`` for the baselines.
+
+    Args:
+        messages: the turns, one document each.
+        embedder: embeds queries (and the turns unless ``vectors`` is given).
+        vectors: precomputed turn vectors, one row per message.
+        dense: False builds a BM25-only index and embeds nothing.
+    """
+    texts = turn_texts(messages)
+    if dense and vectors is None:
         vectors = embed_texts(embedder, texts)
-    return TurnIndex(tuple(messages), build_bm25(texts), vectors, embedder)
+    return TurnIndex(tuple(messages), build_bm25(texts), vectors if dense else None, embedder)
+
+
+def turn_texts(messages: Sequence[Message]) -> list[str]:
+    """``speaker: content`` per message, the text every baseline indexes."""
+    return [f"{m['speaker']}: {m['content']}" for m in messages]
 
 
 def embed_texts(embedder: Embedder, texts: Sequence[str]) -> npt.NDArray[np.float32]:

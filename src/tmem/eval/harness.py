@@ -16,10 +16,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
+import numpy.typing as npt
+
 from tmem.config import Config
 from tmem.embed.base import Embedder
 from tmem.errors import EvalError
-from tmem.eval.baselines import BASELINES, build_turn_index, embed_texts
+from tmem.eval.baselines import BASELINES, build_turn_index, embed_texts, turn_texts
 from tmem.eval.locomo import Message
 from tmem.eval.metrics import retrieval_scores
 from tmem.eval.systems import (
@@ -80,7 +83,14 @@ class Harness:
     workdir: Path
     progress: bool
     memory_factory: MemoryFactory
-    vectors: dict[str, Any] = field(default_factory=dict)
+    vectors: dict[str, npt.NDArray[np.float32]] = field(default_factory=dict)
+
+    def turn_vectors(self, key: str, messages: Sequence[Message]) -> npt.NDArray[np.float32]:
+        """The turn embeddings of one conversation, computed once per run."""
+        found = self.vectors.get(key)
+        if found is None:
+            found = self.vectors[key] = embed_texts(self.embedder, turn_texts(messages))
+        return found
 
     def judge_llm(self) -> LLM:
         if self.llm is None:
@@ -181,12 +191,10 @@ def build_system(
         finally:
             memory.close()
     elif name in BASELINES:
-        vectors = harness.vectors.get(user_id)
-        if vectors is None:
-            texts = [f"{m['speaker']}: {m['content']}" for m in messages]
-            vectors = harness.vectors[user_id] = embed_texts(harness.embedder, texts)
+        dense = name != "bm25"
+        vectors = harness.turn_vectors(user_id, messages) if dense else None
         yield BaselineSystem(
-            name, build_turn_index(messages, harness.embedder, vectors), harness.llm
+            name, build_turn_index(messages, harness.embedder, vectors, dense=dense), harness.llm
         )
     else:
         system = FullContextSystem(tuple(messages), harness.llm)

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from tmem.eval.baselines import BASELINES, build_turn_index, embed_texts
+from tmem.eval.baselines import BASELINES, build_turn_index, embed_texts, turn_texts
 from tmem.eval.harness import Harness, QuestionRecord, SystemRun, progress_bar, timed_search
 from tmem.eval.locomo import Message, conversation_messages
 from tmem.eval.plus import StitchedItem, query_time
@@ -126,13 +126,13 @@ def _baseline(
     harness: Harness, name: str, item: StitchedItem, base: Mapping[str, Any], user_id: str
 ) -> BaselineSystem:
     messages = _messages(base)
-    base_vectors = harness.vectors.get(user_id)
-    if base_vectors is None:
-        texts = [f"{m['speaker']}: {m['content']}" for m in messages]
-        base_vectors = harness.vectors[user_id] = embed_texts(harness.embedder, texts)
-    cue_texts = [f"{m['speaker']}: {m['content']}" for m in item.cue_messages]
-    vectors = np.vstack([base_vectors, embed_texts(harness.embedder, cue_texts)])
-    index = build_turn_index([*messages, *item.cue_messages], harness.embedder, vectors)
+    stitched = [*messages, *item.cue_messages]
+    if name == "bm25":
+        index = build_turn_index(stitched, harness.embedder, dense=False)
+        return BaselineSystem(name, index, harness.llm)
+    cue_vectors = embed_texts(harness.embedder, turn_texts(item.cue_messages))
+    vectors = np.vstack([harness.turn_vectors(user_id, messages), cue_vectors])
+    index = build_turn_index(stitched, harness.embedder, vectors)
     return BaselineSystem(name, index, harness.llm)
 
 
