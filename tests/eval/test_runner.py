@@ -262,3 +262,59 @@ def test_turns_are_embedded_once_per_conversation_and_not_for_bm25(tmp_path: Pat
     )
     # 9 turns once, plus one query embedding per question for each dense system (4 + 4)
     assert embedder.texts == 9 + 8
+
+
+def test_judge_runs_are_separate_requests_and_averaged(tmp_path: Path) -> None:
+    replies = iter(['{"label": "CORRECT"}', '{"label": "WRONG"}', '{"label": "CORRECT"}'])
+
+    def judge(request: LLMRequest) -> str:
+        return next(replies)
+
+    llm = ScriptedLLM.by_prompt({"eval.locomo_judge": judge})
+    results = run_locomo(
+        FIXTURE,
+        [1],
+        "qa",
+        ["tmem"],
+        tmp_path,
+        CONFIG,
+        False,
+        llm=llm,
+        memory_factory=standin,
+        judge_runs=3,
+    )
+    assert results["systems"]["tmem"]["overall"]["j"] == pytest.approx(2 / 3)
+    assert [r.prompt_id for r in llm.requests] == [
+        "eval.locomo_judge@1",
+        "eval.locomo_judge@1#run1",
+        "eval.locomo_judge@1#run2",
+    ]
+    line = json.loads((tmp_path / "questions.jsonl").read_text().splitlines()[0])
+    assert line["judge_labels"] == ["CORRECT", "WRONG", "CORRECT"]
+
+
+def test_plus_qa_mode_judges_awareness_of_the_cue(tmp_path: Path) -> None:
+    def respond(request: LLMRequest) -> str:
+        aware = "violin" in request.messages[-1].content.split("Later reply:")[-1]
+        return '{"reason": "r", "label": "%s"}' % ("CORRECT" if aware else "WRONG")
+
+    llm = ScriptedLLM.by_prompt(
+        {"eval.plus_awareness_judge": respond, "eval.baseline_answer": '{"answer": "Sure."}'}
+    )
+    items = write_items(tmp_path / "items.json", 2)
+    results = run_plus(
+        items,
+        FIXTURE,
+        None,
+        "qa",
+        ["tmem", "bm25"],
+        tmp_path / "out",
+        CONFIG,
+        False,
+        llm=llm,
+        memory_factory=standin,
+    )
+    # The stand-in answers with its best-matching turn; with no shared words that is not the cue.
+    assert results["systems"]["bm25"]["overall"]["awareness"] == 0.0
+    assert results["systems"]["tmem"]["n"] == 2
+    assert results["systems"]["tmem"]["usage"]["judge_llm_calls"] == 2

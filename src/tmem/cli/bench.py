@@ -59,6 +59,10 @@ def common_options(f: F) -> F:
             "--systems", default=ALL_SYSTEMS, show_default=True,
             help=f"Comma-separated, from: {', '.join(SYSTEMS)}.",
         ),
+        click.option(
+            "--judge-runs", type=click.IntRange(min=1), default=1, show_default=True,
+            help="QA mode: independent judge runs per answer, averaged (T-Mem uses 3).",
+        ),
         click.option("--quiet", "-q", is_flag=True, help="No progress bars."),
     ]  # fmt: skip
     for option in reversed(options):
@@ -83,6 +87,7 @@ def locomo_command(
     conversations: str | None,
     mode: str,
     systems: str,
+    judge_runs: int,
     quiet: bool,
     out: str,
 ) -> None:
@@ -93,7 +98,7 @@ def locomo_command(
         results = run_locomo(
             data, _indexes(conversations), "qa" if mode == "qa" else "retrieval",
             _systems(systems), out, _config(ctx), progress=not _quiet(ctx, quiet),
-            command=shlex.join(sys.argv),
+            command=shlex.join(sys.argv), judge_runs=judge_runs,
         )  # fmt: skip
     except TmemError as error:
         raise click.ClickException(str(error)) from None
@@ -116,6 +121,7 @@ def plus_command(
     conversations: str | None,
     mode: str,
     systems: str,
+    judge_runs: int,
     quiet: bool,
     limit: int | None,
     out: str,
@@ -127,7 +133,7 @@ def plus_command(
         results = run_plus(
             data, base, _indexes(conversations), "qa" if mode == "qa" else "retrieval",
             _systems(systems), out, _config(ctx), progress=not _quiet(ctx, quiet),
-            command=shlex.join(sys.argv), limit=limit,
+            command=shlex.join(sys.argv), limit=limit, judge_runs=judge_runs,
         )  # fmt: skip
     except TmemError as error:
         raise click.ClickException(str(error)) from None

@@ -25,6 +25,7 @@ from tmem.errors import EvalError
 from tmem.eval.baselines import BASELINES, build_turn_index, embed_texts, turn_texts
 from tmem.eval.locomo import Message
 from tmem.eval.metrics import retrieval_scores
+from tmem.eval.qa import Judgement
 from tmem.eval.systems import (
     SYSTEMS,
     BaselineSystem,
@@ -57,7 +58,7 @@ class QuestionRecord:
     latency_ms: float | None = None
     usage: Usage = field(default_factory=Usage)
     prediction: str = ""
-    judge_label: str | None = None
+    judge_labels: tuple[str | None, ...] = ()
 
 
 @dataclass
@@ -83,6 +84,7 @@ class Harness:
     workdir: Path
     progress: bool
     memory_factory: MemoryFactory
+    judge_runs: int = 1
     vectors: dict[str, npt.NDArray[np.float32]] = field(default_factory=dict)
 
     def turn_vectors(self, key: str, messages: Sequence[Message]) -> npt.NDArray[np.float32]:
@@ -91,6 +93,15 @@ class Harness:
         if found is None:
             found = self.vectors[key] = embed_texts(self.embedder, turn_texts(messages))
         return found
+
+    def judge(self, run: SystemRun, grade: Callable[[LLM, int], Judgement]) -> list[Judgement]:
+        """Call ``grade(llm, run_number)`` once per judge run, charging usage and parse
+        failures to ``run``."""
+        verdicts = [grade(self.judge_llm(), number) for number in range(self.judge_runs)]
+        for verdict in verdicts:
+            run.judge_usage = run.judge_usage + verdict.usage
+            run.judge_failures += int(verdict.parse_failed)
+        return verdicts
 
     def judge_llm(self) -> LLM:
         if self.llm is None:
@@ -132,11 +143,14 @@ def open_harness(
     embedder: Embedder | None = None,
     llm: LLM | None = None,
     memory_factory: MemoryFactory | None = None,
+    judge_runs: int = 1,
 ) -> Iterator[Harness]:
     """Build the embedder and the cached LLM, and a scratch directory removed afterwards."""
     from tmem.embed.factory import build_embedder
     from tmem.llm.factory import build_llm
 
+    if judge_runs < 1:
+        raise EvalError("judge_runs must be at least 1")
     out_dir.mkdir(parents=True, exist_ok=True)
     embedder = embedder or build_embedder(config.embedder)
     inner = llm or build_llm(config.llm)
@@ -151,7 +165,7 @@ def open_harness(
                 return open_memory(path, config, embedder, cached, now)
 
             factory = memory_factory or default_factory
-            yield Harness(config, mode, embedder, cached, workdir, progress, factory)
+            yield Harness(config, mode, embedder, cached, workdir, progress, factory, judge_runs)
     finally:
         if cached is not None and hasattr(cached, "close"):
             cached.close()

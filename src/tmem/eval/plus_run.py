@@ -149,10 +149,10 @@ def ask_plus(
         return QuestionRecord(run.name, record_id, item.relation_type, scores, latency)
     prediction, usage = system.answer(item.query, item.query_time)
     cue = "\n".join(f"{m['speaker']}: {m['content']}" for m in item.cue_messages)
-    verdict = judge_awareness(harness.judge_llm(), cue, prediction, item.query_time)
-    run.judge_usage = run.judge_usage + verdict.usage
-    run.judge_failures += int(verdict.parse_failed)
-    scores["awareness"] = verdict.score
-    return QuestionRecord(
-        run.name, record_id, item.relation_type, scores, latency, usage, prediction, verdict.label
+    verdicts = harness.judge(
+        run, lambda llm, n: judge_awareness(llm, cue, prediction, item.query_time, n)
     )
+    scores["awareness"] = sum(v.score for v in verdicts) / len(verdicts)
+    labels = tuple(v.label for v in verdicts)
+    group = item.relation_type
+    return QuestionRecord(run.name, record_id, group, scores, latency, usage, prediction, labels)

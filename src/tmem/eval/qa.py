@@ -36,7 +36,7 @@ class Judgement:
 
 
 def _call(
-    llm: LLM, spec: PromptSpec[Any], inputs: Mapping[str, Any], now: datetime, *, attempt: int = 0
+    llm: LLM, spec: PromptSpec[Any], inputs: Mapping[str, Any], now: datetime, *, tag: str = ""
 ) -> LLMResponse:
     request = LLMRequest(
         messages=tuple(spec.render(inputs, now)),
@@ -45,11 +45,12 @@ def _call(
         temperature=0.0,
         max_tokens=512,
     )
-    if attempt:
-        # A different request key, so a cache does not replay the reply that failed to parse.
+    if tag:
+        # A distinct request key, so a cache neither replays a reply that failed to parse nor
+        # merges independent judge runs.
         request = LLMRequest(
             messages=request.messages,
-            prompt_id=f"{spec.key}#retry{attempt}",
+            prompt_id=f"{spec.key}#{tag}",
             json_schema=request.json_schema,
             temperature=request.temperature,
             max_tokens=request.max_tokens,
@@ -61,10 +62,13 @@ def _usage(response: LLMResponse) -> Usage:
     return Usage(1, response.prompt_tokens, response.completion_tokens)
 
 
-def _judge(llm: LLM, spec: PromptSpec[Any], inputs: Mapping[str, Any], now: datetime) -> Judgement:
+def _judge(
+    llm: LLM, spec: PromptSpec[Any], inputs: Mapping[str, Any], now: datetime, run: int
+) -> Judgement:
     usage = Usage()
     for attempt in range(JUDGE_ATTEMPTS):
-        response = _call(llm, spec, inputs, now, attempt=attempt)
+        tags = [f"run{run}"] * bool(run) + [f"retry{attempt}"] * bool(attempt)
+        response = _call(llm, spec, inputs, now, tag="#".join(tags))
         usage = usage + _usage(response)
         label = parse_judge_label(response.text)
         if label is not None:
@@ -72,15 +76,21 @@ def _judge(llm: LLM, spec: PromptSpec[Any], inputs: Mapping[str, Any], now: date
     return Judgement(None, usage)
 
 
-def judge_answer(llm: LLM, question: str, gold: str, prediction: str, now: datetime) -> Judgement:
-    """Grade a LoCoMo answer against its gold answer (generous, Mem0-style J)."""
+def judge_answer(
+    llm: LLM, question: str, gold: str, prediction: str, now: datetime, run: int = 0
+) -> Judgement:
+    """Grade a LoCoMo answer against its gold answer (generous, Mem0-style J).
+
+    ``run`` numbers independent judge runs (T-Mem and MemOS average three); each run is a
+    separate request, so a response cache keeps them apart.
+    """
     inputs = {"question": question, "gold": gold, "prediction": prediction}
-    return _judge(llm, LOCOMO_JUDGE, inputs, now)
+    return _judge(llm, LOCOMO_JUDGE, inputs, now, run)
 
 
-def judge_awareness(llm: LLM, cue: str, prediction: str, now: datetime) -> Judgement:
+def judge_awareness(llm: LLM, cue: str, prediction: str, now: datetime, run: int = 0) -> Judgement:
     """Grade whether a reply shows awareness of the cue (LoCoMo-Plus, binary)."""
-    return _judge(llm, PLUS_JUDGE, {"cue": cue, "prediction": prediction}, now)
+    return _judge(llm, PLUS_JUDGE, {"cue": cue, "prediction": prediction}, now, run)
 
 
 def answer_from_memories(

@@ -75,16 +75,16 @@ def ask(
     if harness.mode == "retrieval":
         return QuestionRecord(run.name, question.id, str(question.category), scores, latency)
     prediction, usage = system.answer(question.question, now)
-    verdict = judge_answer(harness.judge_llm(), question.question, question.answer, prediction, now)
-    run.judge_usage = run.judge_usage + verdict.usage
-    run.judge_failures += int(verdict.parse_failed)
-    scores["j"] = verdict.score
+    verdicts = harness.judge(
+        run,
+        lambda llm, n: judge_answer(llm, question.question, question.answer, prediction, now, n),
+    )
+    scores["j"] = sum(v.score for v in verdicts) / len(verdicts)
     scores["f1"] = locomo_f1(prediction, question.answer, question.category)
     scores["bleu1"] = bleu1(prediction, question.answer)
+    labels = tuple(v.label for v in verdicts)
     group = str(question.category)
-    return QuestionRecord(
-        run.name, question.id, group, scores, latency, usage, prediction, verdict.label
-    )
+    return QuestionRecord(run.name, question.id, group, scores, latency, usage, prediction, labels)
 
 
 def run_locomo(
@@ -100,6 +100,7 @@ def run_locomo(
     llm: LLM | None = None,
     memory_factory: MemoryFactory | None = None,
     command: str | None = None,
+    judge_runs: int = 1,
 ) -> dict[str, Any]:
     """Run LoCoMo and write ``results.json``, ``questions.jsonl``, ``report.md`` and plots.
 
@@ -115,6 +116,7 @@ def run_locomo(
         llm: use this LLM (wrapped in the cache) instead of building one.
         memory_factory: open something other than :class:`tmem.Memory` for system ``tmem``.
         command: the command line to record.
+        judge_runs: independent judge runs per answer in QA mode (scores are averaged).
 
     Returns:
         The ``results.json`` content.
@@ -127,11 +129,23 @@ def run_locomo(
     out = Path(out_dir)
     runs = {name: SystemRun(name) for name in chosen}
     with open_harness(
-        config, mode, out, progress, embedder=embedder, llm=llm, memory_factory=memory_factory
+        config,
+        mode,
+        out,
+        progress,
+        embedder=embedder,
+        llm=llm,
+        memory_factory=memory_factory,
+        judge_runs=judge_runs,
     ) as harness:
         for sample in samples:
             run_locomo_conversation(harness, sample, runs)
-        meta = {"benchmark": "locomo", "mode": mode, "conversations": conversations}
+        meta = {
+            "benchmark": "locomo",
+            "mode": mode,
+            "conversations": conversations,
+            "judge_runs": judge_runs,
+        }
         return write_report(out, runs, harness, meta, command)
 
 
@@ -152,6 +166,7 @@ def run_plus(
     llm: LLM | None = None,
     memory_factory: MemoryFactory | None = None,
     command: str | None = None,
+    judge_runs: int = 1,
     limit: int | None = None,
 ) -> dict[str, Any]:
     """Run a LoCoMo-Plus-format file stitched into LoCoMo (``benchmarks.md`` §4.2).
@@ -165,8 +180,8 @@ def run_plus(
         base_path: ``locomo10.json``; item ``i`` joins conversation ``i % n`` of those chosen.
         conversations: indexes of the base conversations to use (all when None).
         limit: run only the first ``limit`` items.
-        mode, systems, out_dir, config, progress, embedder, llm, memory_factory, command: as
-            for :func:`run_locomo`.
+        mode, systems, out_dir, config, progress, embedder, llm, memory_factory, command,
+            judge_runs: as for :func:`run_locomo`.
 
     Returns:
         The ``results.json`` content.
@@ -182,7 +197,14 @@ def run_plus(
     out = Path(out_dir)
     runs = {name: SystemRun(name) for name in chosen}
     with open_harness(
-        config, mode, out, progress, embedder=embedder, llm=llm, memory_factory=memory_factory
+        config,
+        mode,
+        out,
+        progress,
+        embedder=embedder,
+        llm=llm,
+        memory_factory=memory_factory,
+        judge_runs=judge_runs,
     ) as harness:
         for run in runs.values():
             run_plus_system(harness, run, stitched, bases)
@@ -191,5 +213,6 @@ def run_plus(
             "mode": mode,
             "conversations": conversations,
             "items": len(stitched),
+            "judge_runs": judge_runs,
         }
         return write_report(out, runs, harness, meta, command)
