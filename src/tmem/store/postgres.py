@@ -151,19 +151,27 @@ class PostgresStore:
         vectors: Sequence[VectorRow],
         at: datetime,
     ) -> Record:
-        """Replace a memory's text (a scene's narrative) and all its vectors; log ``updated``."""
+        """Replace a memory's text (a scene's narrative) and the vectors of the spaces given.
+
+        History gets an ``updated`` entry, preceded by a ``created`` one holding the old text
+        when the memory had none (turns).
+        """
 
         def work(cursor: Cursor) -> Record:
             found = reading.get_many(cursor, user_id, [memory_id]).get(memory_id)
             if found is None:
                 raise NotFoundError(f"no memory {memory_id!r} for this user")
+            if not reading.history(cursor, user_id, memory_id):
+                # Turns get no history row when stored; keep the original text before replacing it.
+                add_history(cursor, user_id, memory_id, "created", _current_text(found), at)
             version = add_history(cursor, user_id, memory_id, "updated", content, at)
             updated = _with_text(found, content)
             if isinstance(updated, Turn):
                 put_turn(cursor, user_id, updated)
             else:
                 put_memory(cursor, user_id, updated, version)
-            delete_vectors(cursor, user_id, [memory_id])
+            spaces = sorted({row.space for row in vectors})
+            delete_vectors(cursor, user_id, [memory_id], spaces)
             put_vectors(cursor, user_id, vectors, self._writable_dim(cursor, vectors))
             touch_user(cursor, user_id)
             return updated
@@ -314,6 +322,11 @@ class PostgresStore:
             user_id,
             lambda cursor: reading.list_memories(cursor, user_id, kind, include_superseded),
         )
+
+
+def _current_text(record: Record) -> str:
+    """The field :meth:`PostgresStore.update_memory` replaces, as it is now."""
+    return record.narrative if isinstance(record, Scene) else record.content
 
 
 def _with_text(record: Record, content: str) -> Record:

@@ -297,14 +297,19 @@ def delete_triggers(cursor: Cursor, user_id: str, trigger_ids: Sequence[str]) ->
     return delete_vectors(cursor, user_id, trigger_ids)
 
 
-def delete_vectors(cursor: Cursor, user_id: str, owner_ids: Sequence[str]) -> int:
+def delete_vectors(
+    cursor: Cursor, user_id: str, owner_ids: Sequence[str], spaces: Sequence[str] | None = None
+) -> int:
+    """Delete the vectors of ``owner_ids`` (only in ``spaces`` when given); return how many."""
     cursor.execute("SELECT to_regclass(%s) IS NOT NULL", (VECTOR_TABLE,))
     row = cursor.fetchone()
-    if not owner_ids or row is None or not row[0]:
+    if not owner_ids or row is None or not row[0] or (spaces is not None and not spaces):
         return 0
+    in_spaces = "" if spaces is None else " AND space = ANY(%s)"
+    params = (user_id, list(owner_ids)) + (() if spaces is None else (list(spaces),))
     cursor.execute(
-        f"DELETE FROM {VECTOR_TABLE} WHERE user_id = %s AND owner_id = ANY(%s)",
-        (user_id, list(owner_ids)),
+        f"DELETE FROM {VECTOR_TABLE} WHERE user_id = %s AND owner_id = ANY(%s){in_spaces}",
+        params,
     )
     return cursor.rowcount
 
