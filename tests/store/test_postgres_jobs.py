@@ -132,3 +132,16 @@ def test_deleting_a_user_drops_their_jobs(store: PostgresStore) -> None:
     assert store.delete_user("alice") == 1
     assert store.get_job(job_id, "alice") is None
     assert store.get_job(kept, "bob") is not None
+
+
+def test_a_worker_that_lost_its_lease_cannot_finish_the_job(store: PostgresStore) -> None:
+    job_id = store.enqueue_job("ingest", {}, "u", now=NOW)
+    assert store.claim_job("slow", lease=timedelta(minutes=1), now=NOW) is not None
+    assert store.claim_job("fast", now=NOW + timedelta(minutes=2)) is not None
+    with pytest.raises(NotFoundError, match="slow"):
+        store.finish_job(job_id, {"by": "slow"}, worker_id="slow")
+    with pytest.raises(NotFoundError):
+        store.fail_job(job_id, "late", None, worker_id="slow")
+    store.finish_job(job_id, {"by": "fast"}, worker_id="fast")
+    done = store.get_job(job_id, "u")
+    assert done is not None and done.status == "done" and done.result == {"by": "fast"}

@@ -301,13 +301,30 @@ class PostgresStore:
         """
         return self._run(None, lambda cursor: jobs.claim(cursor, worker_id, lease, now))
 
-    def finish_job(self, job_id: str, result: Mapping[str, Any]) -> None:
-        """Mark a job done with its ``result``; ``NotFoundError`` if there is no such job."""
-        self._run(None, lambda cursor: jobs.finish(cursor, job_id, result))
+    def finish_job(
+        self, job_id: str, result: Mapping[str, Any], *, worker_id: str | None = None
+    ) -> None:
+        """Mark a job done with its ``result``.
 
-    def fail_job(self, job_id: str, error: str, retry_at: datetime | None) -> None:
-        """Record a failure: requeue for ``retry_at``, or end the job when it is None."""
-        self._run(None, lambda cursor: jobs.fail(cursor, job_id, error, retry_at))
+        With ``worker_id``, only while that worker still holds the job: a worker whose lease
+        ran out (and whose job another worker took over) gets ``NotFoundError`` instead of
+        overwriting the new claim. ``NotFoundError`` too if there is no such job.
+        """
+        self._run(None, lambda cursor: jobs.finish(cursor, job_id, result, worker_id))
+
+    def fail_job(
+        self,
+        job_id: str,
+        error: str,
+        retry_at: datetime | None,
+        *,
+        worker_id: str | None = None,
+    ) -> None:
+        """Record a failure: requeue for ``retry_at``, or end the job when it is None.
+
+        ``worker_id`` guards as in :meth:`finish_job`.
+        """
+        self._run(None, lambda cursor: jobs.fail(cursor, job_id, error, retry_at, worker_id))
 
     def get_job(self, job_id: str, user_id: str) -> Job | None:
         """The job as last recorded, if it exists and belongs to ``user_id``."""

@@ -102,23 +102,36 @@ def claim(cursor: Cursor, worker_id: str, lease: timedelta, now: datetime | None
     return _job(row) if row else None
 
 
-def finish(cursor: Cursor, job_id: str, result: Mapping[str, Any]) -> None:
-    cursor.execute(
-        "UPDATE tmem_jobs SET status = 'done', result = %s, lease_until = NULL, "
-        "updated_at = now() WHERE id = %s",
-        (Jsonb(dict(result)), job_id),
-    )
-    _require_one(cursor, job_id)
+def _holder(worker_id: str | None) -> str:
+    """Extra condition: the job is still running under ``worker_id`` (when one is named)."""
+    return "" if worker_id is None else " AND status = 'running' AND worker_id = %(worker)s"
 
 
-def fail(cursor: Cursor, job_id: str, error: str, retry_at: datetime | None) -> None:
+def finish(
+    cursor: Cursor, job_id: str, result: Mapping[str, Any], worker_id: str | None = None
+) -> None:
     cursor.execute(
-        "UPDATE tmem_jobs SET error = %(error)s, lease_until = NULL, updated_at = now(), "
-        "status = CASE WHEN %(retry)s::timestamptz IS NULL THEN 'failed' ELSE 'queued' END, "
-        "run_at = coalesce(%(retry)s::timestamptz, run_at) WHERE id = %(id)s",
-        {"error": error, "retry": retry_at, "id": job_id},
+        "UPDATE tmem_jobs SET status = 'done', result = %(result)s, lease_until = NULL,"
+        f" updated_at = now() WHERE id = %(id)s{_holder(worker_id)}",
+        {"result": Jsonb(dict(result)), "id": job_id, "worker": worker_id},
     )
-    _require_one(cursor, job_id)
+    _require_one(cursor, job_id, worker_id)
+
+
+def fail(
+    cursor: Cursor,
+    job_id: str,
+    error: str,
+    retry_at: datetime | None,
+    worker_id: str | None = None,
+) -> None:
+    cursor.execute(
+        "UPDATE tmem_jobs SET error = %(error)s, lease_until = NULL, updated_at = now(),"
+        " status = CASE WHEN %(retry)s::timestamptz IS NULL THEN 'failed' ELSE 'queued' END,"
+        f" run_at = coalesce(%(retry)s::timestamptz, run_at) WHERE id = %(id)s{_holder(worker_id)}",
+        {"error": error, "retry": retry_at, "id": job_id, "worker": worker_id},
+    )
+    _require_one(cursor, job_id, worker_id)
 
 
 def get(cursor: Cursor, job_id: str, user_id: str) -> Job | None:
@@ -129,6 +142,7 @@ def get(cursor: Cursor, job_id: str, user_id: str) -> Job | None:
     return _job(row) if row else None
 
 
-def _require_one(cursor: Cursor, job_id: str) -> None:
+def _require_one(cursor: Cursor, job_id: str, worker_id: str | None) -> None:
     if cursor.rowcount != 1:
-        raise NotFoundError(f"no job {job_id!r}")
+        held = "" if worker_id is None else f" running under worker {worker_id!r}"
+        raise NotFoundError(f"no job {job_id!r}{held}")
