@@ -26,7 +26,7 @@ from tests.store.pg_server import (  # noqa: F401  (fixtures)
     pg_server,
     pg_store_url,
 )
-from tests.store.records import batch, turn, unit
+from tests.store.records import T0, batch, turn, unit
 from tmem.errors import EmbedderMismatchError, InputError, SchemaVersionError, StoreError
 from tmem.store.base import VectorRow
 from tmem.store.postgres import PostgresStore
@@ -230,3 +230,22 @@ def test_a_dropped_connection_fails_one_call_and_the_next_reconnects(
         with pytest.raises(StoreError):
             store.next_seq("u")
         assert store.next_seq("u") == 1
+
+
+def test_a_deleted_vector_is_never_returned_before_or_after_vacuum(pg_store_url: str) -> None:
+    with PostgresStore(pg_store_url) as store:
+        turns = tuple(turn("u", i, f"turn {i}") for i in range(50))
+        vectors = tuple(
+            VectorRow(t.id, "turn", v) for t, v in zip(turns, _spread(50, 5), strict=True)
+        )
+        store.write(batch("u", turns=turns, vectors=vectors))
+        target = vectors[7]
+        assert store.search_vectors("u", "turn", target.vector, 1)[0].id == target.owner_id
+        store.delete_memory("u", target.owner_id, T0)
+        assert target.owner_id not in {
+            s.id for s in store.search_vectors("u", "turn", target.vector, 50)
+        }
+        with psycopg.connect(pg_store_url, autocommit=True) as conn:
+            conn.execute("VACUUM tmem_vectors")
+        after = store.search_vectors("u", "turn", target.vector, 50)
+        assert len(after) == 49 and target.owner_id not in {s.id for s in after}
