@@ -59,9 +59,8 @@ def test_windows_and_chunks_partition_in_order(count: int, size: int) -> None:
     for parts in (windows(turns, size), chunk_turns(turns, size)):
         assert [t for part in parts for t in part] == turns
         assert all(1 <= len(part) <= size for part in parts)
-    chunks = chunk_turns(turns, size)
-    assert len(chunks) == -(-count // size)  # the fewest chunks possible
-    assert not chunks or max(map(len, chunks)) - min(map(len, chunks)) <= 1
+        assert len(parts) == -(-count // size)  # the fewest parts possible
+        assert not parts or max(map(len, parts)) - min(map(len, parts)) <= 1
 
 
 def test_turn_lines_number_and_label_gaps() -> None:

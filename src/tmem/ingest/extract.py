@@ -7,14 +7,13 @@ spec §6 item 3). Each chunk sees up to three earlier turns of its scene as cont
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 
 from tmem.errors import LLMError
-from tmem.ingest.segment import turn_lines
+from tmem.ingest.segment import balanced_parts, turn_lines
 from tmem.llm.base import LLM
 from tmem.llm.prompts import extract as prompt
 from tmem.llm.structured import call_structured, spent_usage
@@ -49,17 +48,8 @@ class ChunkOutcome:
 
 
 def chunk_turns(turns: Sequence[Turn], size: int) -> list[tuple[Turn, ...]]:
-    """Split into the fewest chunks of at most ``size`` turns, sizes differing by at most one."""
-    if not turns:
-        return []
-    count = math.ceil(len(turns) / max(size, 1))
-    base, extra = divmod(len(turns), count)
-    chunks, start = [], 0
-    for index in range(count):
-        end = start + base + (1 if index < extra else 0)
-        chunks.append(tuple(turns[start:end]))
-        start = end
-    return chunks
+    """Extraction chunks of at most ``size`` turns (see :func:`balanced_parts`)."""
+    return balanced_parts(turns, size)
 
 
 def known_facts(

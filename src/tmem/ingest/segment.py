@@ -47,10 +47,27 @@ class SegmentResult:
     failures: tuple[Failure, ...]
 
 
+def balanced_parts(turns: Sequence[Turn], size: int) -> list[tuple[Turn, ...]]:
+    """The fewest consecutive parts of at most ``size`` turns, sizes differing by at most one.
+
+    Balancing avoids a near-empty last part (41 turns in windows of 40 give 21 + 20, not
+    40 + 1), which would cost a call and give the model almost no context.
+    """
+    if not turns:
+        return []
+    count = -(-len(turns) // max(size, 1))
+    base, extra = divmod(len(turns), count)
+    parts, start = [], 0
+    for index in range(count):
+        end = start + base + (1 if index < extra else 0)
+        parts.append(tuple(turns[start:end]))
+        start = end
+    return parts
+
+
 def windows(turns: Sequence[Turn], size: int) -> list[tuple[Turn, ...]]:
-    """Consecutive windows of at most ``size`` turns."""
-    step = max(size, 1)
-    return [tuple(turns[i : i + step]) for i in range(0, len(turns), step)]
+    """Segmentation windows of at most ``size`` turns (see :func:`balanced_parts`)."""
+    return balanced_parts(turns, size)
 
 
 def turn_lines(

@@ -178,7 +178,8 @@ numbered turns; lines marked [-] are earlier context. Invent nothing.
 
 Return four things.
 
-1. "items": every fact worth remembering from the numbered turns, small details included. Each:
+1. "items": every fact worth remembering from the numbered turns, small details included, \
+at most 8 (merge tiny related facts). Each:
 - "content": one self-contained sentence with who, what, and when or where if known. Use names, \
 exact titles in quotes and numbers. Keep a reason or purpose inside the same item. Add a few \
 connected items that join facts spread over several turns.
