@@ -105,7 +105,7 @@ class Harness:
 
     def judge_llm(self) -> LLM:
         if self.llm is None:
-            raise EvalError("QA mode needs an LLM: configure one (see `tmem config`)")
+            raise EvalError("QA mode needs an LLM: configure one, or use retrieval mode")
         return self.llm
 
 

@@ -8,6 +8,12 @@ from typing import Any
 from tmem.eval.report import GROUP_METRICS, HEADLINE
 
 
+NOTES = {
+    "locomo": "Ranks count turns; categories are LoCoMo file category numbers.",
+    "locomo-plus": "Ranks count turns; the gold turns of an item are its own cue turns.",
+}
+
+
 def _cell(value: object) -> str:
     if value is None:
         return "–"
@@ -79,7 +85,7 @@ def render_markdown(results: Mapping[str, Any]) -> str:
         f"# {benchmark} ({results.get('mode')})",
         f"config `{results['config_fingerprint']}`, commit `{results.get('git_commit')}`, "
         f"embedder `{results['models']['embedder']}`, LLM `{results['models']['llm']}`",
-        "Ranks count turns; categories are LoCoMo file category numbers.",
+        NOTES.get(benchmark, ""),
         "## Overall",
         overall_table(systems),
     ]
