@@ -7,7 +7,6 @@ from typing import Any
 
 from tmem.eval.report import GROUP_METRICS, HEADLINE
 
-
 NOTES = {
     "locomo": "Ranks count turns; categories are LoCoMo file category numbers.",
     "locomo-plus": "Ranks count turns; the gold turns of an item are its own cue turns.",
