@@ -2,6 +2,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from tmem.models import PersonaProfile
 from tmem.persona import PersonaDelta, merge_delta, merge_deltas, render_profile
 
@@ -83,3 +86,30 @@ def test_render_profile() -> None:
         "Traits: values: rest\nRelations: Jo (sister)"
     )
     assert render_profile(PersonaProfile("u", "Tom")) == ""
+
+
+KEYS = st.sampled_from(["hobbies", "Hobbies", "favorite foods", "values"])
+VALUES = st.lists(
+    st.sampled_from(["chess", "Chess", "yoga", "tea", "rest", "", "jazz"]), max_size=7
+)
+DELTAS = st.builds(
+    PersonaDelta,
+    st.just("Mel"),
+    st.lists(st.tuples(st.sampled_from(["age", "occupation", "shoe"]), st.text(max_size=5))).map(
+        tuple
+    ),
+    st.lists(st.tuples(KEYS, VALUES.map(tuple))).map(tuple),
+    st.lists(st.tuples(KEYS, VALUES.map(tuple))).map(tuple),
+    st.lists(st.tuples(st.sampled_from(["Jo", "jo", "Sam"]), st.sampled_from(["a", "b"]))).map(
+        tuple
+    ),
+)
+
+
+@given(DELTAS)
+def test_merging_a_delta_twice_equals_merging_it_once(delta: PersonaDelta) -> None:
+    once = merge_delta(PersonaProfile("u", "Mel"), delta)
+    assert merge_delta(once, delta) == once
+    assert all(len(values) <= 5 for _, values in once.preferences)
+    assert all(len(values) <= 3 for _, values in once.traits)
+    assert {key for key, _ in once.identity} <= {"age", "occupation"}

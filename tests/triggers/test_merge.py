@@ -118,3 +118,29 @@ def test_merge_keeps_every_edge_at_its_maximum_confidence(triggers: list[Trigger
             key = (trigger.family, target)
             out[key] = max(out.get(key, 0.0), confidence)
     assert out == best
+
+
+DRAFTS = st.lists(
+    st.builds(
+        TriggerDraft,
+        WORDS,
+        st.sampled_from(["", "a -> b", "a longer cue -> a longer inference"]),
+        st.sampled_from(["i1", "i2", "i3"]),
+        st.floats(-1, 2),
+    ),
+    max_size=10,
+)
+
+
+@given(DRAFTS)
+def test_group_drafts_keeps_every_edge_once_with_clamped_max_confidence(
+    drafts: list[TriggerDraft],
+) -> None:
+    groups = group_drafts(drafts, RATIO)
+    norms = [g.concept.lower() for g in groups]
+    assert len(norms) == len(set(norms))
+    for draft in drafts:
+        clamped = min(max(draft.confidence, 0.0), 1.0)
+        reached = [c for g in groups for target, c in g.edges if target == draft.item_id]
+        assert reached and max(reached) >= clamped
+    assert all(0.0 <= c <= 1.0 for g in groups for _, c in g.edges)

@@ -23,6 +23,7 @@ SCENE = Scene(
     T0,
     ("t1",),
     ("s1",),
+    ("Mel", "Caroline"),
 )
 ITEM = Item(
     "itm-1",
@@ -50,6 +51,7 @@ def test_render_shows_timestamped_evidence_persona_and_question() -> None:
     assert "People:\n## Persona: Mel" in user
     assert user.rstrip().endswith('{"reasoning": "...", "answer": "..."}')
     assert "Current time: Sunday, March 10, 2024, 12:00 UTC" in user
+    assert "Memories of conversations between Mel and Caroline." in user
 
 
 def test_render_without_evidence_says_so() -> None:

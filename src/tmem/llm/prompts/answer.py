@@ -95,6 +95,9 @@ def _item_block(items: Sequence[Item]) -> str:
 def render(inputs: AnswerInputs, now: datetime) -> list[ChatMessage]:
     """The answering rules, then the evidence, persona and question."""
     parts = [f"Current time: {format_moment(now)}"]
+    people = list(dict.fromkeys(name for scene in inputs.scenes for name in scene.participants))
+    if people:
+        parts.append(f"Memories of conversations between {' and '.join(people)}.")
     if inputs.scenes:
         parts.append(_scene_block(inputs.scenes))
     if inputs.items:
