@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tmem.models import PersonaProfile
-from tmem.persona import PersonaDelta, merge_delta, merge_deltas, render_profile
+from tmem.persona import PersonaDelta, merge_delta, merge_deltas
 
 AT = datetime(2024, 3, 4, tzinfo=UTC)
 
@@ -70,22 +70,6 @@ def test_merge_deltas_returns_changed_and_new_profiles_only() -> None:
     )
     assert [(p.speaker, p.updated_at) for p in out] == [("Tom", AT), ("Priya", AT)]
     assert out[1].identity == (("age", "31"),)
-
-
-def test_render_profile() -> None:
-    profile = PersonaProfile(
-        "u",
-        "Mel",
-        identity=(("current_location", "Leeds"),),
-        preferences=(("hobbies", ("chess", "yoga")),),
-        traits=(("values", ("rest",)),),
-        relations=(("Jo", "sister"),),
-    )
-    assert render_profile(profile) == (
-        "## Persona: Mel\nIdentity: current location: Leeds\nPreferences: hobbies: chess, yoga\n"
-        "Traits: values: rest\nRelations: Jo (sister)"
-    )
-    assert render_profile(PersonaProfile("u", "Tom")) == ""
 
 
 KEYS = st.sampled_from(["hobbies", "Hobbies", "favorite foods", "values"])
