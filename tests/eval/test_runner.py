@@ -113,6 +113,9 @@ def test_locomo_qa_mode_judges_strictly_and_caches(tmp_path: Path) -> None:
     assert {"j", "f1", "bleu1"} <= set(tmem["overall"])
     assert results["systems"]["bm25"]["by_category"]["4"]["f1"] == 1.0  # "Pixel" vs "Pixel"
     assert (tmp_path / "llm-cache.sqlite").exists()
+    # QA mode asks questions on worker threads; records keep the question order.
+    lines = [json.loads(line) for line in (tmp_path / "questions.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in lines if r["system"] == "tmem"] == [f"conv-a/q{i}" for i in range(4)]
     calls = llm.calls
     run_locomo(FIXTURE, [0], "qa", ["bm25"], tmp_path, CONFIG, progress=False, llm=llm)
     assert llm.calls == calls  # answered from the cache

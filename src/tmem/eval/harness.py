@@ -8,6 +8,7 @@ collect per-question scores for :mod:`tmem.eval.report`.
 from __future__ import annotations
 
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -86,6 +87,8 @@ class Harness:
     memory_factory: MemoryFactory
     judge_runs: int = 1
     vectors: dict[str, npt.NDArray[np.float32]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    """Guards the counters that QA-mode worker threads update."""
 
     def turn_vectors(self, key: str, messages: Sequence[Message]) -> npt.NDArray[np.float32]:
         """The turn embeddings of one conversation, computed once per run."""
@@ -98,9 +101,10 @@ class Harness:
         """Call ``grade(llm, run_number)`` once per judge run, charging usage and parse
         failures to ``run``."""
         verdicts = [grade(self.judge_llm(), number) for number in range(self.judge_runs)]
-        for verdict in verdicts:
-            run.judge_usage = run.judge_usage + verdict.usage
-            run.judge_failures += int(verdict.parse_failed)
+        with self.lock:
+            for verdict in verdicts:
+                run.judge_usage = run.judge_usage + verdict.usage
+                run.judge_failures += int(verdict.parse_failed)
         return verdicts
 
     def judge_llm(self) -> LLM:

@@ -9,6 +9,7 @@ answer (LLM judge, F1, BLEU-1); LLM calls go through a :class:`tmem.llm.cache.Ca
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -57,11 +58,37 @@ def run_locomo_conversation(
         with build_system(harness, name, sessions, user_id, now, run) as system:
             if name == "full-context" and harness.mode == "retrieval":
                 continue
-            bar = progress_bar(harness, len(asked), f"{user_id} {name}")
-            for question in asked:
-                run.records.append(ask(harness, run, system, question, now))
-                bar.update(1)
-            bar.close()
+            ask_all(harness, run, system, asked, now, f"{user_id} {name}")
+
+
+def ask_all(
+    harness: Harness,
+    run: SystemRun,
+    system: System,
+    asked: Sequence[Question],
+    now: datetime,
+    label: str,
+) -> None:
+    """Ask every question, keeping their order in ``run.records``.
+
+    Retrieval mode asks one question at a time, so search latencies are not inflated by
+    contention. QA mode is bound by LLM round trips and asks ``config.llm.concurrency``
+    questions at once.
+    """
+    bar = progress_bar(harness, len(asked), label)
+
+    def one(question: Question) -> QuestionRecord:
+        record = ask(harness, run, system, question, now)
+        bar.update(1)
+        return record
+
+    workers = harness.config.llm.concurrency if harness.mode == "qa" else 1
+    if workers > 1:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            run.records.extend(pool.map(one, asked))
+    else:
+        run.records.extend(one(question) for question in asked)
+    bar.close()
 
 
 def ask(
