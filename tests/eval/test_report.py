@@ -1,13 +1,22 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from tmem.config import Config, LLMConfig, Secret
 from tmem.eval.harness import QuestionRecord, SystemRun
 from tmem.eval.markdown import render_markdown, table
-from tmem.eval.report import by_group, latency_summary, mean_scores, public_config, usage_summary
+from tmem.eval.report import (
+    by_group,
+    git_commit,
+    git_dirty,
+    latency_summary,
+    mean_scores,
+    public_config,
+    usage_summary,
+)
 from tmem.models import IngestReport, Usage
 
 
@@ -87,3 +96,10 @@ def test_markdown_tables() -> None:
     text = render_markdown(results)
     assert "| any_hit@10 | 1.000 |" in text
     assert "| 4 single-hop | 1 | 1.000 |" in text
+
+
+def test_git_provenance(tmp_path: Path) -> None:
+    commit = git_commit()
+    assert commit is not None and len(commit) == 40
+    assert isinstance(git_dirty(), bool)
+    assert git_commit(tmp_path) is None and git_dirty(tmp_path) is None

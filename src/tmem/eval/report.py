@@ -130,15 +130,26 @@ def public_config(config: Config) -> dict[str, Any]:
     return cleaned
 
 
-def git_commit(cwd: Path | None = None) -> str | None:
-    """The current commit of the working tree, or None outside git."""
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
+
+
+def _git(*args: str, cwd: Path = PACKAGE_DIR) -> str | None:
     try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True
-        )
+        out = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True)
     except (OSError, subprocess.CalledProcessError):
         return None
-    return out.stdout.strip() or None
+    return out.stdout.strip()
+
+
+def git_commit(cwd: Path = PACKAGE_DIR) -> str | None:
+    """The commit of the checkout tmem runs from (not the caller's directory); None outside git."""
+    return _git("rev-parse", "HEAD", cwd=cwd) or None
+
+
+def git_dirty(cwd: Path = PACKAGE_DIR) -> bool | None:
+    """Whether tmem's source has uncommitted changes (results may not match the commit)."""
+    status = _git("status", "--porcelain", "--", ".", cwd=cwd)
+    return None if status is None else bool(status)
 
 
 def build_results(
@@ -159,6 +170,7 @@ def build_results(
             "llm": harness.llm.model if harness.llm is not None else None,
         },
         "git_commit": git_commit(),
+        "git_dirty": git_dirty(),
         "command": command,
     }
 
