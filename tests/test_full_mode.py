@@ -22,16 +22,32 @@ from tmem import Config, EmbedderConfig, LLMConfig, Memory
 from tmem.models import Item, Scene
 
 ALLERGY_TURNS = [
-    {"id": "a1", "speaker": "Maya", "timestamp": "2025-03-03T18:04:00Z",
-     "content": "Priya carries an epinephrine pen because shellfish makes her throat swell."},
-    {"id": "a2", "speaker": "Leo", "timestamp": "2025-03-03T18:05:00Z",
-     "content": "Good that she said it on day one."},
+    {
+        "id": "a1",
+        "speaker": "Maya",
+        "timestamp": "2025-03-03T18:04:00Z",
+        "content": "Priya carries an epinephrine pen because shellfish makes her throat swell.",
+    },
+    {
+        "id": "a2",
+        "speaker": "Leo",
+        "timestamp": "2025-03-03T18:05:00Z",
+        "content": "Good that she said it on day one.",
+    },
 ]
 CELLO_TURNS = [
-    {"id": "c1", "speaker": "Maya", "timestamp": "2025-03-10T09:00:00Z",
-     "content": "I started cello lessons with a teacher called Ines."},
-    {"id": "c2", "speaker": "Leo", "timestamp": "2025-03-10T09:01:00Z",
-     "content": "Bach suites next?"},
+    {
+        "id": "c1",
+        "speaker": "Maya",
+        "timestamp": "2025-03-10T09:00:00Z",
+        "content": "I started cello lessons with a teacher called Ines.",
+    },
+    {
+        "id": "c2",
+        "speaker": "Leo",
+        "timestamp": "2025-03-10T09:01:00Z",
+        "content": "Bach suites next?",
+    },
 ]
 
 # Trigger texts, and queries that share words only with them (never with the memory).
@@ -56,13 +72,25 @@ def segment_reply(body: dict[str, Any]) -> str:
     """Hand-authored: the whole window is one scene."""
     n = turn_count(body)
     text = body["messages"][-1]["content"]
-    title = "Maya tells Leo about Priya and her epinephrine pen at work" if "epinephrine" in text \
+    title = (
+        "Maya tells Leo about Priya and her epinephrine pen at work"
+        if "epinephrine" in text
         else "Maya tells Leo she started cello lessons with Ines"
-    return json.dumps({"scenes": [{
-        "start": 1, "end": n, "continues_open_scene": False, "title": title,
-        "summary": f"{title}. Leo responds briefly.",
-        "narrative": f"On that day, {title}.",
-    }]})
+    )
+    return json.dumps(
+        {
+            "scenes": [
+                {
+                    "start": 1,
+                    "end": n,
+                    "continues_open_scene": False,
+                    "title": title,
+                    "summary": f"{title}. Leo responds briefly.",
+                    "narrative": f"On that day, {title}.",
+                }
+            ]
+        }
+    )
 
 
 def extract_reply(body: dict[str, Any]) -> str:
@@ -76,16 +104,26 @@ def extract_reply(body: dict[str, Any]) -> str:
             "source_turns": [1],
             "triggers": [{"concept": ENTITY, "bridge": BRIDGE, "confidence": 0.9}],
         }
-        facets = {"situation": SCENE_FACET, "object": "an epinephrine pen",
-                  "event": "a disclosure on the first day", "emotion": "quiet relief"}
+        facets = {
+            "situation": SCENE_FACET,
+            "object": "an epinephrine pen",
+            "event": "a disclosure on the first day",
+            "emotion": "quiet relief",
+        }
         horizon = {"GOAL_ARC": {"sent": HORIZON, "confidence": 0.8}}
     else:
         item = {
             "content": "Maya started cello lessons with a teacher called Ines.",
-            "keywords": ["cello", "Ines"], "source_turns": [1], "triggers": [],
+            "keywords": ["cello", "Ines"],
+            "source_turns": [1],
+            "triggers": [],
         }
-        facets = {"situation": "a hobby update between friends", "object": "a cello",
-                  "event": "starting lessons", "emotion": "eagerness"}
+        facets = {
+            "situation": "a hobby update between friends",
+            "object": "a cello",
+            "event": "starting lessons",
+            "emotion": "eagerness",
+        }
         horizon = {}
     return json.dumps({"items": [item], "scene": facets, "horizon": horizon, "persona": []})
 
@@ -165,7 +203,9 @@ def test_answer_sees_evidence_never_triggers(tmp_path: Path, server: FakeOpenAIS
         assert trigger_text not in prompt
 
 
-def test_a_contradicting_fact_supersedes_the_old_one(tmp_path: Path, server: FakeOpenAIServer) -> None:
+def test_a_contradicting_fact_supersedes_the_old_one(
+    tmp_path: Path, server: FakeOpenAIServer
+) -> None:
     def extract(body: dict[str, Any]) -> str:
         text = body["messages"][-1]["content"]
         if "Lisbon" in text:
@@ -174,20 +214,57 @@ def test_a_contradicting_fact_supersedes_the_old_one(tmp_path: Path, server: Fak
             content = "Maya moved from Porto to Lisbon for a new job."
         else:
             supersedes, content = [], "Maya lives in Porto near the river."
-        return json.dumps({"items": [{"content": content, "keywords": ["Maya", "home"],
-                                      "source_turns": [1], "supersedes": supersedes}],
-                           "scene": {"situation": "news about home", "object": "an apartment",
-                                     "event": "a move", "emotion": "excitement"}})
+        return json.dumps(
+            {
+                "items": [
+                    {
+                        "content": content,
+                        "keywords": ["Maya", "home"],
+                        "source_turns": [1],
+                        "supersedes": supersedes,
+                    }
+                ],
+                "scene": {
+                    "situation": "news about home",
+                    "object": "an apartment",
+                    "event": "a move",
+                    "emotion": "excitement",
+                },
+            }
+        )
 
     server.script_chat("extract@1", extract)
     with Memory.open(tmp_path / "s.db", config_for(server)) as mem:
-        mem.add([{"id": "p1", "speaker": "Maya", "content": "I live in Porto near the river.",
-                  "timestamp": "2025-01-01T10:00:00Z"}], user_id="maya", session_id="s1")
-        report = mem.add([{"id": "p2", "speaker": "Maya", "content": "I moved to Lisbon for a job.",
-                           "timestamp": "2025-06-01T10:00:00Z"}], user_id="maya", session_id="s2")
+        mem.add(
+            [
+                {
+                    "id": "p1",
+                    "speaker": "Maya",
+                    "content": "I live in Porto near the river.",
+                    "timestamp": "2025-01-01T10:00:00Z",
+                }
+            ],
+            user_id="maya",
+            session_id="s1",
+        )
+        report = mem.add(
+            [
+                {
+                    "id": "p2",
+                    "speaker": "Maya",
+                    "content": "I moved to Lisbon for a job.",
+                    "timestamp": "2025-06-01T10:00:00Z",
+                }
+            ],
+            user_id="maya",
+            session_id="s2",
+        )
         assert report.superseded == 1
-        items = {i.content: i for i in mem.store.list("maya", "item", include_superseded=True)
-                 if isinstance(i, Item)}
+        items = {
+            i.content: i
+            for i in mem.store.list("maya", "item", include_superseded=True)
+            if isinstance(i, Item)
+        }
         old = items["Maya lives in Porto near the river."]
         new = items["Maya moved from Porto to Lisbon for a new job."]
         assert old.status == "superseded" and old.superseded_by == new.id

@@ -13,16 +13,32 @@ from tmem.models import Turn
 HASH = Config(embedder=EmbedderConfig(kind="hash"))
 
 SESSION_1 = [
-    {"id": "a1", "speaker": "Ana", "content": "My colleague Ben is allergic to shellfish.",
-     "timestamp": "2024-03-01T10:00:00Z"},
-    {"id": "a2", "speaker": "Leo", "content": "Good to know before any team lunch.",
-     "timestamp": "2024-03-01T10:01:00Z"},
-    {"id": "a3", "speaker": "Ana", "content": "I also started learning the cello in January.",
-     "timestamp": "2024-03-01T10:02:00Z"},
+    {
+        "id": "a1",
+        "speaker": "Ana",
+        "content": "My colleague Ben is allergic to shellfish.",
+        "timestamp": "2024-03-01T10:00:00Z",
+    },
+    {
+        "id": "a2",
+        "speaker": "Leo",
+        "content": "Good to know before any team lunch.",
+        "timestamp": "2024-03-01T10:01:00Z",
+    },
+    {
+        "id": "a3",
+        "speaker": "Ana",
+        "content": "I also started learning the cello in January.",
+        "timestamp": "2024-03-01T10:02:00Z",
+    },
 ]
 SESSION_2 = [
-    {"id": "b1", "speaker": "Ana", "content": "The cello teacher says my bowing improved.",
-     "timestamp": "2024-06-01T09:00:00Z"},
+    {
+        "id": "b1",
+        "speaker": "Ana",
+        "content": "The cello teacher says my bowing improved.",
+        "timestamp": "2024-06-01T09:00:00Z",
+    },
 ]
 
 
@@ -57,7 +73,9 @@ def test_adding_is_incremental_and_idempotent(mem: Memory) -> None:
 
 
 def test_generated_ids_are_reported_and_searchable(mem: Memory) -> None:
-    report = mem.add([{"speaker": "Ana", "content": "I moved to Porto last spring."}], user_id="ana")
+    report = mem.add(
+        [{"speaker": "Ana", "content": "I moved to Porto last spring."}], user_id="ana"
+    )
     (turn_id,) = report.turn_ids
     hit = mem.search("Porto", user_id="ana")[0]
     assert hit.source_turns == (turn_id,)
@@ -65,7 +83,9 @@ def test_generated_ids_are_reported_and_searchable(mem: Memory) -> None:
 
 def test_users_are_isolated(mem: Memory) -> None:
     mem.add(SESSION_1, user_id="ana")
-    mem.add([{"id": "z1", "speaker": "Zed", "content": "Zed's secret shellfish recipe."}], user_id="zed")
+    mem.add(
+        [{"id": "z1", "speaker": "Zed", "content": "Zed's secret shellfish recipe."}], user_id="zed"
+    )
     assert {h.id for h in mem.search("shellfish", user_id="zed", limit=50)} == {"z1"}
     with pytest.raises(NotFoundError):
         mem.get("a1", user_id="zed")

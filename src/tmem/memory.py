@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -17,13 +18,13 @@ from tmem.ingest.pipeline import Ingestor, Progress
 from tmem.ingest.vectors import embed_rows, item_text, scene_text
 from tmem.llm.base import LLM
 from tmem.models import (
+    KINDS,
     Answer,
     HistoryEntry,
     Hit,
     IngestReport,
     Item,
     Kind,
-    KINDS,
     Message,
     Mode,
     Record,
@@ -143,7 +144,7 @@ class Memory:
         return self.store.delete_user(check_user_id(user_id))
 
     # --- read ----------------------------------------------------------------------------------
-    def search(self, query: str, user_id: str, limit: int = 10) -> list[Hit]:
+    def search(self, query: str, user_id: str, limit: int = 10) -> builtins.list[Hit]:
         """Recall memories for ``query``, descriptively and associatively, best first."""
         check_user_id(user_id)
         if not isinstance(query, str):
@@ -174,13 +175,13 @@ class Memory:
             raise NotFoundError(f"no memory {id!r} for this user")
         return record
 
-    def list(self, user_id: str, kind: Kind | None = None) -> list[Record]:
+    def list(self, user_id: str, kind: Kind | None = None) -> builtins.list[Record]:
         check_user_id(user_id)
         if kind is not None and kind not in KINDS:
             raise InputError(f"kind must be one of {list(KINDS)}")
         return self.store.list(user_id, kind)
 
-    def history(self, id: str, user_id: str) -> list[HistoryEntry]:
+    def history(self, id: str, user_id: str) -> builtins.list[HistoryEntry]:
         check_user_id(user_id)
         entries = self.store.history(user_id, id)
         if not entries and self.store.get(user_id, id) is None:
@@ -212,7 +213,7 @@ class Memory:
         self.close()
 
 
-def _vector_texts(record: Record, content: str) -> list[tuple[str, str, str]]:
+def _vector_texts(record: Record, content: str) -> builtins.list[tuple[str, str, str]]:
     """The vectors to recompute when a memory's text becomes ``content``."""
     if isinstance(record, Turn):
         return [(record.id, "turn", f"{record.speaker}: {content}")]

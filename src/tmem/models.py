@@ -157,7 +157,11 @@ class Trigger:
     @property
     def label(self) -> str:
         """The name shown in ``Hit.reached_by``: ``entity`` or ``horizon:GOAL_ARC``."""
-        return f"{self.family}:{self.facet}" if self.family == "horizon" and self.facet else self.family
+        return (
+            f"{self.family}:{self.facet}"
+            if self.family == "horizon" and self.facet
+            else self.family
+        )
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,18 @@ from click.testing import CliRunner
 from tmem.cli.main import cli
 
 MESSAGES = [
-    {"id": "m1", "speaker": "Ana", "content": "Ben is allergic to shellfish.",
-     "timestamp": "2024-03-01T10:00:00Z"},
-    {"id": "m2", "speaker": "Leo", "content": "I will book the harbour restaurant.",
-     "timestamp": "2024-03-01T10:01:00Z"},
+    {
+        "id": "m1",
+        "speaker": "Ana",
+        "content": "Ben is allergic to shellfish.",
+        "timestamp": "2024-03-01T10:00:00Z",
+    },
+    {
+        "id": "m2",
+        "speaker": "Leo",
+        "content": "I will book the harbour restaurant.",
+        "timestamp": "2024-03-01T10:01:00Z",
+    },
 ]
 ENV = {"TMEM_EMBEDDER": "hash"}
 
@@ -37,7 +45,9 @@ def db(tmp_path: Path) -> str:
 def test_add_reports_what_was_written(tmp_path: Path) -> None:
     path = tmp_path / "m.jsonl"
     path.write_text("\n".join(json.dumps(m) for m in MESSAGES) + "\n")
-    result = run(["--db", str(tmp_path / "x.db"), "--json", "--quiet", "add", "--user", "u", str(path)])
+    result = run(
+        ["--db", str(tmp_path / "x.db"), "--json", "--quiet", "add", "--user", "u", str(path)]
+    )
     assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
     report = json.loads(result.output)  # type: ignore[attr-defined]
     assert report["turns"] == 2 and report["mode"] == "llm-free" and report["llm_calls"] == 0
@@ -48,7 +58,15 @@ def test_search_json_has_the_hit_fields(db: str) -> None:
     assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
     hits = json.loads(result.output)  # type: ignore[attr-defined]
     assert isinstance(hits, list)
-    assert set(hits[0]) == {"id", "kind", "text", "score", "timestamp", "source_turns", "reached_by"}
+    assert set(hits[0]) == {
+        "id",
+        "kind",
+        "text",
+        "score",
+        "timestamp",
+        "source_turns",
+        "reached_by",
+    }
     assert hits[0]["source_turns"] == ["m1"]
 
 
@@ -63,7 +81,10 @@ def test_list_get_update_history_delete(db: str) -> None:
     assert [r["id"] for r in listed if r["kind"] == "turn"] == ["m1", "m2"]
     got = json.loads(run(["--db", db, "--json", "get", "--user", "ana", "m1"]).output)  # type: ignore[attr-defined]
     assert got["content"] == "Ben is allergic to shellfish."
-    assert run(["--db", db, "update", "--user", "ana", "m1", "Ben is allergic to peanuts."]).exit_code == 0  # type: ignore[attr-defined]
+    assert (
+        run(["--db", db, "update", "--user", "ana", "m1", "Ben is allergic to peanuts."]).exit_code
+        == 0
+    )  # type: ignore[attr-defined]
     history = json.loads(run(["--db", db, "--json", "history", "--user", "ana", "m1"]).output)  # type: ignore[attr-defined]
     assert history[-1]["event"] == "updated"
     assert run(["--db", db, "delete", "--user", "ana", "m1"]).exit_code == 0  # type: ignore[attr-defined]
@@ -80,7 +101,9 @@ def test_export_import_round_trip(db: str, tmp_path: Path) -> None:
     run(["--db", copy, "--quiet", "export", "--user", "ana", "-o", str(out2)])
 
     def rows(path: Path) -> list[dict[str, object]]:
-        return [r for r in map(json.loads, path.read_text().splitlines()) if r.get("type") != "header"]
+        return [
+            r for r in map(json.loads, path.read_text().splitlines()) if r.get("type") != "header"
+        ]
 
     assert rows(out2) == rows(out)
 
@@ -112,7 +135,10 @@ def test_bad_environment_is_a_config_error(db: str) -> None:
 
 def test_info_names_the_mode(db: str) -> None:
     assert "LLM-free mode" in run(["--db", db, "info"]).output  # type: ignore[attr-defined]
-    full = run(["--db", db, "info"], env={"TMEM_LLM_BASE_URL": "http://127.0.0.1:9/v1", "TMEM_LLM_MODEL": "m"})
+    full = run(
+        ["--db", db, "info"],
+        env={"TMEM_LLM_BASE_URL": "http://127.0.0.1:9/v1", "TMEM_LLM_MODEL": "m"},
+    )
     assert "full mode" in full.output  # type: ignore[attr-defined]
 
 
@@ -132,10 +158,14 @@ def test_locomo_conversation_0_source_turns_are_dia_ids(tmp_path: Path) -> None:
         rows = list(messages)
         dia_ids.update(r["id"] for r in rows)
         path.write_text(json.dumps(rows))
-        result = run(["--db", db, "--quiet", "add", "--user", "conv0", "--session", session_id, str(path)])
+        result = run(
+            ["--db", db, "--quiet", "add", "--user", "conv0", "--session", session_id, str(path)]
+        )
         assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
     for question in scored_questions(sample)[::25]:
-        result = run(["--db", db, "--json", "search", "--user", "conv0", "--limit", "10", question.question])
+        result = run(
+            ["--db", db, "--json", "search", "--user", "conv0", "--limit", "10", question.question]
+        )
         hits = json.loads(result.output)  # type: ignore[attr-defined]
         assert hits, question.question
         assert all(h["kind"] == "turn" for h in hits)

@@ -55,7 +55,8 @@ def test_texts_without_shared_words_are_orthogonal_unless_buckets_collide(
     if left_buckets.isdisjoint(right_buckets):
         assert cosine == pytest.approx(0.0, abs=1e-6)
     else:
-        assert abs(cosine) < 1.0
+        # A collision can make two one-word texts identical up to sign; never beyond that.
+        assert abs(cosine) <= 1.0 + 1e-6
 
 
 def test_unrelated_sentences_score_near_zero_on_average() -> None:

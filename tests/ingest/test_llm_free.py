@@ -30,7 +30,11 @@ def ids() -> object:
 def test_session_change_and_time_gap_start_new_scenes() -> None:
     turns = [turn(0), turn(1, minutes=1), turn(2, minutes=200), turn(3, "s2", minutes=201)]
     grouping = group_turns(
-        turns, open_scene=None, open_scene_turns=(), config=WriteConfig(), new_id=ids()  # type: ignore[arg-type]
+        turns,
+        open_scene=None,
+        open_scene_turns=(),
+        config=WriteConfig(),
+        new_id=ids(),  # type: ignore[arg-type]
     )
     assert [s.source_turns for s in grouping.scenes] == [("t0", "t1"), ("t2",), ("t3",)]
     assert grouping.scenes[0].provenance.method == "heuristic"
@@ -70,7 +74,11 @@ def test_open_scene_is_continued_in_the_same_session() -> None:
 
 def test_new_session_does_not_reissue_the_open_scene() -> None:
     first = group_turns(
-        [turn(0)], open_scene=None, open_scene_turns=(), config=WriteConfig(), new_id=ids()  # type: ignore[arg-type]
+        [turn(0)],
+        open_scene=None,
+        open_scene_turns=(),
+        config=WriteConfig(),
+        new_id=ids(),  # type: ignore[arg-type]
     )
     second = group_turns(
         [turn(1, "s2", minutes=5)],

@@ -70,7 +70,12 @@ def test_to_messages_rejects_bad_messages_with_a_clear_error(
 
 def test_duplicate_ids_in_one_batch_are_rejected() -> None:
     with pytest.raises(InputError, match="duplicate id"):
-        to_messages([{"speaker": "A", "content": "x", "id": "1"}, {"speaker": "B", "content": "y", "id": "1"}])
+        to_messages(
+            [
+                {"speaker": "A", "content": "x", "id": "1"},
+                {"speaker": "B", "content": "y", "id": "1"},
+            ]
+        )
 
 
 def test_messages_must_be_a_list() -> None:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import random
+from itertools import pairwise
 
 import pytest
 from hypothesis import given
@@ -37,7 +38,7 @@ def test_rrf_ignores_channel_order(data: dict[str, list[str]], rnd: random.Rando
 def test_rrf_covers_every_id_once_and_sorts_descending(data: dict[str, list[str]]) -> None:
     fused = rrf(data)
     assert sorted(f.id for f in fused) == sorted({d for ranking in data.values() for d in ranking})
-    assert all(a.score >= b.score for a, b in zip(fused, fused[1:], strict=False))
+    assert all(a.score >= b.score for a, b in pairwise(fused))
 
 
 @given(st.lists(ids, min_size=2, max_size=12, unique=True), st.integers(0, 100))

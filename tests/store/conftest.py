@@ -13,6 +13,12 @@ from typing import Any
 
 import pytest
 
+from tests.store.pg_server import (  # noqa: F401 - fixtures used by open_postgres_store
+    open_postgres_store,
+    pg_database_url,
+    pg_new_url,
+    pg_server,
+)
 from tmem.store.base import Store
 from tmem.store.sqlite import SQLiteStore
 
@@ -32,6 +38,7 @@ def _sqlite_file(request: pytest.FixtureRequest, index: int) -> Store:
 BACKENDS: list[Backend] = [
     Backend("sqlite-memory", lambda request, index: SQLiteStore(":memory:")),
     Backend("sqlite-file", _sqlite_file),
+    Backend("postgres", open_postgres_store, (pytest.mark.postgres,)),
 ]
 
 

@@ -63,7 +63,10 @@ def batch(user: str, **parts: object) -> WriteBatch:
 
 
 # --- hypothesis -------------------------------------------------------------------------------
-texts = st.text(max_size=40)
+# NUL is refused at the API edge (and Postgres text cannot hold it), so stores never see it.
+texts = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=40
+)
 ids = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-", min_size=1, max_size=12)
 zones = st.sampled_from([UTC, timezone(timedelta(hours=2)), timezone(timedelta(hours=-7))])
 moments = st.builds(

@@ -41,7 +41,9 @@ def read_messages(path: Path) -> list[dict[str, Any]]:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as error:
-            raise click.ClickException(f"{path}: not valid JSON ({error.msg}, line {error.lineno})") from None
+            raise click.ClickException(
+                f"{path}: not valid JSON ({error.msg}, line {error.lineno})"
+            ) from None
     else:
         data = _jsonl(text, path)
     if not isinstance(data, list) or not all(isinstance(m, dict) for m in data):

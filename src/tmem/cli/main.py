@@ -60,8 +60,13 @@ def user_option(f: F) -> F:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--db", envvar="TMEM_DB", default="tmem.db", show_default=True,
-              help="SQLite file, or a postgresql:// URL.")
+@click.option(
+    "--db",
+    envvar="TMEM_DB",
+    default="tmem.db",
+    show_default=True,
+    help="SQLite file, or a postgresql:// URL.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or notes on stderr.")
 @click.version_option(package_name="tmem")
@@ -139,7 +144,12 @@ def list_(state: State, user_id: str, kind: str | None) -> None:
     """List a user's memories in time order."""
     with state.memory() as mem:
         records = mem.list(user_id, kind)  # type: ignore[arg-type]
-    state.emit(records, lambda: [click.echo(f"{r.id}\t{r.kind}\t{_short(r.text)}") for r in records])
+
+    def human() -> None:
+        for record in records:
+            click.echo(f"{record.id}\t{record.kind}\t{_short(record.text)}")
+
+    state.emit(records, human)
 
 
 @cli.command()
@@ -150,7 +160,9 @@ def get(state: State, user_id: str, memory_id: str) -> None:
     """Show one memory."""
     with state.memory() as mem:
         record = mem.get(memory_id, user_id)
-    state.emit(record, lambda: click.echo(json.dumps(to_dict(record), indent=2, ensure_ascii=False)))
+    state.emit(
+        record, lambda: click.echo(json.dumps(to_dict(record), indent=2, ensure_ascii=False))
+    )
 
 
 @cli.command()
@@ -173,7 +185,9 @@ def delete(state: State, user_id: str, memory_id: str) -> None:
     """Delete a memory and what was derived only from it."""
     with state.memory() as mem:
         removed = mem.delete(memory_id, user_id)
-    state.emit({"deleted": memory_id, "rows": removed}, lambda: click.echo(f"deleted {removed} rows"))
+    state.emit(
+        {"deleted": memory_id, "rows": removed}, lambda: click.echo(f"deleted {removed} rows")
+    )
 
 
 @cli.command(name="delete-user")
@@ -197,16 +211,24 @@ def history(state: State, user_id: str, memory_id: str) -> None:
     """Show every version of a memory."""
     with state.memory() as mem:
         entries = mem.history(memory_id, user_id)
-    state.emit(
-        entries,
-        lambda: [click.echo(f"v{e.version}\t{e.at.isoformat()}\t{e.event}\t{_short(e.text)}") for e in entries],
-    )
+
+    def human() -> None:
+        for entry in entries:
+            when = entry.at.isoformat()
+            click.echo(f"v{entry.version}\t{when}\t{entry.event}\t{_short(entry.text)}")
+
+    state.emit(entries, human)
 
 
 @cli.command()
 @user_option
-@click.option("--output", "-o", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
-              default=Path("-"), help="JSONL file (default stdout).")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
+    default=Path("-"),
+    help="JSONL file (default stdout).",
+)
 @pass_state
 def export(state: State, user_id: str, output: Path) -> None:
     """Export a user's memories as JSONL (lossless; `tmem import` reads it back)."""
@@ -228,7 +250,9 @@ def import_(state: State, user_id: str, file: Path) -> None:
     records = read_records(file)
     with state.memory() as mem:
         written = mem.import_records(records, user_id)
-    state.emit({"user_id": user_id, "rows": written}, lambda: click.echo(f"imported {written} rows"))
+    state.emit(
+        {"user_id": user_id, "rows": written}, lambda: click.echo(f"imported {written} rows")
+    )
 
 
 @cli.command()
@@ -238,7 +262,12 @@ def reindex(state: State, user_id: str) -> None:
     """Derive scenes, items and triggers for turns without them (needs an LLM)."""
     with state.memory() as mem:
         report = mem.reindex(user_id)
-    state.emit(report, lambda: click.echo(f"reindexed {report.turns} turns: {report.scenes} scenes, {report.items} items"))
+    state.emit(
+        report,
+        lambda: click.echo(
+            f"reindexed {report.turns} turns: {report.scenes} scenes, {report.items} items"
+        ),
+    )
 
 
 @cli.command()
@@ -255,9 +284,11 @@ def _print_hits(hits: list[Hit]) -> None:
         click.echo("no memories found")
     for rank, hit in enumerate(hits, start=1):
         when = (hit.timestamp or "")[:10]
-        click.echo(f"{rank:>2}. [{hit.kind} {hit.id}] {when}  score={hit.score:.4f}  via {', '.join(hit.reached_by)}")
+        via = ", ".join(hit.reached_by)
+        click.echo(f"{rank:>2}. [{hit.kind} {hit.id}] {when}  score={hit.score:.4f}  via {via}")
         click.echo(f"    {_short(hit.text, 160)}")
-        click.echo(f"    turns: {', '.join(hit.source_turns[:8])}{' ...' if len(hit.source_turns) > 8 else ''}")
+        more = " ..." if len(hit.source_turns) > 8 else ""
+        click.echo(f"    turns: {', '.join(hit.source_turns[:8])}{more}")
 
 
 def _short(text: str, width: int = 100) -> str:

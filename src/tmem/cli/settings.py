@@ -115,7 +115,9 @@ def embedder_from_env(env: Mapping[str, str]) -> EmbedderConfig:
 def config_from_env(env: Mapping[str, str]) -> Config:
     """The whole configuration from ``env`` (pass ``os.environ``), validated."""
     durable = parse_bool("TMEM_DURABLE", env.get("TMEM_DURABLE", ""))
-    return Config(llm=llm_from_env(env), embedder=embedder_from_env(env), durable=durable).validate()
+    return Config(
+        llm=llm_from_env(env), embedder=embedder_from_env(env), durable=durable
+    ).validate()
 
 
 def describe_mode(config: Config) -> str:

@@ -27,11 +27,11 @@ class Grouping:
 
     scenes: tuple[Scene, ...]
     members: tuple[tuple[Turn, ...], ...]
-    """The turns of each scene in ``scenes``, in order (including earlier turns of a continued scene)."""
+    """Each scene's turns in order, a continued scene's earlier turns included."""
 
 
 def starts_new_scene(previous: Turn, turn: Turn, count: int, config: WriteConfig) -> bool:
-    """Whether ``turn`` opens a new scene after ``previous`` (the scene so far has ``count`` turns)."""
+    """Whether ``turn`` opens a new scene after ``previous``, the scene having ``count`` turns."""
     if turn.session_id != previous.session_id:
         return True
     if count >= config.max_scene_turns:

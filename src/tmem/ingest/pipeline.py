@@ -86,7 +86,9 @@ class Ingestor:
         if self.llm is None:
             from tmem.errors import LLMUnavailableError
 
-            raise LLMUnavailableError("reindex needs an LLM: set TMEM_LLM_BASE_URL and TMEM_LLM_MODEL")
+            raise LLMUnavailableError(
+                "reindex needs an LLM: set TMEM_LLM_BASE_URL and TMEM_LLM_MODEL"
+            )
         with self._lock(user_id):
             turns = self._underived_turns(user_id)
             if not turns:
@@ -118,7 +120,11 @@ class Ingestor:
                 if turn.id in fresh or i == len(open_turns) - 1:
                     texts.append((turn.id, "context", context_text(members, i)))
         vectors = embed_rows(self.embedder, texts, self.config.embedder.batch_size, progress)
-        links = tuple((t.id, s.id) for s, members in zip(grouping.scenes, grouping.members, strict=True) for t in members)
+        links = tuple(
+            (t.id, s.id)
+            for s, members in zip(grouping.scenes, grouping.members, strict=True)
+            for t in members
+        )
         self.store.write(
             WriteBatch(
                 user_id=user_id,
@@ -216,7 +222,9 @@ class Ingestor:
         vector = self.embedder.embed([text])[0]
         hits = self.store.search_vectors(user_id, "item", vector, 10)
         records = self.store.get_many(user_id, [h.id for h in hits])
-        return [r for h in hits if isinstance(r := records.get(h.id), Item) and r.status == "active"]
+        return [
+            r for h in hits if isinstance(r := records.get(h.id), Item) and r.status == "active"
+        ]
 
     def _merge_with_existing(
         self, user_id: str, triggers: Sequence[Trigger]
@@ -288,4 +296,3 @@ class Ingestor:
             failures=tuple(failures),
             turn_ids=tuple(t.id for t in turns),
         )
-

@@ -45,7 +45,13 @@ def scene_text(scene: Scene) -> str:
 
 
 def item_text(item: Item) -> str:
-    parts = [item.content, *item.query_patterns, " ".join(item.keywords), item.temporal, item.spatial]
+    parts = [
+        item.content,
+        *item.query_patterns,
+        " ".join(item.keywords),
+        item.temporal,
+        item.spatial,
+    ]
     return "\n".join(p for p in parts if p)
 
 

@@ -130,7 +130,11 @@ class Searcher:
         self, channels: _Channels, family: str, space: str, user_id: str, vector: Vector
     ) -> None:
         """Rank memories by their best gated trigger: cosine times edge confidence."""
-        top = self.config.trigger_top if family in ("entity", "bridge") else self.config.scene_trigger_top
+        top = (
+            self.config.trigger_top
+            if family in ("entity", "bridge")
+            else self.config.scene_trigger_top
+        )
         scored = [
             s
             for s in self.store.search_vectors(user_id, space, vector, top)

@@ -23,6 +23,7 @@ horizon     Horizon trigger (one channel sentence)
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -160,13 +161,13 @@ class Store(Protocol):
 
     def list(
         self, user_id: str, kind: Kind | None = None, *, include_superseded: bool = False
-    ) -> list[Record]:
+    ) -> builtins.list[Record]:
         """Memories of a user in time order (turns by ``seq``)."""
         ...
 
-    def turns(self, user_id: str, turn_ids: Sequence[str]) -> list[Turn]: ...
+    def turns(self, user_id: str, turn_ids: Sequence[str]) -> builtins.list[Turn]: ...
 
-    def recent_turns(self, user_id: str, limit: int) -> list[Turn]:
+    def recent_turns(self, user_id: str, limit: int) -> builtins.list[Turn]:
         """The user's last ``limit`` turns, oldest first."""
         ...
 
@@ -174,31 +175,35 @@ class Store(Protocol):
         """The most recent scene (the one a new session may continue)."""
         ...
 
-    def pending_turns(self, user_id: str) -> list[Turn]:
+    def pending_turns(self, user_id: str) -> builtins.list[Turn]:
         """Turns whose LLM derivation failed and awaits ``reindex``."""
         ...
 
-    def triggers_for(self, user_id: str, trigger_ids: Sequence[str]) -> list[Trigger]: ...
+    def triggers_for(self, user_id: str, trigger_ids: Sequence[str]) -> builtins.list[Trigger]: ...
 
-    def triggers_of(self, user_id: str, memory_id: str) -> list[Trigger]:
+    def triggers_of(self, user_id: str, memory_id: str) -> builtins.list[Trigger]:
         """Triggers that point at ``memory_id``."""
         ...
 
-    def personas(self, user_id: str) -> list[PersonaProfile]: ...
+    def personas(self, user_id: str) -> builtins.list[PersonaProfile]: ...
 
-    def history(self, user_id: str, memory_id: str) -> list[HistoryEntry]: ...
+    def history(self, user_id: str, memory_id: str) -> builtins.list[HistoryEntry]: ...
 
-    def users(self) -> list[str]: ...
+    def users(self) -> builtins.list[str]: ...
 
     # --- search ------------------------------------------------------------------------------
-    def search_vectors(self, user_id: str, space: str, query: Vector, limit: int) -> list[Scored]:
+    def search_vectors(
+        self, user_id: str, space: str, query: Vector, limit: int
+    ) -> builtins.list[Scored]:
         """Cosine similarity of ``query`` against the user's vectors in ``space``, best first.
 
         Only active memories and live triggers are searched.
         """
         ...
 
-    def search_text(self, user_id: str, kind: Kind, query: str, limit: int) -> list[Scored]:
+    def search_text(
+        self, user_id: str, kind: Kind, query: str, limit: int
+    ) -> builtins.list[Scored]:
         """BM25 over the user's active memories of ``kind``; any query text is safe."""
         ...
 
