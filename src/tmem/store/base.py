@@ -24,10 +24,10 @@ horizon     Horizon trigger (one channel sentence)
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Protocol
+from datetime import datetime, timedelta
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -109,6 +109,110 @@ class Scored:
 
     id: str
     score: float
+
+
+JobStatus = Literal["queued", "running", "done", "failed"]
+DEFAULT_LEASE = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One unit of background work for one user, as the queue last recorded it.
+
+    A job moves ``queued -> running -> done``; a failure either ends it (``failed``) or puts it
+    back in the queue with a later ``run_at``. A claim holds a lease: a ``running`` job whose
+    lease ran out (its worker died) can be claimed again, and every claim counts an attempt.
+    """
+
+    id: str
+    user_id: str
+    kind: str
+    payload: Mapping[str, Any]
+    status: JobStatus
+    attempts: int
+    run_at: datetime
+    created_at: datetime
+    updated_at: datetime
+    worker_id: str | None = None
+    lease_until: datetime | None = None
+    result: Mapping[str, Any] | None = field(default=None)
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """A service API key as stored: only a hash of the secret is kept.
+
+    ``tenant`` scopes everything the key can read or write; the service maps a request's
+    ``user_id`` into the tenant's own namespace, so two tenants can never meet.
+    """
+
+    id: str
+    tenant: str
+    hash: str
+    created_at: datetime
+    revoked_at: datetime | None = None
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class IdempotencyRecord:
+    """The stored outcome of a request made with an ``Idempotency-Key``."""
+
+    tenant: str
+    key: str
+    request_hash: str
+    status: int
+    response: Mapping[str, Any]
+    created_at: datetime
+
+
+class ServiceStore(Protocol):
+    """What the REST service needs beyond :class:`Store`: jobs, API keys, idempotency.
+
+    Both the SQLite and the Postgres store implement it. Jobs are claimed atomically (SQLite:
+    ``BEGIN IMMEDIATE``; Postgres: ``SELECT ... FOR UPDATE SKIP LOCKED``), so any number of
+    workers can share one queue.
+    """
+
+    def enqueue_job(
+        self, kind: str, payload: Mapping[str, Any], user_id: str, *, now: datetime | None = None
+    ) -> str: ...
+
+    def claim_job(
+        self, worker_id: str, *, lease: timedelta = DEFAULT_LEASE, now: datetime | None = None
+    ) -> Job | None: ...
+
+    def finish_job(
+        self, job_id: str, result: Mapping[str, Any], *, worker_id: str | None = None
+    ) -> None: ...
+
+    def fail_job(
+        self,
+        job_id: str,
+        error: str,
+        retry_at: datetime | None,
+        *,
+        worker_id: str | None = None,
+    ) -> None:
+        """Record a failure: retry at ``retry_at``, or give up (``failed``) when it is None."""
+        ...
+
+    def get_job(self, job_id: str, user_id: str) -> Job | None: ...
+
+    def add_api_key(self, key: ApiKey) -> None: ...
+
+    def api_key_by_hash(self, hash: str) -> ApiKey | None:
+        """The live (not revoked) key with this hash, if any."""
+        ...
+
+    def revoke_api_key(self, key_id: str, at: datetime) -> bool: ...
+
+    def idempotency_get(self, tenant: str, key: str) -> IdempotencyRecord | None: ...
+
+    def idempotency_put(self, record: IdempotencyRecord) -> IdempotencyRecord:
+        """Store ``record`` unless one exists for (tenant, key); return the stored one."""
+        ...
 
 
 class Store(Protocol):
