@@ -331,12 +331,20 @@ def _attach_optional_groups() -> None:
     """Commands that live in their own modules (bench, serve, ...), attached when present."""
     import importlib
 
-    for module_name, attr in (("tmem.cli.bench", "bench"),):
+    for module_name, attrs in (
+        ("tmem.cli.bench", ("bench",)),
+        ("tmem.cli.admin", ("migrate", "keys")),
+        ("tmem.cli.serve", ("serve", "worker", "mcp")),
+    ):
         try:
             module = importlib.import_module(module_name)
-        except ImportError:
+        except ImportError as error:
+            if error.name != module_name:
+                raise
             continue
-        cli.add_command(getattr(module, attr))
+        for attr in attrs:
+            if hasattr(module, attr):
+                cli.add_command(getattr(module, attr))
 
 
 _attach_optional_groups()
