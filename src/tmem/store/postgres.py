@@ -29,9 +29,18 @@ from tmem.store import postgres_delete as deleting
 from tmem.store import postgres_jobs as jobs
 from tmem.store import postgres_read as reading
 from tmem.store import postgres_search as searching
-from tmem.store.base import Scored, Vector, VectorRow, WriteBatch
+from tmem.store import postgres_service as service
+from tmem.store.base import (
+    DEFAULT_LEASE,
+    ApiKey,
+    IdempotencyRecord,
+    Job,
+    Scored,
+    Vector,
+    VectorRow,
+    WriteBatch,
+)
 from tmem.store.postgres_export import export_rows, import_row
-from tmem.store.postgres_jobs import DEFAULT_LEASE, Job
 from tmem.store.postgres_migrate import (
     bind,
     bound_embedder,
@@ -63,7 +72,8 @@ def _tmem_version() -> str:
 
 
 class PostgresStore:
-    """A :class:`~tmem.store.base.Store` in a Postgres database, shareable across threads.
+    """A :class:`~tmem.store.base.Store` and :class:`~tmem.store.base.ServiceStore` in a
+    Postgres database, shareable across threads, processes and machines.
 
     Args:
         url: a libpq URL or DSN, e.g. ``postgresql://tmem@db.internal/tmem``.
@@ -80,10 +90,12 @@ class PostgresStore:
         self._clock = clock or SystemClock()
         self._pool = ConnectionPool(url, pool_size)
         try:
-            self._run(None, lambda cursor: migrate(cursor, _tmem_version()))
+            applied = self._run(None, lambda cursor: migrate(cursor, _tmem_version()))
         except BaseException:
             self._pool.close()
             raise
+        self.applied_migrations: tuple[str, ...] = tuple(applied)
+        """The migrations this open applied, oldest first (none if the schema was current)."""
 
     def __repr__(self) -> str:
         return f"PostgresStore({self._where!r})"
@@ -329,6 +341,34 @@ class PostgresStore:
     def get_job(self, job_id: str, user_id: str) -> Job | None:
         """The job as last recorded, if it exists and belongs to ``user_id``."""
         return self._run(None, lambda cursor: jobs.get(cursor, job_id, user_id))
+
+    # --- API keys and idempotency ----------------------------------------------------------------
+    def add_api_key(self, key: ApiKey) -> None:
+        """Store ``key`` (its hash, never the secret); a duplicate id or hash is refused."""
+        self._run(None, lambda cursor: service.add_api_key(cursor, key))
+
+    def api_key_by_hash(self, hash: str) -> ApiKey | None:
+        """The live (not revoked) key with this hash, if any."""
+        return self._run(None, lambda cursor: service.api_key_by_hash(cursor, hash))
+
+    def revoke_api_key(self, key_id: str, at: datetime) -> bool:
+        """Revoke a live key; False if there is no such key or it was already revoked."""
+        return self._run(None, lambda cursor: service.revoke_api_key(cursor, key_id, at))
+
+    def api_keys(self, tenant: str | None = None) -> list[ApiKey]:
+        """Every key (of ``tenant``), revoked ones included, by tenant and age."""
+        return self._run(None, lambda cursor: service.api_keys(cursor, tenant))
+
+    def idempotency_get(self, tenant: str, key: str) -> IdempotencyRecord | None:
+        return self._run(None, lambda cursor: service.idempotency_get(cursor, tenant, key))
+
+    def idempotency_put(self, record: IdempotencyRecord) -> IdempotencyRecord:
+        """Store ``record`` unless one exists for (tenant, key); return the stored one."""
+        return self._run(None, lambda cursor: service.idempotency_put(cursor, record))
+
+    def idempotency_purge(self, before: datetime) -> int:
+        """Forget idempotency records created before ``before``; return how many."""
+        return self._run(None, lambda cursor: service.idempotency_purge(cursor, before))
 
     # Last in the class: inside it, the name ``list`` means this method, not the builtin.
     def list(

@@ -9,37 +9,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal, cast
+from typing import Any, cast
 
 from psycopg.types.json import Jsonb
 
 from tmem.errors import NotFoundError
+from tmem.store.base import Job, JobStatus
 from tmem.store.postgres_pool import Cursor
-
-JobStatus = Literal["queued", "running", "done", "failed"]
-DEFAULT_LEASE = timedelta(minutes=5)
-
-
-@dataclass(frozen=True)
-class Job:
-    """One unit of background work for one user, as the queue last recorded it."""
-
-    id: str
-    user_id: str
-    kind: str
-    payload: Mapping[str, Any]
-    status: JobStatus
-    attempts: int
-    run_at: datetime
-    created_at: datetime
-    updated_at: datetime
-    worker_id: str | None = None
-    lease_until: datetime | None = None
-    result: Mapping[str, Any] | None = field(default=None)
-    error: str = ""
-
 
 _COLUMNS = (
     "id, user_id, kind, payload, status, attempts, run_at, created_at, updated_at, "

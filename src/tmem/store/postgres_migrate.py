@@ -3,7 +3,9 @@
 Every schema change runs in one transaction that first takes a transaction-scoped advisory
 lock, so two processes opening the same database at once apply each migration exactly once
 (the second waits, then finds nothing left to do), and a crash leaves the old schema or the
-new one, never half (Postgres DDL is transactional).
+new one, never half (Postgres DDL is transactional). Opening a store migrates; ``tmem migrate``
+does it explicitly (say, before rolling out servers of a new version), ``--dry-run`` lists what
+would run.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from tmem.store.postgres_schema import (
     MIGRATIONS,
     SCHEMA_VERSION_KEY,
     VECTOR_TABLE,
+    Migration,
     vector_table_ddl,
 )
 
@@ -41,8 +44,40 @@ def _ensure_extension(cursor: Cursor) -> None:
         ) from error
 
 
-def migrate(cursor: Cursor, tmem_version: str) -> None:
-    """Apply every migration not yet applied, in order.
+def migration_name(migration: Migration) -> str:
+    """How the CLI and reports name a migration, e.g. ``0002_service``."""
+    return f"{migration.version:04d}_{migration.name}"
+
+
+def _applied(cursor: Cursor) -> list[tuple[int, str]]:
+    cursor.execute("SELECT version, name FROM tmem_migrations ORDER BY version")
+    return [(int(version), str(name)) for version, name in cursor.fetchall()]
+
+
+def _refuse_unknown(applied: list[tuple[int, str]], tmem_version: str) -> None:
+    known = [(migration.version, migration.name) for migration in MIGRATIONS]
+    if applied != known[: len(applied)]:
+        raise SchemaVersionError(
+            f"database has migrations {applied} that this tmem ({tmem_version}) does not know;"
+            " upgrade tmem to open it"
+        )
+
+
+def pending_migrations(cursor: Cursor, tmem_version: str) -> list[str]:
+    """Names of the migrations :func:`migrate` would apply, in order; changes nothing.
+
+    Raises:
+        SchemaVersionError: the database holds migrations this tmem does not know (newer).
+    """
+    cursor.execute("SELECT to_regclass('tmem_migrations') IS NOT NULL")
+    row = cursor.fetchone()
+    applied = _applied(cursor) if row is not None and row[0] else []
+    _refuse_unknown(applied, tmem_version)
+    return [migration_name(migration) for migration in MIGRATIONS[len(applied) :]]
+
+
+def migrate(cursor: Cursor, tmem_version: str) -> list[str]:
+    """Apply every migration not yet applied, in order; return the names applied.
 
     Raises:
         SchemaVersionError: the database holds migrations this tmem does not know (newer).
@@ -53,29 +88,25 @@ def migrate(cursor: Cursor, tmem_version: str) -> None:
         "CREATE TABLE IF NOT EXISTS tmem_migrations (version integer PRIMARY KEY,"
         " name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
     )
-    cursor.execute("SELECT version, name FROM tmem_migrations ORDER BY version")
-    applied = [(int(version), str(name)) for version, name in cursor.fetchall()]
-    known = [(migration.version, migration.name) for migration in MIGRATIONS]
-    if applied != known[: len(applied)]:
-        raise SchemaVersionError(
-            f"database has migrations {applied} that this tmem ({tmem_version}) does not know;"
-            " upgrade tmem to open it"
-        )
-    if len(applied) < len(known):
+    applied = _applied(cursor)
+    _refuse_unknown(applied, tmem_version)
+    pending = MIGRATIONS[len(applied) :]
+    if pending:
         _ensure_extension(cursor)
-    for migration in MIGRATIONS[len(applied) :]:
+    for migration in pending:
         for statement in migration.statements:
             cursor.execute(statement)
         cursor.execute(
             "INSERT INTO tmem_migrations (version, name) VALUES (%s, %s)",
             (migration.version, migration.name),
         )
-    set_meta(cursor, SCHEMA_VERSION_KEY, str(SCHEMA_VERSION))
+    set_meta(cursor, SCHEMA_VERSION_KEY, str(len(MIGRATIONS)))
     cursor.execute(
         "INSERT INTO tmem_meta (key, value) VALUES ('tmem_version', %s)"
         " ON CONFLICT (key) DO NOTHING",
         (tmem_version,),
     )
+    return [migration_name(migration) for migration in pending]
 
 
 def set_meta(cursor: Cursor, key: str, value: str) -> None:

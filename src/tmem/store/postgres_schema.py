@@ -126,6 +126,21 @@ TENANT_TABLES: tuple[str, ...] = (
 """Tables under Row-Level Security. ``tmem_users`` (ids only) and ``tmem_jobs`` (the queue
 workers claim from across users) are not; ``get_job`` still filters jobs by ``user_id``."""
 
+# Keys and idempotency records belong to a tenant, not a user (a key is looked up before the
+# request's user is known), so they sit outside the per-user Row-Level Security.
+_SERVICE_TABLES = (
+    """CREATE TABLE tmem_api_keys (
+        id text PRIMARY KEY, tenant text NOT NULL, hash text NOT NULL UNIQUE,
+        created_at timestamptz NOT NULL, revoked_at timestamptz,
+        label text NOT NULL DEFAULT '')""",
+    "CREATE INDEX tmem_api_keys_tenant ON tmem_api_keys (tenant, created_at)",
+    """CREATE TABLE tmem_idempotency (
+        tenant text NOT NULL, key text NOT NULL, request_hash text NOT NULL,
+        status integer NOT NULL, response jsonb NOT NULL, created_at timestamptz NOT NULL,
+        PRIMARY KEY (tenant, key))""",
+    "CREATE INDEX tmem_idempotency_age ON tmem_idempotency (created_at)",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -135,7 +150,9 @@ MIGRATIONS: tuple[Migration, ...] = (
             *(statement for table in TENANT_TABLES for statement in tenant_policy(table)),
         ),
     ),
+    Migration(2, "service", _SERVICE_TABLES),
 )
+"""Append only: a released migration is never edited, since databases in the field ran it."""
 
 VECTOR_TABLE = "tmem_vectors"
 

@@ -8,16 +8,20 @@ shared memory: keep the file on a local disk, never a network filesystem.
 
 One connection serves all threads, guarded by a re-entrant lock; every write is one
 ``BEGIN IMMEDIATE`` transaction, every multi-statement read one snapshot.
+
+Opening a file written by an older tmem applies the pending schema migrations at once, in one
+transaction (a crash leaves the old schema with all its data); ``tmem migrate`` does the same
+explicitly, and ``tmem migrate --dry-run`` lists what would run.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from importlib import metadata
 from pathlib import Path
 from types import TracebackType
@@ -29,7 +33,17 @@ from tmem.models import HistoryEntry, Item, Kind, PersonaProfile, Record, Scene,
 from tmem.store import codec
 from tmem.store import sqlite_delete as deleting
 from tmem.store import sqlite_read as reading
-from tmem.store.base import Scored, Vector, VectorRow, WriteBatch
+from tmem.store import sqlite_service as service
+from tmem.store.base import (
+    DEFAULT_LEASE,
+    ApiKey,
+    IdempotencyRecord,
+    Job,
+    Scored,
+    Vector,
+    VectorRow,
+    WriteBatch,
+)
 from tmem.store.codec import RECORD_TYPES, Row
 from tmem.store.sqlite_rows import fetch_rows, put_row
 from tmem.store.sqlite_schema import connect, migrate, next_generation, read_meta, write_embedder
@@ -45,7 +59,8 @@ def _tmem_version() -> str:
 
 
 class SQLiteStore:
-    """A :class:`~tmem.store.base.Store` in one SQLite file, shareable across threads.
+    """A :class:`~tmem.store.base.Store` and :class:`~tmem.store.base.ServiceStore` in one
+    SQLite file, shareable across threads and processes on one host.
 
     Args:
         path: the database file, created when missing, or ``":memory:"``.
@@ -66,7 +81,7 @@ class SQLiteStore:
         self._cache = VectorCache()
         self._conn: sqlite3.Connection | None = connect(self.path, durable=durable)
         try:
-            migrate(
+            applied = migrate(
                 self._conn,
                 tmem_version=_tmem_version(),
                 created_at=codec.encode_time(self._clock.now()),
@@ -77,6 +92,8 @@ class SQLiteStore:
         except BaseException:
             self.close()
             raise
+        self.applied_migrations: tuple[str, ...] = tuple(applied)
+        """The migrations this open applied, oldest first (none if the schema was current)."""
 
     def __repr__(self) -> str:
         return f"SQLiteStore({self.path!r})"
@@ -214,10 +231,10 @@ class SQLiteStore:
             return removed
 
     def delete_user(self, user_id: str) -> int:
-        """Delete every row of this user, history included; return rows removed."""
+        """Delete every row of this user, history and jobs included; return rows removed."""
         with self._writing() as conn:
             next_generation(conn)
-            removed = deleting.delete_user(conn, user_id)
+            removed = deleting.delete_user(conn, user_id) + service.delete_jobs(conn, user_id)
             self._cache.forget(user_id)
             return removed
 
@@ -308,6 +325,91 @@ class SQLiteStore:
             next_seq = max((int(r["seq"]) + 1 for r in rows if r["type"] == "turn"), default=0)
             self._touch(conn, user_id, next_seq)
         return len(rows)
+
+    # --- background jobs ----------------------------------------------------------------------
+    def enqueue_job(
+        self, kind: str, payload: Mapping[str, Any], user_id: str, *, now: datetime | None = None
+    ) -> str:
+        """Queue a job for ``user_id``, due at ``now`` (the store's clock); return its id."""
+        with self._writing() as conn:
+            return service.enqueue(conn, kind, payload, user_id, now or self._clock.now())
+
+    def claim_job(
+        self, worker_id: str, *, lease: timedelta = DEFAULT_LEASE, now: datetime | None = None
+    ) -> Job | None:
+        """Take the oldest due job (or one whose lease ran out) for ``worker_id``, if any.
+
+        The claim is one ``BEGIN IMMEDIATE`` transaction, so workers in any thread or process
+        on this host never receive the same job.
+        """
+        with self._writing() as conn:
+            return service.claim(conn, worker_id, lease, now or self._clock.now())
+
+    def finish_job(
+        self, job_id: str, result: Mapping[str, Any], *, worker_id: str | None = None
+    ) -> None:
+        """Mark a job done with its ``result``.
+
+        With ``worker_id``, only while that worker still holds the job: a worker whose job
+        another worker took over gets ``NotFoundError``, as for an unknown job.
+        """
+        with self._writing() as conn:
+            service.finish(conn, job_id, result, worker_id, self._clock.now())
+
+    def fail_job(
+        self,
+        job_id: str,
+        error: str,
+        retry_at: datetime | None,
+        *,
+        worker_id: str | None = None,
+    ) -> None:
+        """Record a failure: requeue for ``retry_at``, or end the job when it is None.
+
+        ``worker_id`` guards as in :meth:`finish_job`.
+        """
+        with self._writing() as conn:
+            service.fail(conn, job_id, error, retry_at, worker_id, self._clock.now())
+
+    def get_job(self, job_id: str, user_id: str) -> Job | None:
+        """The job as last recorded, if it exists and belongs to ``user_id``."""
+        with self._reading() as conn:
+            return service.get_job(conn, job_id, user_id)
+
+    # --- API keys and idempotency ----------------------------------------------------------------
+    def add_api_key(self, key: ApiKey) -> None:
+        """Store ``key`` (its hash, never the secret); a duplicate id or hash is refused."""
+        with self._writing() as conn:
+            service.add_api_key(conn, key)
+
+    def api_key_by_hash(self, hash: str) -> ApiKey | None:
+        """The live (not revoked) key with this hash, if any."""
+        with self._reading() as conn:
+            return service.api_key_by_hash(conn, hash)
+
+    def revoke_api_key(self, key_id: str, at: datetime) -> bool:
+        """Revoke a live key; False if there is no such key or it was already revoked."""
+        with self._writing() as conn:
+            return service.revoke_api_key(conn, key_id, at)
+
+    def api_keys(self, tenant: str | None = None) -> list[ApiKey]:
+        """Every key (of ``tenant``), revoked ones included, by tenant and age."""
+        with self._reading() as conn:
+            return service.api_keys(conn, tenant)
+
+    def idempotency_get(self, tenant: str, key: str) -> IdempotencyRecord | None:
+        with self._reading() as conn:
+            return service.idempotency_get(conn, tenant, key)
+
+    def idempotency_put(self, record: IdempotencyRecord) -> IdempotencyRecord:
+        """Store ``record`` unless one exists for (tenant, key); return the stored one."""
+        with self._writing() as conn:
+            return service.idempotency_put(conn, record)
+
+    def idempotency_purge(self, before: datetime) -> int:
+        """Forget idempotency records created before ``before``; return how many."""
+        with self._writing() as conn:
+            return service.idempotency_purge(conn, before)
 
     # Last in the class: inside it, the name ``list`` means this method, not the builtin.
     def list(

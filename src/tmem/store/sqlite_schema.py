@@ -93,8 +93,40 @@ _INITIAL: tuple[str, ...] = (
     )""",
 )
 
-MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (("0001_initial", _INITIAL),)
-"""Named migrations in order; the schema version is how many have been applied."""
+# Times are UTC ISO 8601 with microseconds (``service_time``), so text order is time order.
+_SERVICE: tuple[str, ...] = (
+    """CREATE TABLE jobs (
+        user_id TEXT NOT NULL, id TEXT NOT NULL, seq INTEGER NOT NULL,
+        kind TEXT NOT NULL, payload TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'done', 'failed')),
+        attempts INTEGER NOT NULL DEFAULT 0, run_at TEXT NOT NULL,
+        created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+        worker_id TEXT, lease_until TEXT, result TEXT, error TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (user_id, id)
+    )""",
+    """CREATE UNIQUE INDEX jobs_by_id ON jobs (id)""",
+    """CREATE INDEX jobs_due ON jobs (run_at, seq) WHERE status IN ('queued', 'running')""",
+    # Keys belong to a tenant, not a user: the service looks one up before it knows either.
+    """CREATE TABLE api_keys (
+        id TEXT PRIMARY KEY, tenant TEXT NOT NULL, hash TEXT NOT NULL UNIQUE,
+        created_at TEXT NOT NULL, revoked_at TEXT, label TEXT NOT NULL DEFAULT ''
+    )""",
+    """CREATE INDEX api_keys_by_tenant ON api_keys (tenant, created_at)""",
+    """CREATE TABLE idempotency (
+        tenant TEXT NOT NULL, key TEXT NOT NULL, request_hash TEXT NOT NULL,
+        status INTEGER NOT NULL, response TEXT NOT NULL, created_at TEXT NOT NULL,
+        PRIMARY KEY (tenant, key)
+    )""",
+)
+
+MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("0001_initial", _INITIAL),
+    ("0002_service", _SERVICE),
+)
+"""Named migrations in order; the schema version is how many have been applied.
+
+Append only: a released migration is never edited, since stores in the field already ran it.
+"""
 
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -152,8 +184,28 @@ def _applied(conn: sqlite3.Connection) -> list[str]:
     return [str(name) for (name,) in rows]
 
 
-def migrate(conn: sqlite3.Connection, *, tmem_version: str, created_at: str) -> None:
-    """Bring the schema up to date inside one transaction.
+def applied_migrations(conn: sqlite3.Connection) -> list[str]:
+    """Names of the migrations the database has run, oldest first (none for a new file)."""
+    return _applied(conn) if "migrations" in _tables(conn) else []
+
+
+def pending_migrations(conn: sqlite3.Connection) -> list[str]:
+    """Names of the migrations :func:`migrate` would apply, in order.
+
+    Raises:
+        SchemaVersionError: the file was written by a newer tmem.
+        StoreError: the file is a SQLite database but not a tmem store.
+    """
+    tables = _tables(conn)
+    if tables and "migrations" not in tables:
+        raise StoreError("the database holds tables but is not a tmem store")
+    applied = applied_migrations(conn)
+    _refuse_unknown(applied, "this tmem")
+    return [name for name, _ in MIGRATIONS[len(applied) :]]
+
+
+def migrate(conn: sqlite3.Connection, *, tmem_version: str, created_at: str) -> list[str]:
+    """Bring the schema up to date inside one transaction; return the names applied.
 
     Raises:
         SchemaVersionError: the file was written by a newer tmem.
@@ -161,14 +213,15 @@ def migrate(conn: sqlite3.Connection, *, tmem_version: str, created_at: str) -> 
     """
     conn.execute("BEGIN IMMEDIATE")
     try:
-        _migrate(conn, tmem_version=tmem_version, created_at=created_at)
+        applied = _migrate(conn, tmem_version=tmem_version, created_at=created_at)
     except BaseException:
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
+    return applied
 
 
-def _migrate(conn: sqlite3.Connection, *, tmem_version: str, created_at: str) -> None:
+def _migrate(conn: sqlite3.Connection, *, tmem_version: str, created_at: str) -> list[str]:
     tables = _tables(conn)
     if tables and "migrations" not in tables:
         raise StoreError("the database holds tables but is not a tmem store")
@@ -180,27 +233,32 @@ def _migrate(conn: sqlite3.Connection, *, tmem_version: str, created_at: str) ->
     if "meta" in tables:
         _refuse_newer(conn, tmem_version)
     applied = _applied(conn)
-    known = [name for name, _ in MIGRATIONS]
-    if applied != known[: len(applied)]:
-        raise SchemaVersionError(
-            f"store has migrations {applied} that this tmem ({tmem_version}) does not know; "
-            "upgrade tmem to open it"
-        )
-    for seq, (name, statements) in enumerate(MIGRATIONS[len(applied) :], start=len(applied)):
+    _refuse_unknown(applied, f"this tmem ({tmem_version})")
+    pending = MIGRATIONS[len(applied) :]
+    for seq, (name, statements) in enumerate(pending, start=len(applied)):
         _apply(conn, statements)
         conn.execute(
             "INSERT INTO migrations (seq, name, applied_at) VALUES (?, ?, ?)",
             (seq, name, created_at),
         )
     _write_meta_defaults(conn, tmem_version=tmem_version, created_at=created_at)
+    return [name for name, _ in pending]
+
+
+def _refuse_unknown(applied: list[str], who: str) -> None:
+    known = [name for name, _ in MIGRATIONS]
+    if applied != known[: len(applied)]:
+        raise SchemaVersionError(
+            f"store has migrations {applied} that {who} does not know; upgrade tmem to open it"
+        )
 
 
 def _refuse_newer(conn: sqlite3.Connection, tmem_version: str) -> None:
     row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-    if row is not None and int(row[0]) > SCHEMA_VERSION:
+    if row is not None and int(row[0]) > len(MIGRATIONS):
         raise SchemaVersionError(
             f"store schema version {row[0]} is newer than this tmem ({tmem_version}) understands"
-            f" ({SCHEMA_VERSION}); upgrade tmem to open it"
+            f" ({len(MIGRATIONS)}); upgrade tmem to open it"
         )
 
 
@@ -221,7 +279,7 @@ def _write_meta_defaults(conn: sqlite3.Connection, *, tmem_version: str, created
     conn.execute(
         "INSERT INTO meta (key, value) VALUES ('schema_version', ?)"
         " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        (str(SCHEMA_VERSION),),
+        (str(len(MIGRATIONS)),),
     )
     if FTS5_SECURE_DELETE:
         conn.execute("INSERT INTO fts (fts, rank) VALUES ('secure-delete', 1)")
