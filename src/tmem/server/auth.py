@@ -1,0 +1,81 @@
+"""API keys: how a request proves which tenant it acts for.
+
+A key is a random secret shown once (``tmem keys create``); the store keeps only its SHA-256
+hex digest and looks keys up by that digest. A request names no tenant itself: the tenant comes
+from the key, and each ``user_id`` in a request is mapped into the tenant's own namespace
+(``tenant/user_id``), so one tenant can never address another's memories (BOLA).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+
+from tmem.store.base import ServiceStore
+
+from .errors import ApiError
+
+NO_AUTH_TENANT = "default"
+"""The tenant every request acts for when the service runs with ``--insecure-no-auth``."""
+_SCHEME = "bearer "
+MAX_KEY_CHARS = 512
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the tenant and the id of the key used (for rate limits)."""
+
+    tenant: str
+    key_id: str
+
+    def user(self, user_id: str) -> str:
+        """The store's user id for the caller's ``user_id``."""
+        return internal_user_id(self.tenant, user_id)
+
+
+def hash_key(secret: str) -> str:
+    """The stored form of an API key: its SHA-256 hex digest."""
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def internal_user_id(tenant: str, user_id: str) -> str:
+    # Tenant names contain no '/', so the first '/' always ends the tenant: "a" + "b/c" and
+    # "a/b" + "c" cannot both exist.
+    return f"{tenant}/{user_id}"
+
+
+def external_user_id(internal: str) -> str:
+    """The caller's ``user_id`` back from the store's user id."""
+    return internal.split("/", 1)[1] if "/" in internal else internal
+
+
+def authenticate(store: ServiceStore, header: str | None) -> Principal:
+    """The principal an ``Authorization`` header proves, or 401.
+
+    Raises:
+        ApiError: 401 when the header is missing or malformed or the key is unknown or revoked.
+    """
+    secret = _bearer(header)
+    digest = hash_key(secret)
+    key = store.api_key_by_hash(digest)
+    # The store found the row by digest; comparing again in constant time keeps a store
+    # that matches loosely (collation, prefix index) from ever letting a wrong key through.
+    if key is None or key.revoked_at is not None or not hmac.compare_digest(key.hash, digest):
+        raise _unauthorized("unknown or revoked API key")
+    return Principal(tenant=key.tenant, key_id=key.id)
+
+
+def _bearer(header: str | None) -> str:
+    if not header:
+        raise _unauthorized("missing Authorization header (expected: Bearer <key>)")
+    if len(header) > MAX_KEY_CHARS or not header[: len(_SCHEME)].lower() == _SCHEME:
+        raise _unauthorized("malformed Authorization header (expected: Bearer <key>)")
+    secret = header[len(_SCHEME) :].strip()
+    if not secret or not secret.isascii() or not secret.isprintable():
+        raise _unauthorized("malformed API key")
+    return secret
+
+
+def _unauthorized(message: str) -> ApiError:
+    return ApiError(401, "unauthorized", message, {"WWW-Authenticate": "Bearer"})

@@ -1,0 +1,269 @@
+"""The endpoints: one per :class:`tmem.Memory` method, plus jobs and health.
+
+Each endpoint maps the caller's ``user_id`` into its tenant (:class:`~.auth.Principal`),
+calls the memory and rewrites store user ids back before answering, so a tenant never sees
+or addresses another tenant's namespace.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPBearer
+
+from tmem.errors import InputError, NotFoundError
+from tmem.ingest.normalize import MAX_ID_CHARS, check_user_id, to_messages
+from tmem.models import Kind
+from tmem.serialize import to_dict
+from tmem.store.base import IdempotencyRecord, Job
+
+from .auth import Principal
+from .errors import ApiError
+from .gate import PRINCIPAL
+from .idempotency import check_key, request_hash, with_message_ids
+from .jobs import ADD_JOB, add_payload, parse_job_id, public_job_id
+from .schemas import (
+    AddRequest,
+    AnswerRequest,
+    Deleted,
+    ErrorBody,
+    JobAccepted,
+    JobOut,
+    SearchRequest,
+    SearchResponse,
+    UpdateRequest,
+    UserDeleted,
+    clean_text,
+)
+
+if TYPE_CHECKING:
+    from .app import Service
+
+# Documents the scheme in the OpenAPI schema; the key itself is checked by ``AuthGate``.
+_bearer = HTTPBearer(auto_error=False, description="an API key from `tmem keys create`")
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody} for status in (401, 404, 413, 422, 429)
+}
+router = APIRouter(responses=_ERRORS)
+v1 = APIRouter(prefix="/v1", dependencies=[Depends(_bearer)])
+
+
+def _service(request: Request) -> Service:
+    service: Service = request.app.state.service
+    return service
+
+
+def _principal(request: Request) -> Principal:
+    principal: Principal = request.scope["state"][PRINCIPAL]
+    return principal
+
+
+ServiceDep = Annotated["Service", Depends(_service)]
+Caller = Annotated[Principal, Depends(_principal)]
+UserParam = Annotated[str, Query(max_length=200, description="the user within your tenant")]
+
+
+@router.get("/healthz")
+def healthz(service: ServiceDep) -> dict[str, str]:
+    """Liveness: the service is up (no key needed)."""
+    return {"status": "ok", "mode": service.memory.mode}
+
+
+# --- write -------------------------------------------------------------------------------------
+@v1.post("/memories", status_code=200, responses={202: {"model": JobAccepted}})
+def add_memories(
+    body: AddRequest,
+    caller: Caller,
+    service: ServiceDep,
+    background: bool = False,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> JSONResponse:
+    """Remember messages (``?background=true``: queue them and answer 202 with a job id)."""
+    user = _user(caller, body.user_id)
+    messages = [m.to_library() for m in body.messages]
+    to_messages(messages)  # tmem's own checks, so a queued job never fails on bad input
+    if idempotency_key is None:
+        status, payload = _add(service, caller, user, messages, body, background)
+        return JSONResponse(payload, status_code=status)
+    key = check_key(idempotency_key)
+    digest = request_hash(body.model_dump(mode="json"), background)
+    with service.locks.hold(caller.tenant, key):
+        stored = service.store.idempotency_get(caller.tenant, key)
+        if stored is None:
+            messages = with_message_ids(messages, caller.tenant, key)
+            status, payload = _add(service, caller, user, messages, body, background)
+            record = IdempotencyRecord(
+                caller.tenant, key, digest, status, payload, datetime.now(UTC)
+            )
+            stored = service.store.idempotency_put(record)
+    if stored.request_hash != digest:
+        raise ApiError(
+            422, "idempotency_key_reused", "this Idempotency-Key was used for a different request"
+        )
+    return JSONResponse(dict(stored.response), status_code=stored.status)
+
+
+def _add(
+    service: Service,
+    caller: Principal,
+    user: str,
+    messages: list[dict[str, Any]],
+    body: AddRequest,
+    background: bool,
+) -> tuple[int, dict[str, Any]]:
+    if background:
+        payload = add_payload(user, messages, body.session_id)
+        job_id = service.store.enqueue_job(ADD_JOB, payload, user)
+        service.job_queued()
+        return 202, {"job_id": public_job_id(job_id, body.user_id)}
+    report = service.memory.add(messages, user, body.session_id)
+    return 200, _out(report, user, body.user_id)
+
+
+@v1.patch("/memories/{memory_id}")
+def update_memory(
+    memory_id: str, body: UpdateRequest, user_id: UserParam, caller: Caller, service: ServiceDep
+) -> dict[str, Any]:
+    """Replace a memory's text; its history keeps the old version."""
+    user = _user(caller, user_id)
+    record = service.memory.update(_memory_id(memory_id), user, body.content)
+    return _out(record, user, user_id)  # type: ignore[no-any-return]
+
+
+@v1.delete("/memories/{memory_id}")
+def delete_memory(
+    memory_id: str, user_id: UserParam, caller: Caller, service: ServiceDep
+) -> Deleted:
+    """Delete a memory and what was derived only from it."""
+    rows = service.memory.delete(_memory_id(memory_id), _user(caller, user_id))
+    return Deleted(deleted=memory_id, rows=rows)
+
+
+@v1.delete("/users/{user_id}")
+def delete_user(user_id: str, caller: Caller, service: ServiceDep) -> UserDeleted:
+    """Delete every memory of one user of your tenant."""
+    rows = service.memory.delete_user(_user(caller, user_id))
+    return UserDeleted(user_id=user_id, rows=rows)
+
+
+# --- read --------------------------------------------------------------------------------------
+@v1.post("/search")
+def search(body: SearchRequest, caller: Caller, service: ServiceDep) -> SearchResponse:
+    """Recall memories for a query, best first (``limit`` is clamped to 1..1000)."""
+    hits = service.memory.search(body.query, _user(caller, body.user_id), body.clamped_limit)
+    return SearchResponse.model_validate({"hits": to_dict(hits)})
+
+
+@v1.post("/answer")
+def answer(body: AnswerRequest, caller: Caller, service: ServiceDep) -> dict[str, Any]:
+    """Answer a question from memory (501 when the service has no LLM)."""
+    user = _user(caller, body.user_id)
+    return _out(service.memory.answer(body.question, user), user, body.user_id)  # type: ignore[no-any-return]
+
+
+@v1.get("/memories")
+def list_memories(
+    user_id: UserParam, caller: Caller, service: ServiceDep, kind: Kind | None = None
+) -> dict[str, Any]:
+    """A user's memories in time order, optionally of one kind."""
+    user = _user(caller, user_id)
+    return {"memories": _out(service.memory.list(user, kind), user, user_id)}
+
+
+@v1.get("/memories/{memory_id}")
+def get_memory(
+    memory_id: str, user_id: UserParam, caller: Caller, service: ServiceDep
+) -> dict[str, Any]:
+    """One memory (a turn, scene or item)."""
+    user = _user(caller, user_id)
+    return _out(service.memory.get(_memory_id(memory_id), user), user, user_id)  # type: ignore[no-any-return]
+
+
+@v1.get("/memories/{memory_id}/history")
+def memory_history(
+    memory_id: str, user_id: UserParam, caller: Caller, service: ServiceDep
+) -> dict[str, Any]:
+    """Every version of a memory, oldest first."""
+    entries = service.memory.history(_memory_id(memory_id), _user(caller, user_id))
+    return {"history": to_dict(entries)}
+
+
+@v1.get("/export")
+def export(user_id: UserParam, caller: Caller, service: ServiceDep) -> dict[str, Any]:
+    """Every stored row of a user, lossless (``tmem import`` reads the records back)."""
+    user = _user(caller, user_id)
+    return {"records": _out(list(service.memory.export(user)), user, user_id)}
+
+
+@v1.get("/jobs/{job_id}")
+def get_job(job_id: str, caller: Caller, service: ServiceDep) -> JobOut:
+    """A background job's status, and its result once done."""
+    parsed = parse_job_id(job_id) if len(job_id) < 1024 else None
+    job = None
+    if parsed is not None:
+        store_id, user_id = parsed
+        try:
+            user = _user(caller, user_id)
+        except InputError:
+            raise NotFoundError("no such job") from None
+        job = service.store.get_job(store_id, user)
+    if job is None:
+        raise NotFoundError("no such job")
+    return _job_out(job, job_id)
+
+
+router.include_router(v1)
+
+
+# --- helpers -----------------------------------------------------------------------------------
+def _user(caller: Principal, user_id: str) -> str:
+    """The store's user id for ``user_id`` in the caller's tenant (422 if unusable)."""
+    try:
+        clean_text(user_id)
+        return check_user_id(caller.user(check_user_id(user_id)))
+    except ValueError as error:
+        raise InputError(f"user_id {error}") from None
+
+
+def _memory_id(memory_id: str) -> str:
+    """An id that cannot exist is simply not found (never handed to the store)."""
+    try:
+        clean_text(memory_id)
+    except ValueError:
+        raise NotFoundError("no such memory") from None
+    if len(memory_id) > MAX_ID_CHARS or not memory_id.isprintable():
+        raise NotFoundError("no such memory")
+    return memory_id
+
+
+def _out(obj: Any, internal: str, external: str) -> Any:
+    """``obj`` as JSON with the store's user id replaced by the caller's."""
+    return _rename_user(to_dict(obj), internal, external)
+
+
+def _rename_user(data: Any, internal: str, external: str) -> Any:
+    if isinstance(data, dict):
+        return {
+            k: external if k == "user_id" and v == internal else _rename_user(v, internal, external)
+            for k, v in data.items()
+        }
+    if isinstance(data, list):
+        return [_rename_user(v, internal, external) for v in data]
+    return data
+
+
+def _job_out(job: Job, public_id: str) -> JobOut:
+    return JobOut(
+        id=public_id,
+        kind=job.kind,
+        status=job.status,
+        attempts=job.attempts,
+        created_at=job.created_at.isoformat(),
+        updated_at=job.updated_at.isoformat(),
+        run_at=job.run_at.isoformat(),
+        result=dict(job.result) if job.result is not None else None,
+        error=job.error,
+    )

@@ -1,0 +1,157 @@
+"""The wire format: request bodies the service accepts and the shapes it answers with.
+
+Requests are strict: unknown fields, wrong JSON types, NUL characters, lone UTF-16 surrogates,
+oversized strings or lists and malformed timestamps are all rejected with 422 before tmem sees
+them. Responses reuse :func:`tmem.serialize.to_dict`, so field names match the Python objects.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from tmem.errors import InputError
+from tmem.ingest.normalize import MAX_CONTENT_CHARS, MAX_ID_CHARS, parse_timestamp
+
+MAX_MESSAGES = 1000
+"""Messages per add request; more must be split over several requests."""
+MAX_QUERY_CHARS = 10_000
+MAX_USER_ID_CHARS = 200
+MAX_LIMIT = 1000
+"""``limit`` values are clamped into ``1..MAX_LIMIT``."""
+
+
+def clean_text(value: str) -> str:
+    """Reject text that no store can hold or return faithfully."""
+    if "\x00" in value:
+        raise ValueError("contains a NUL character")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("contains a lone UTF-16 surrogate (not valid Unicode)") from None
+    return value
+
+
+def _timestamp(value: str) -> str:
+    try:
+        parse_timestamp(value)
+    except InputError as error:
+        raise ValueError(str(error)) from None
+    return value
+
+
+Text = Annotated[str, AfterValidator(clean_text)]
+Id = Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS), AfterValidator(clean_text)]
+UserId = Annotated[
+    str, Field(min_length=1, max_length=MAX_USER_ID_CHARS), AfterValidator(clean_text)
+]
+Timestamp = Annotated[str, Field(max_length=64), AfterValidator(_timestamp)]
+
+
+class Wire(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class MessageIn(Wire):
+    """One message; ``role`` may stand in for ``speaker`` (OpenAI-style chat logs)."""
+
+    speaker: Annotated[Text, Field(max_length=200)] | None = None
+    role: Annotated[Text, Field(max_length=200)] | None = None
+    content: Annotated[Text, Field(min_length=1, max_length=MAX_CONTENT_CHARS)]
+    timestamp: Timestamp | None = None
+    id: Id | None = None
+
+    @model_validator(mode="after")
+    def _has_speaker(self) -> MessageIn:
+        if not (self.speaker or self.role):
+            raise ValueError("a message needs a speaker (or a role)")
+        return self
+
+    def to_library(self) -> dict[str, Any]:
+        """The message as :meth:`tmem.Memory.add` takes it."""
+        data: dict[str, Any] = {"speaker": self.speaker or self.role, "content": self.content}
+        if self.timestamp is not None:
+            data["timestamp"] = self.timestamp
+        if self.id is not None:
+            data["id"] = self.id
+        return data
+
+
+class AddRequest(Wire):
+    user_id: UserId
+    messages: Annotated[list[MessageIn], Field(min_length=1, max_length=MAX_MESSAGES)]
+    session_id: Id | None = None
+
+
+class SearchRequest(Wire):
+    user_id: UserId
+    query: Annotated[Text, Field(max_length=MAX_QUERY_CHARS)]
+    limit: int = 10
+
+    @property
+    def clamped_limit(self) -> int:
+        return clamp_limit(self.limit)
+
+
+class AnswerRequest(Wire):
+    user_id: UserId
+    question: Annotated[Text, Field(min_length=1, max_length=MAX_QUERY_CHARS)]
+
+
+class UpdateRequest(Wire):
+    content: Annotated[Text, Field(min_length=1, max_length=MAX_CONTENT_CHARS)]
+
+
+def clamp_limit(limit: int) -> int:
+    return max(1, min(limit, MAX_LIMIT))
+
+
+# --- responses ---------------------------------------------------------------------------------
+class HitOut(BaseModel):
+    id: str
+    kind: Literal["turn", "scene", "item"]
+    text: str
+    score: float
+    timestamp: str | None
+    source_turns: list[str]
+    reached_by: list[str]
+
+
+class SearchResponse(BaseModel):
+    hits: list[HitOut]
+
+
+class JobAccepted(BaseModel):
+    job_id: str
+
+
+class JobOut(BaseModel):
+    id: str
+    kind: str
+    status: Literal["queued", "running", "done", "failed"]
+    attempts: int
+    created_at: str
+    updated_at: str
+    run_at: str
+    result: dict[str, Any] | None = None
+    error: str = ""
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+class Deleted(BaseModel):
+    deleted: str
+    rows: int
+
+
+class UserDeleted(BaseModel):
+    user_id: str
+    rows: int
