@@ -85,6 +85,10 @@ class Memory:
         from tmem.store.factory import open_store
 
         config = (config or Config()).validate()
+        if embedder is None and config.embedder.kind == "minilm" and config.embedder.model is None:
+            from tmem.embed.verify import default_model_dir
+
+            default_model_dir()  # missing weights fail here, naming the fix, not at the first add
         embedder = embedder or build_embedder(config.embedder)
         if llm is None:
             llm = build_llm(config.llm)
