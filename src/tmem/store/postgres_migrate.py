@@ -76,6 +76,21 @@ def pending_migrations(cursor: Cursor, tmem_version: str) -> list[str]:
     return [migration_name(migration) for migration in MIGRATIONS[len(applied) :]]
 
 
+def inspect_database(url: str, tmem_version: str) -> tuple[int, list[str]]:
+    """The schema version of the database at ``url`` and its pending migrations; writes nothing.
+
+    Raises:
+        SchemaVersionError: the database holds migrations this tmem does not know (newer).
+        StoreError: the database cannot be reached or read.
+    """
+    try:
+        with psycopg.connect(url, autocommit=True) as conn, conn.cursor() as cursor:
+            pending = pending_migrations(cursor, tmem_version)
+    except psycopg.Error as error:
+        raise StoreError(f"cannot read the schema of the Postgres database: {error}") from error
+    return len(MIGRATIONS) - len(pending), pending
+
+
 def migrate(cursor: Cursor, tmem_version: str) -> list[str]:
     """Apply every migration not yet applied, in order; return the names applied.
 

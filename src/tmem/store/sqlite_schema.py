@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from tmem.errors import SchemaVersionError, StoreError
 
@@ -202,6 +203,30 @@ def pending_migrations(conn: sqlite3.Connection) -> list[str]:
     applied = applied_migrations(conn)
     _refuse_unknown(applied, "this tmem")
     return [name for name, _ in MIGRATIONS[len(applied) :]]
+
+
+def inspect_file(path: str) -> tuple[int, list[str]]:
+    """The schema version of the store at ``path`` and its pending migrations; writes nothing.
+
+    A missing file (or ``:memory:``) is a new store: version 0, every migration pending.
+
+    Raises:
+        SchemaVersionError: the file was written by a newer tmem.
+        StoreError: the file cannot be read or is not a tmem store.
+    """
+    if path == ":memory:" or not Path(path).exists():
+        return 0, [name for name, _ in MIGRATIONS]
+    try:
+        conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot open store {path!r}: {exc}") from exc
+    try:
+        pending = pending_migrations(conn)
+        return len(MIGRATIONS) - len(pending), pending
+    except sqlite3.Error as exc:
+        raise StoreError(f"{path!r} is not a readable tmem store: {exc}") from exc
+    finally:
+        conn.close()
 
 
 def migrate(conn: sqlite3.Connection, *, tmem_version: str, created_at: str) -> list[str]:
