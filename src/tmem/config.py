@@ -78,6 +78,28 @@ class EmbedderConfig:
 
 
 @dataclass(frozen=True)
+class RerankerConfig:
+    """An optional cross-encoder behind a ``/rerank`` endpoint (vLLM, llama.cpp, TEI, Jina,
+    Cohere). Without ``base_url`` the fused ranking is final."""
+
+    base_url: str | None = None
+    model: str | None = None
+    api_key: Secret | None = None
+    timeout_s: float = 30.0
+    scene_candidates: int = 24
+    """Fused scenes sent to the reranker (T-Mem's "wide recall" of 24)."""
+    item_candidates: int = 40
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.base_url)
+
+    def validate(self) -> None:
+        if self.base_url and not self.model:
+            raise ConfigError("the reranker's base_url is set but its model is not")
+
+
+@dataclass(frozen=True)
 class WriteConfig:
     """Write-path parameters (T-Mem spec §2 defaults unless noted)."""
 
@@ -130,12 +152,14 @@ class Config:
     embedder: EmbedderConfig = field(default_factory=EmbedderConfig)
     write: WriteConfig = field(default_factory=WriteConfig)
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
+    reranker: RerankerConfig = field(default_factory=RerankerConfig)
     durable: bool = False
     """SQLite ``synchronous=FULL`` (every acknowledged write survives power loss) vs NORMAL."""
 
     def validate(self) -> Config:
         self.llm.validate()
         self.embedder.validate()
+        self.reranker.validate()
         return self
 
     def with_llm(self, **changes: Any) -> Config:
@@ -153,6 +177,7 @@ class Config:
             "embedder": [self.embedder.kind, self.embedder.model, self.embedder.dim],
             "write": asdict(self.write),
             "retrieval": asdict(self.retrieval),
+            "reranker": self.reranker.model if self.reranker.enabled else None,
             "prompts": prompt_versions(),
         }
         blob = json.dumps(data, sort_keys=True, default=str).encode()

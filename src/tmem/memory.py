@@ -31,6 +31,7 @@ from tmem.models import (
     Scene,
     Turn,
 )
+from tmem.rerank.base import Reranker
 from tmem.retrieve.search import Searcher
 from tmem.store.base import Store
 
@@ -57,6 +58,7 @@ class Memory:
         llm: LLM | None,
         config: Config,
         clock: Clock,
+        reranker: Reranker | None = None,
     ) -> None:
         self.store = store
         self.embedder = embedder
@@ -65,7 +67,14 @@ class Memory:
         self.clock = clock
         store.bind_embedder(embedder.name, embedder.dim)
         self._ingestor = Ingestor(store, embedder, llm, config, clock.now)
-        self._searcher = Searcher(store, embedder, config.retrieval)
+        self.reranker = reranker
+        self._searcher = Searcher(
+            store,
+            embedder,
+            config.retrieval,
+            reranker,
+            (config.reranker.scene_candidates, config.reranker.item_candidates),
+        )
 
     @classmethod
     def open(
@@ -77,6 +86,7 @@ class Memory:
         embedder: Embedder | None = None,
         llm: LLM | None = None,
         clock: Clock | None = None,
+        reranker: Reranker | None = None,
     ) -> Memory:
         """Open (creating if needed) a memory at ``path``: a SQLite file, ``:memory:``, or a
         ``postgresql://`` URL. Components not given are built from ``config``."""
@@ -95,7 +105,16 @@ class Memory:
         store = store or open_store(
             str(path) if isinstance(path, Path) else os.fspath(path), durable=config.durable
         )
-        return cls(store, embedder, llm, config, clock or SystemClock())
+        if reranker is None and config.reranker.enabled:
+            from tmem.rerank.http import HTTPReranker
+
+            reranker = HTTPReranker(
+                str(config.reranker.base_url),
+                str(config.reranker.model),
+                str(config.reranker.api_key) if config.reranker.api_key else None,
+                timeout_s=config.reranker.timeout_s,
+            )
+        return cls(store, embedder, llm, config, clock or SystemClock(), reranker)
 
     @property
     def mode(self) -> Mode:

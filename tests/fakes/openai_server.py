@@ -157,6 +157,7 @@ class FakeOpenAIServer:
         self.model = model
         self.embedding_dim = embedding_dim
         self.embed: Embedding = lambda text: hash_embedding(text, self.embedding_dim)
+        self.rerank_score: Callable[[str, str], float] = _word_overlap
         self._state = _State()
         self._closing = threading.Event()
         self._httpd: ThreadingHTTPServer | None = None
@@ -293,6 +294,8 @@ class FakeOpenAIServer:
             return self._chat(request)
         if request.method == "POST" and path == "/v1/embeddings":
             return self._embeddings(request)
+        if request.method == "POST" and path == "/v1/rerank":
+            return self._rerank(request)
         return 404, {}, error_body(f"no route for {request.method} {request.path}")
 
     def _chat(self, request: RecordedRequest) -> tuple[int, dict[str, str], Any]:
@@ -313,6 +316,21 @@ class FakeOpenAIServer:
         bare = prompt_id.split("@", 1)[0]
         return chat.get(prompt_id) or chat.get(bare) or chat.get(WILDCARD)
 
+    def _rerank(self, request: RecordedRequest) -> tuple[int, dict[str, str], Any]:
+        """A Jina/Cohere-style rerank reply scored by :attr:`rerank_score` (word overlap)."""
+        body = request.body if isinstance(request.body, dict) else {}
+        query = str(body.get("query", ""))
+        documents = [str(d) for d in body.get("documents") or []]
+        results = [
+            {"index": i, "relevance_score": self.rerank_score(query, doc)}
+            for i, doc in enumerate(documents)
+        ]
+        results.sort(key=lambda r: -float(r["relevance_score"]))
+        top_n = body.get("top_n")
+        if isinstance(top_n, int):
+            results = results[:top_n]
+        return 200, {}, {"model": str(body.get("model") or self.model), "results": results}
+
     def _embeddings(self, request: RecordedRequest) -> tuple[int, dict[str, str], Any]:
         body = request.body if isinstance(request.body, dict) else {}
         inputs = body.get("input")
@@ -325,6 +343,13 @@ class FakeOpenAIServer:
         usage = {"prompt_tokens": tokens, "total_tokens": tokens}
         model = str(body.get("model") or self.model)
         return 200, {}, {"object": "list", "data": data, "model": model, "usage": usage}
+
+
+def _word_overlap(query: str, document: str) -> float:
+    """The default rerank score: the share of the query's words found in the document."""
+    words = set(query.lower().split())
+    found = set(document.lower().split())
+    return len(words & found) / len(words) if words else 0.0
 
 
 def _fault_response(fault: _Fault) -> tuple[int, dict[str, str], Any]:

@@ -19,6 +19,9 @@ TMEM_EMBEDDER_BASE_URL        embeddings endpoint (TMEM_EMBEDDER=openai)
 TMEM_EMBEDDER_MODEL           embeddings model
 TMEM_EMBEDDER_API_KEY         embeddings API key
 TMEM_EMBEDDER_DIM             embedding dimension (default 384)
+TMEM_RERANK_BASE_URL          optional cross-encoder /rerank endpoint (vLLM, llama.cpp, TEI, ...)
+TMEM_RERANK_MODEL             reranker model name
+TMEM_RERANK_API_KEY           reranker API key
 TMEM_DURABLE                  1/true: fsync every write (SQLite synchronous=FULL)
 ============================  ==============================================================
 """
@@ -34,6 +37,7 @@ from tmem.config import (
     EmbedderKind,
     JsonMode,
     LLMConfig,
+    RerankerConfig,
     Secret,
 )
 from tmem.errors import ConfigError
@@ -112,11 +116,22 @@ def embedder_from_env(env: Mapping[str, str]) -> EmbedderConfig:
     )
 
 
+def reranker_from_env(env: Mapping[str, str]) -> RerankerConfig:
+    return RerankerConfig(
+        base_url=env.get("TMEM_RERANK_BASE_URL") or None,
+        model=env.get("TMEM_RERANK_MODEL") or None,
+        api_key=_secret(env, "TMEM_RERANK_API_KEY"),
+    )
+
+
 def config_from_env(env: Mapping[str, str]) -> Config:
     """The whole configuration from ``env`` (pass ``os.environ``), validated."""
     durable = parse_bool("TMEM_DURABLE", env.get("TMEM_DURABLE", ""))
     return Config(
-        llm=llm_from_env(env), embedder=embedder_from_env(env), durable=durable
+        llm=llm_from_env(env),
+        embedder=embedder_from_env(env),
+        reranker=reranker_from_env(env),
+        durable=durable,
     ).validate()
 
 

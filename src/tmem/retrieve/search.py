@@ -25,16 +25,21 @@ over each turn and ``context``, a cosine over the turn together with its neighbo
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from tmem.config import RetrievalConfig
 from tmem.embed.base import Embedder
+from tmem.errors import TmemError
 from tmem.models import Hit, Item, Kind, Record, Scene
+from tmem.rerank.base import Reranker
 from tmem.retrieve.fusion import rrf
 from tmem.store.base import Store, Vector
+
+_log = logging.getLogger("tmem.retrieve")
 
 
 @dataclass
@@ -54,6 +59,9 @@ class Searcher:
     store: Store
     embedder: Embedder
     config: RetrievalConfig
+    reranker: Reranker | None = None
+    rerank_pool: tuple[int, int] = (24, 40)
+    """Fused (scenes, items) candidates handed to the reranker; turns use the item figure."""
 
     def search(self, query: str, user_id: str, limit: int = 10) -> list[Hit]:
         if limit < 1 or not query.strip():
@@ -82,7 +90,7 @@ class Searcher:
             channels.add("context", self._vector_ids(user_id, "context", vector, n))
         if self.config.lexical:
             channels.add("bm25", self._text_ids(user_id, "turn", query, n))
-        return self._fuse(user_id, channels, limit)
+        return self._ranked(query, user_id, channels, limit, self.rerank_pool[1])
 
     # --- channels over scenes and items -------------------------------------------------------
     def _derived(
@@ -97,8 +105,9 @@ class Searcher:
             return []
         scene_channels = self._scene_channels(query, user_id, vector)
         item_channels = self._item_channels(query, user_id, vector)
-        return self._fuse(user_id, scene_channels, scenes) + self._fuse(
-            user_id, item_channels, items
+        scene_pool, item_pool = self.rerank_pool
+        return self._ranked(query, user_id, scene_channels, scenes, scene_pool) + self._ranked(
+            query, user_id, item_channels, items, item_pool
         )
 
     def _scene_channels(self, query: str, user_id: str, vector: Vector) -> _Channels:
@@ -162,6 +171,26 @@ class Searcher:
 
     def _text_ids(self, user_id: str, kind: Kind, query: str, n: int) -> list[str]:
         return [s.id for s in self.store.search_text(user_id, kind, query, n)]
+
+    def _ranked(
+        self, query: str, user_id: str, channels: _Channels, limit: int, pool: int
+    ) -> list[Hit]:
+        """Fused hits, reordered by the cross-encoder when one is configured."""
+        if self.reranker is None:
+            return self._fuse(user_id, channels, limit)
+        candidates = self._fuse(user_id, channels, max(limit, pool))
+        try:
+            scores = self.reranker.rerank(query, [h.text for h in candidates])
+        except TmemError as error:
+            # Reranking refines the order; without it the fused order stands.
+            _log.warning("reranker failed, keeping the fused order: %s", error)
+            return candidates[:limit]
+        reranked = [
+            replace(hit, score=score, reached_by=(*hit.reached_by, "rerank"))
+            for hit, score in zip(candidates, scores, strict=True)
+        ]
+        reranked.sort(key=lambda h: (-h.score, h.id))
+        return reranked[:limit]
 
     def _fuse(self, user_id: str, channels: _Channels, limit: int) -> list[Hit]:
         if not channels.rankings or limit < 1:
