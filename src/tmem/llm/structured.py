@@ -61,7 +61,9 @@ def call_structured(
     schema = spec.output.model_json_schema()
     usage = Usage()
     for attempt in range(1, retries + 2):
-        request = LLMRequest(tuple(messages), prompt_id=spec.key, json_schema=schema)
+        request = LLMRequest(
+            tuple(messages), prompt_id=spec.key, json_schema=schema, max_tokens=spec.max_tokens
+        )
         try:
             response = llm.complete(request)
         except LLMError as exc:

@@ -26,6 +26,8 @@ class PromptSpec(Generic[T]):
     version: str
     output: type[T]
     render: Callable[[Any, datetime], list[ChatMessage]]
+    max_tokens: int = 2048
+    """The reply budget; long structured replies (segmentation, extraction) need more."""
 
     @property
     def key(self) -> str:

@@ -342,4 +342,6 @@ def render(inputs: ExtractInputs, now: datetime) -> list[ChatMessage]:
     return [ChatMessage("system", _PROMPT), ChatMessage("user", "\n\n".join(parts))]
 
 
-SPEC: PromptSpec[ExtractOutput] = PromptSpec(PROMPT_ID, VERSION, ExtractOutput, render)
+SPEC: PromptSpec[ExtractOutput] = PromptSpec(
+    PROMPT_ID, VERSION, ExtractOutput, render, max_tokens=4096
+)

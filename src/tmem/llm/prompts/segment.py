@@ -211,4 +211,6 @@ def render(inputs: SegmentInputs, now: datetime) -> list[ChatMessage]:
     return [ChatMessage("system", _PROMPT), ChatMessage("user", "\n\n".join(parts))]
 
 
-SPEC: PromptSpec[SegmentOutput] = PromptSpec(PROMPT_ID, VERSION, SegmentOutput, render)
+SPEC: PromptSpec[SegmentOutput] = PromptSpec(
+    PROMPT_ID, VERSION, SegmentOutput, render, max_tokens=4096
+)
