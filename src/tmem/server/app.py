@@ -112,6 +112,7 @@ def create_app(db: str, config: Config, settings: ServiceSettings | None = None)
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        redirect_slashes=False,
     )
     errors.install(app)
     # Added last runs first: the key is checked before the body is even read.

@@ -1,17 +1,17 @@
 """API keys: how a request proves which tenant it acts for.
 
 A key is a random secret shown once (``tmem keys create``); the store keeps only its SHA-256
-hex digest and looks keys up by that digest. A request names no tenant itself: the tenant comes
-from the key, and each ``user_id`` in a request is mapped into the tenant's own namespace
-(``tenant/user_id``), so one tenant can never address another's memories (BOLA).
+hex digest (:func:`tmem.store.api_keys.hash_secret`) and looks keys up by that digest. A
+request names no tenant itself: the tenant comes from the key, and each ``user_id`` in a
+request is mapped into the tenant's own namespace (``tenant/user_id``), so one tenant can never address another's memories (BOLA).
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from dataclasses import dataclass
 
+from tmem.store.api_keys import hash_secret
 from tmem.store.base import ServiceStore
 
 from .errors import ApiError
@@ -34,11 +34,6 @@ class Principal:
         return internal_user_id(self.tenant, user_id)
 
 
-def hash_key(secret: str) -> str:
-    """The stored form of an API key: its SHA-256 hex digest."""
-    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
-
-
 def internal_user_id(tenant: str, user_id: str) -> str:
     # Tenant names contain no '/', so the first '/' always ends the tenant: "a" + "b/c" and
     # "a/b" + "c" cannot both exist.
@@ -57,7 +52,7 @@ def authenticate(store: ServiceStore, header: str | None) -> Principal:
         ApiError: 401 when the header is missing or malformed or the key is unknown or revoked.
     """
     secret = _bearer(header)
-    digest = hash_key(secret)
+    digest = hash_secret(secret)
     key = store.api_key_by_hash(digest)
     # The store found the row by digest; comparing again in constant time keeps a store
     # that matches loosely (collation, prefix index) from ever letting a wrong key through.

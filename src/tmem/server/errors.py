@@ -149,6 +149,8 @@ def describe_validation(errors: Any) -> str:
 
 
 def _short(message: str) -> str:
+    # A message may quote hostile input: lone surrogates would make the JSON unencodable.
+    message = message.encode("utf-8", "replace").decode("utf-8")
     if len(message) <= MAX_MESSAGE_CHARS:
         return message
     return message[: MAX_MESSAGE_CHARS - 3] + "..."

@@ -142,7 +142,7 @@ def delete_memory(
     return Deleted(deleted=memory_id, rows=rows)
 
 
-@v1.delete("/users/{user_id}")
+@v1.delete("/users/{user_id:path}")
 def delete_user(user_id: str, caller: Caller, service: ServiceDep) -> UserDeleted:
     """Delete every memory of one user of your tenant."""
     rows = service.memory.delete_user(_user(caller, user_id))

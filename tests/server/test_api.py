@@ -1,0 +1,227 @@
+"""The REST API against a real ``tmem serve`` process: every route, auth, tenants, idempotency."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.server.conftest import Running
+from tests.server.service import tmem
+
+Json = dict[str, Any]
+
+
+def _messages(*texts: str) -> list[Json]:
+    return [
+        {"speaker": "Ana", "content": text, "timestamp": f"2024-03-0{i + 1}T10:00:00Z"}
+        for i, text in enumerate(texts)
+    ]
+
+
+def _add(api: httpx.Client, user: str, *texts: str) -> Json:
+    response = api.post("/v1/memories", json={"user_id": user, "messages": _messages(*texts)})
+    assert response.status_code == 200, response.text
+    body: Json = response.json()
+    return body
+
+
+def _user() -> str:
+    return f"u-{uuid.uuid4().hex[:8]}"
+
+
+def _concrete(path: str) -> str:
+    return path.replace("{memory_id}", "m1").replace("{job_id}", "j1").replace("{user_id}", "u")
+
+
+def test_healthz_needs_no_key(running: Running) -> None:
+    response = httpx.get(f"{running.url}/healthz")
+    assert response.status_code == 200
+    assert response.json()["status"] == "ok"
+
+
+def test_every_route_but_healthz_answers_401_without_a_valid_key(running: Running) -> None:
+    schema = httpx.get(f"{running.url}/openapi.json").json()
+    routes = [
+        (method.upper(), _concrete(path))
+        for path, methods in schema["paths"].items()
+        if path != "/healthz"
+        for method in methods
+    ]
+    assert len(routes) >= 10
+    bad_headers: list[dict[str, str]] = [
+        {},
+        {"Authorization": "Bearer"},
+        {"Authorization": "Basic dXNlcjpwYXNz"},
+        {"Authorization": "Bearer tmem_not-a-real-key"},
+        {"Authorization": f"Bearer {running.key_a}x"},
+    ]
+    with httpx.Client(base_url=running.url) as http:
+        for method, path in routes:
+            for headers in bad_headers:
+                response = http.request(method, f"{path}?user_id=u", headers=headers, json={})
+                assert response.status_code == 401, (method, path, headers)
+                assert response.json()["error"]["code"] == "unauthorized"
+
+
+def test_a_revoked_key_is_refused_at_once(running: Running) -> None:
+    created = tmem(running.server.db, "keys", "create", "--tenant", "acme")
+    secret = created.stdout.strip().splitlines()[-1]
+    key_id = created.stderr.split("created key ")[1].split()[0]
+    search = {"user_id": "u", "query": "x"}
+    headers = {"Authorization": f"Bearer {secret}"}
+    assert httpx.post(f"{running.url}/v1/search", json=search, headers=headers).status_code == 200
+    assert tmem(running.server.db, "keys", "revoke", key_id).returncode == 0
+    assert httpx.post(f"{running.url}/v1/search", json=search, headers=headers).status_code == 401
+
+
+def test_memory_lifecycle_over_every_route(api_a: httpx.Client) -> None:
+    user = _user()
+    report = _add(api_a, user, "My colleague Ben is allergic to shellfish.", "We met in Lisbon.")
+    assert report["turns"] == 2 and report["user_id"] == user
+    turn_id = report["turn_ids"][0]
+
+    hits = api_a.post("/v1/search", json={"user_id": user, "query": "shellfish allergy"}).json()
+    assert hits["hits"][0]["id"] == turn_id
+    assert set(hits["hits"][0]) == {
+        "id", "kind", "text", "score", "timestamp", "source_turns", "reached_by",
+    }  # fmt: skip
+
+    listed = api_a.get("/v1/memories", params={"user_id": user}).json()["memories"]
+    assert {m["id"] for m in listed} >= set(report["turn_ids"])
+    assert all(m["user_id"] == user for m in listed)
+    turns = api_a.get("/v1/memories", params={"user_id": user, "kind": "turn"}).json()
+    assert len(turns["memories"]) == 2
+
+    got = api_a.get(f"/v1/memories/{turn_id}", params={"user_id": user}).json()
+    assert got["content"] == "My colleague Ben is allergic to shellfish."
+
+    patched = api_a.patch(
+        f"/v1/memories/{turn_id}", params={"user_id": user}, json={"content": "Ben eats fish."}
+    )
+    assert patched.status_code == 200 and patched.json()["content"] == "Ben eats fish."
+    history = api_a.get(f"/v1/memories/{turn_id}/history", params={"user_id": user}).json()
+    assert [h["event"] for h in history["history"]][-1] == "updated"
+
+    exported = api_a.get("/v1/export", params={"user_id": user}).json()["records"]
+    assert {"turn"} <= {r["type"] for r in exported}
+    assert "Ben eats fish." in json.dumps(exported)
+
+    deleted = api_a.delete(f"/v1/memories/{turn_id}", params={"user_id": user})
+    assert deleted.status_code == 200 and deleted.json()["rows"] >= 1
+    gone = api_a.get(f"/v1/memories/{turn_id}", params={"user_id": user})
+    assert gone.status_code == 404 and gone.json()["error"]["code"] == "not_found"
+
+    removed = api_a.delete(f"/v1/users/{user}").json()
+    assert removed == {"user_id": user, "rows": removed["rows"]} and removed["rows"] > 0
+    assert api_a.get("/v1/memories", params={"user_id": user}).json()["memories"] == []
+
+
+def test_answer_without_an_llm_is_501(api_a: httpx.Client) -> None:
+    response = api_a.post("/v1/answer", json={"user_id": "u", "question": "Who is Ben?"})
+    assert response.status_code == 501
+    assert response.json()["error"]["code"] == "llm_unavailable"
+
+
+def test_tenants_never_see_each_other(api_a: httpx.Client, api_b: httpx.Client) -> None:
+    user = _user()  # the same user id in both tenants
+    canary = f"canary-{uuid.uuid4().hex}"
+    report = _add(api_a, user, f"The vault code is {canary}.")
+    memory_id = report["turn_ids"][0]
+    _add(api_b, user, "Globex has nothing secret here.")
+
+    found = api_b.post("/v1/search", json={"user_id": user, "query": canary}).json()
+    assert canary not in json.dumps(found)
+    params = {"user_id": user}
+    assert api_b.get(f"/v1/memories/{memory_id}", params=params).status_code == 404
+    assert api_b.get(f"/v1/memories/{memory_id}/history", params=params).status_code == 404
+    assert api_b.delete(f"/v1/memories/{memory_id}", params=params).status_code == 404
+    patch = api_b.patch(f"/v1/memories/{memory_id}", params=params, json={"content": "pwned"})
+    assert patch.status_code == 404
+    assert canary not in api_b.get("/v1/memories", params=params).text
+    assert canary not in api_b.get("/v1/export", params=params).text
+    # A user id shaped like another tenant's namespace stays inside the caller's tenant.
+    assert canary not in api_b.get("/v1/export", params={"user_id": f"acme/{user}"}).text
+    api_b.delete(f"/v1/users/{user}")
+
+    still = api_a.get(f"/v1/memories/{memory_id}", params=params)
+    assert still.status_code == 200 and canary in still.text
+
+
+def test_idempotent_add_never_ingests_twice(api_a: httpx.Client) -> None:
+    user = _user()
+    body = {"user_id": user, "messages": [{"speaker": "Ana", "content": "I adopted a cat."}]}
+    headers = {"Idempotency-Key": f"key-{uuid.uuid4().hex}"}
+    first = api_a.post("/v1/memories", json=body, headers=headers)
+    again = api_a.post("/v1/memories", json=body, headers=headers)
+    assert first.status_code == again.status_code == 200
+    assert first.json() == again.json()
+    assert len(api_a.get("/v1/memories", params={"user_id": user, "kind": "turn"}).json()[
+        "memories"
+    ]) == 1  # fmt: skip
+
+    other = {**body, "messages": [{"speaker": "Ana", "content": "I adopted a dog."}]}
+    reused = api_a.post("/v1/memories", json=other, headers=headers)
+    assert reused.status_code == 422
+    assert reused.json()["error"]["code"] == "idempotency_key_reused"
+
+
+def test_idempotency_keys_are_per_tenant(api_a: httpx.Client, api_b: httpx.Client) -> None:
+    user = _user()
+    headers = {"Idempotency-Key": f"shared-{uuid.uuid4().hex}"}
+    first = api_a.post("/v1/memories", json={"user_id": user, "messages": _messages("a")},
+                       headers=headers)  # fmt: skip
+    other = api_b.post("/v1/memories", json={"user_id": user, "messages": _messages("b", "c")},
+                       headers=headers)  # fmt: skip
+    assert first.status_code == other.status_code == 200
+    assert other.json()["turns"] == 2
+
+
+def test_background_add_runs_as_a_job(api_a: httpx.Client, api_b: httpx.Client) -> None:
+    user = _user()
+    body = {"user_id": user, "messages": _messages("Queued memory about kayaks.")}
+    headers = {"Idempotency-Key": f"bg-{uuid.uuid4().hex}"}
+    accepted = api_a.post("/v1/memories", params={"background": "true"}, json=body,
+                          headers=headers)  # fmt: skip
+    assert accepted.status_code == 202
+    job_id = accepted.json()["job_id"]
+    replay = api_a.post("/v1/memories", params={"background": "true"}, json=body, headers=headers)
+    assert replay.status_code == 202 and replay.json()["job_id"] == job_id
+
+    job = _wait_job(api_a, job_id)
+    assert job["status"] == "done" and job["result"]["turns"] == 1
+    assert job["result"]["user_id"] == user
+    assert api_b.get(f"/v1/jobs/{job_id}").status_code == 404
+    assert api_a.get("/v1/jobs/not-a-job").status_code == 404
+    hits = api_a.post("/v1/search", json={"user_id": user, "query": "kayaks"}).json()["hits"]
+    assert hits and "kayaks" in hits[0]["text"]
+
+
+def _wait_job(api: httpx.Client, job_id: str) -> Json:
+    import time
+
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        job: Json = api.get(f"/v1/jobs/{job_id}").json()
+        if job["status"] in ("done", "failed"):
+            return job
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} did not finish")
+
+
+@pytest.mark.parametrize("limit", [0, -5, 1, 10**6, 2**63])
+def test_limit_is_clamped(api_a: httpx.Client, limit: int) -> None:
+    response = api_a.post("/v1/search", json={"user_id": "u", "query": "x", "limit": limit})
+    assert response.status_code == 200
+
+
+def test_a_timestamp_tmem_cannot_parse_is_a_clear_422(api_a: httpx.Client) -> None:
+    message = {"speaker": "Ana", "content": "hi", "timestamp": "last Tuesday"}
+    response = api_a.post("/v1/memories", json={"user_id": "u", "messages": [message]})
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "invalid_input"
+    assert "timestamp" in error["message"] and "ISO 8601" in error["message"]
