@@ -3,7 +3,8 @@
 A key is a random secret shown once (``tmem keys create``); the store keeps only its SHA-256
 hex digest (:func:`tmem.store.api_keys.hash_secret`) and looks keys up by that digest. A
 request names no tenant itself: the tenant comes from the key, and each ``user_id`` in a
-request is mapped into the tenant's own namespace (``tenant/user_id``), so one tenant can never address another's memories (BOLA).
+request is mapped into the tenant's own namespace (``tenant/user_id``), so one tenant can
+never address another's memories (BOLA).
 """
 
 from __future__ import annotations
