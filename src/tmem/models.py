@@ -233,6 +233,10 @@ class IngestReport:
     usage: Usage
     failures: tuple[Failure, ...] = ()
     turn_ids: tuple[str, ...] = ()
+    rejected_triggers: int = 0
+    """Trigger texts dropped as copies of the dialogue or restatements of their fact."""
+    rejected_items: int = 0
+    """Extracted facts dropped as echoes of the prompt's own examples."""
 
     @property
     def llm_calls(self) -> int:

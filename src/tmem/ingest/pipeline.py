@@ -216,6 +216,7 @@ class Ingestor:
             superseded=len(derivation.supersessions),
             usage=derivation.usage,
             failures=derivation.failures,
+            rejected=(derivation.rejected_triggers, derivation.rejected_items),
         )
 
     def _related_items(self, user_id: str, text: str) -> list[Item]:
@@ -281,6 +282,7 @@ class Ingestor:
         superseded: int = 0,
         usage: Usage | None = None,
         failures: Sequence[Failure] = (),
+        rejected: tuple[int, int] = (0, 0),
     ) -> IngestReport:
         counts = Counter(t.family for t in triggers)
         return IngestReport(
@@ -295,4 +297,6 @@ class Ingestor:
             usage=usage or Usage(),
             failures=tuple(failures),
             turn_ids=tuple(t.id for t in turns),
+            rejected_triggers=rejected[0],
+            rejected_items=rejected[1],
         )
