@@ -1,0 +1,204 @@
+"""Upgrading a SQLite store written by schema-1 tmem (tests/fixtures/tmem-schema1.db).
+
+The fixture and ``tmem-schema1.expected.json`` (what the old code read back) were made by
+``tests/fixtures/make_schema1.py`` with the code as of commit dd283d5; the checks here re-read
+the same things with the current code and compare.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from tests.fixtures.make_schema1 import expected
+from tmem.cli.main import cli
+from tmem.clock import FixedClock
+from tmem.config import Config, EmbedderConfig
+from tmem.errors import SchemaVersionError, StoreError
+from tmem.memory import Memory
+from tmem.store import sqlite_schema
+from tmem.store.api_keys import hash_secret, new_api_key
+from tmem.store.base import IdempotencyRecord, ServiceStore
+from tmem.store.migration import migrate, pending_migrations
+from tmem.store.sqlite import SQLiteStore
+
+FIXTURES = Path(__file__).parents[1] / "fixtures"
+CONFIG = Config(embedder=EmbedderConfig(kind="hash", dim=64))
+NOW = datetime(2025, 6, 1, tzinfo=UTC)
+SCHEMA1_TABLES = {
+    "migrations", "meta", "users", "turns", "scenes", "items", "memory_sources", "triggers",
+    "trigger_targets", "vectors", "history", "personas",
+}  # fmt: skip
+"""Schema 1's tables, leaving out the full-text index's (``fts*``)."""
+
+
+def assert_reads_like_schema1(target: str, expected_file: str) -> None:
+    """Exports, histories and search hits equal what the old code read from the fixture."""
+    want = json.loads((FIXTURES / expected_file).read_text(encoding="utf-8"))
+    with Memory.open(target, CONFIG, clock=FixedClock()) as mem:
+        got = json.loads(json.dumps(expected(mem), ensure_ascii=False))
+    for user in want:
+        assert got[user]["export"] == want[user]["export"]
+        assert got[user]["history"] == want[user]["history"]
+        for query, hits in want[user]["search"].items():
+            assert [_without_score(hit) for hit in got[user]["search"][query]] == [
+                _without_score(hit) for hit in hits
+            ], query
+            assert [hit["score"] for hit in got[user]["search"][query]] == pytest.approx(
+                [hit["score"] for hit in hits], rel=1e-4
+            )
+
+
+def _without_score(hit: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in hit.items() if key != "score"}
+
+
+def assert_service_tables_work(store: ServiceStore) -> None:
+    job_id = store.enqueue_job("ingest", {"n": 1}, "alice", now=NOW)
+    claimed = store.claim_job("w1", now=NOW)
+    assert claimed is not None and claimed.id == job_id
+    store.finish_job(job_id, {"ok": True}, worker_id="w1")
+    secret, key = new_api_key("acme", NOW)
+    store.add_api_key(key)
+    found = store.api_key_by_hash(hash_secret(secret))
+    assert found is not None and found.id == key.id
+    record = IdempotencyRecord("acme", "k", "h", 202, {"job_id": job_id}, NOW)
+    assert store.idempotency_put(record) == record
+
+
+def tables(path: Path) -> set[str]:
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+    conn.close()
+    return {str(name) for (name,) in rows if not str(name).startswith("fts")}
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def old_db(tmp_path: Path) -> Path:
+    path = tmp_path / "schema1.db"
+    shutil.copyfile(FIXTURES / "tmem-schema1.db", path)
+    return path
+
+
+def test_the_fixture_is_a_schema1_store(old_db: Path) -> None:
+    assert tables(old_db) == SCHEMA1_TABLES
+    plan = pending_migrations(old_db)
+    assert (plan.version, plan.latest, plan.pending) == (1, 2, ("0002_service",))
+
+
+def test_opening_an_old_store_migrates_it_and_keeps_every_record(old_db: Path) -> None:
+    with SQLiteStore(old_db) as store:
+        assert store.applied_migrations == ("0002_service",)
+        assert_service_tables_work(store)
+    assert {"jobs", "api_keys", "idempotency"} <= tables(old_db)
+    assert_reads_like_schema1(str(old_db), "tmem-schema1.expected.json")
+    with SQLiteStore(old_db) as again:
+        assert again.applied_migrations == ()
+
+
+def test_tmem_migrate_lists_then_applies_pending_migrations(old_db: Path) -> None:
+    before = digest(old_db)
+    dry = CliRunner().invoke(cli, ["--db", str(old_db), "migrate", "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert dry.output.splitlines() == ["schema version 1 (this tmem: 2)", "pending 0002_service"]
+    assert digest(old_db) == before and tables(old_db) == SCHEMA1_TABLES
+    done = CliRunner().invoke(cli, ["--db", str(old_db), "migrate"])
+    assert done.exit_code == 0, done.output
+    assert done.output.splitlines() == ["schema version 1 -> 2", "applied 0002_service"]
+    assert pending_migrations(old_db).pending == ()
+    assert_reads_like_schema1(str(old_db), "tmem-schema1.expected.json")
+    again = CliRunner().invoke(cli, ["--json", "--db", str(old_db), "migrate"])
+    assert json.loads(again.output) == {"before": 2, "after": 2, "applied": []}
+
+
+def test_a_new_store_runs_every_migration(tmp_path: Path) -> None:
+    result = migrate(tmp_path / "new.db")
+    assert (result.before, result.after) == (0, 2)
+    assert result.applied == ("0001_initial", "0002_service")
+
+
+def test_a_failing_migration_leaves_the_old_schema_and_all_data(
+    old_db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 0002 runs, then a third migration fails: the one transaction must take 0002 back too.
+    boom = ("0003_boom", ("CREATE TABLE boom (x)", "INSERT INTO no_such_table VALUES (1)"))
+    monkeypatch.setattr(sqlite_schema, "MIGRATIONS", (*sqlite_schema.MIGRATIONS, boom))
+    with pytest.raises(StoreError, match="no_such_table"):
+        SQLiteStore(old_db)
+    monkeypatch.undo()
+    assert tables(old_db) == SCHEMA1_TABLES
+    assert pending_migrations(old_db).version == 1
+    assert_reads_like_schema1(str(old_db), "tmem-schema1.expected.json")
+
+
+def test_an_exception_after_the_migration_statements_rolls_them_back(
+    old_db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def crash(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("crash between the DDL and the commit")
+
+    monkeypatch.setattr(sqlite_schema, "_write_meta_defaults", crash)
+    with pytest.raises(RuntimeError, match="crash"):
+        SQLiteStore(old_db)
+    monkeypatch.undo()
+    assert tables(old_db) == SCHEMA1_TABLES
+    assert_reads_like_schema1(str(old_db), "tmem-schema1.expected.json")
+
+
+# The child applies the migration slowly and says when it is half-way; the parent kills it.
+_SLOW_MIGRATION = """
+import sys, time
+from tmem.store import sqlite_schema
+from tmem.store.sqlite import SQLiteStore
+original = sqlite_schema._apply
+def slow(conn, statements):
+    original(conn, statements[:2])
+    print("half-way", flush=True)
+    time.sleep(60)
+sqlite_schema._apply = slow
+SQLiteStore(sys.argv[1])
+"""
+
+
+def test_a_process_killed_mid_migration_leaves_the_old_schema(old_db: Path) -> None:
+    child = subprocess.Popen(
+        [sys.executable, "-c", _SLOW_MIGRATION, str(old_db)], stdout=subprocess.PIPE, text=True
+    )
+    assert child.stdout is not None
+    assert child.stdout.readline().strip() == "half-way"
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    child.stdout.close()
+    assert tables(old_db) == SCHEMA1_TABLES
+    assert pending_migrations(old_db).pending == ("0002_service",)
+    assert_reads_like_schema1(str(old_db), "tmem-schema1.expected.json")  # migrates on open
+    assert pending_migrations(old_db).pending == ()
+
+
+def test_a_store_from_a_newer_tmem_is_refused(old_db: Path) -> None:
+    migrate(old_db)
+    with sqlite3.connect(old_db) as conn:
+        conn.execute("INSERT INTO migrations VALUES (2, '0003_future', 'later')")
+    conn.close()
+    with pytest.raises(SchemaVersionError):
+        SQLiteStore(old_db)
+    with pytest.raises(SchemaVersionError):
+        pending_migrations(old_db)
+    refused = CliRunner().invoke(cli, ["--db", str(old_db), "migrate", "--dry-run"])
+    assert refused.exit_code == 1 and "upgrade tmem" in refused.output

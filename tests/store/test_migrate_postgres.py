@@ -1,0 +1,97 @@
+"""Upgrading a Postgres database written by schema-1 tmem (``tmem-schema1-postgres.sql``).
+
+The dump (``pg_dump --inserts --no-owner --no-privileges --no-comments``) and what the old code
+read back from it were made by ``tests/fixtures/make_schema1.py``; each test restores the dump
+into a fresh database owned by the non-superuser test role.
+"""
+
+# The pg_* fixtures are imported from pg_server, so their names reappear as test parameters.
+# ruff: noqa: F811
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from click.testing import CliRunner
+
+from tests.store.pg_server import PgServer, create_database, pg_server  # noqa: F401
+from tests.store.test_migrate import FIXTURES, assert_reads_like_schema1, assert_service_tables_work
+from tmem.cli.main import cli
+from tmem.errors import StoreError
+from tmem.store import postgres_migrate, postgres_schema
+from tmem.store.migration import pending_migrations
+from tmem.store.postgres import PostgresStore
+from tmem.store.postgres_schema import Migration
+
+pytestmark = pytest.mark.postgres
+
+EXPECTED = "tmem-schema1-postgres.expected.json"
+_numbers = itertools.count()
+
+
+@pytest.fixture
+def old_url(pg_server: PgServer) -> Iterator[str]:
+    """A new database holding the restored schema-1 dump."""
+    name = f"schema1_{next(_numbers)}"
+    url = create_database(pg_server, name)
+    dump = (FIXTURES / "tmem-schema1-postgres.sql").read_text(encoding="utf-8")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(dump.encode("utf-8"))  # no parameters: sent as one multi-statement query
+    yield url
+    with psycopg.connect(pg_server.url(), autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+def relations(url: str, *names: str) -> list[bool]:
+    """Whether each table exists."""
+    with psycopg.connect(url) as conn:
+        found = conn.execute(
+            "SELECT to_regclass(name) IS NOT NULL FROM unnest(%s::text[]) WITH ORDINALITY"
+            " AS t(name, n) ORDER BY n",
+            (list(names),),
+        ).fetchall()
+    return [bool(row[0]) for row in found]
+
+
+def test_the_dump_is_a_schema1_database(old_url: str) -> None:
+    plan = pending_migrations(old_url)
+    assert (plan.version, plan.latest, plan.pending) == (1, 2, ("0002_service",))
+    assert relations(old_url, "tmem_turns", "tmem_jobs", "tmem_api_keys") == [True, True, False]
+
+
+def test_opening_a_restored_old_database_migrates_it_and_keeps_everything(old_url: str) -> None:
+    with PostgresStore(old_url) as store:
+        assert store.applied_migrations == ("0002_service",)
+        assert_service_tables_work(store)
+    assert relations(old_url, "tmem_api_keys", "tmem_idempotency") == [True, True]
+    assert_reads_like_schema1(old_url, EXPECTED)
+    with PostgresStore(old_url) as again:
+        assert again.applied_migrations == ()
+
+
+def test_tmem_migrate_upgrades_a_restored_old_database(old_url: str) -> None:
+    dry = CliRunner().invoke(cli, ["--db", old_url, "migrate", "--dry-run"])
+    assert dry.output.splitlines() == ["schema version 1 (this tmem: 2)", "pending 0002_service"]
+    assert relations(old_url, "tmem_api_keys") == [False]
+    done = CliRunner().invoke(cli, ["--json", "--db", old_url, "migrate"])
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.output) == {"before": 1, "after": 2, "applied": ["0002_service"]}
+    assert_reads_like_schema1(old_url, EXPECTED)
+
+
+def test_a_failing_migration_leaves_the_old_schema_and_all_data(
+    old_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 0002 runs, then a third migration fails: the one transaction must take 0002 back too.
+    boom = Migration(3, "boom", ("CREATE TABLE tmem_boom (x integer)", "SELECT * FROM no_such"))
+    monkeypatch.setattr(postgres_migrate, "MIGRATIONS", (*postgres_schema.MIGRATIONS, boom))
+    with pytest.raises(StoreError, match="no_such"):
+        PostgresStore(old_url)
+    monkeypatch.undo()
+    assert relations(old_url, "tmem_api_keys", "tmem_boom") == [False, False]
+    assert pending_migrations(old_url).version == 1
+    assert_reads_like_schema1(old_url, EXPECTED)
