@@ -54,10 +54,11 @@ def parse_job_id(public_id: str) -> tuple[str, str] | None:
     if not (dot and job_id.isalnum() and job_id.isascii() and coded.isascii()):
         return None
     try:
-        raw = base64.urlsafe_b64decode(coded + "=" * (-len(coded) % 4))
-        return job_id, raw.decode("utf-8")
+        raw = base64.b64decode(coded + "=" * (-len(coded) % 4), altchars=b"-_", validate=True)
+        user_id = raw.decode("utf-8")
     except (binascii.Error, ValueError):
         return None
+    return (job_id, user_id) if user_id else None
 
 
 def run_add(memory: Memory, payload: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,75 @@
+"""The app in-process: rate limits, auth off, refusal to start exposed without keys."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from click.testing import CliRunner
+from fastapi.testclient import TestClient
+
+from tmem.cli.main import cli
+from tmem.config import Config, EmbedderConfig
+from tmem.server.app import create_app
+from tmem.server.settings import ServiceSettings
+from tmem.store.api_keys import new_api_key
+from tmem.store.sqlite import SQLiteStore
+
+CONFIG = Config(embedder=EmbedderConfig(kind="hash"))
+
+
+def _key(db: Path, tenant: str = "acme") -> str:
+    secret, key = new_api_key(tenant, datetime.now(UTC))
+    store = SQLiteStore(db)
+    store.add_api_key(key)
+    store.close()
+    return secret
+
+
+def test_over_the_rate_limit_answers_429_with_retry_after(tmp_path: Path) -> None:
+    db = tmp_path / "rate.db"
+    secret = _key(db)
+    settings = ServiceSettings(rate_per_second=0.01, rate_burst=2, workers=0)
+    with TestClient(create_app(str(db), CONFIG, settings)) as http:
+        headers = {"Authorization": f"Bearer {secret}"}
+        body = {"user_id": "u", "query": "x"}
+        codes = [http.post("/v1/search", json=body, headers=headers).status_code for _ in range(3)]
+        refused = http.post("/v1/search", json=body, headers=headers)
+        assert http.get("/healthz").status_code == 200  # not rate-limited
+    assert codes == [200, 200, 429]
+    assert refused.json()["error"]["code"] == "rate_limited"
+    assert int(refused.headers["Retry-After"]) >= 1
+
+
+def test_without_auth_every_request_is_tenant_default(tmp_path: Path) -> None:
+    db = tmp_path / "open.db"
+    settings = ServiceSettings(auth=False, workers=0)
+    with TestClient(create_app(str(db), CONFIG, settings)) as http:
+        message = {"speaker": "Ana", "content": "hello there"}
+        added = http.post("/v1/memories", json={"user_id": "u", "messages": [message]})
+        assert added.status_code == 200
+    store = SQLiteStore(db)
+    try:
+        assert store.users() == ["default/u"]
+    finally:
+        store.close()
+
+
+def test_serve_refuses_a_public_bind_without_a_key(tmp_path: Path) -> None:
+    db = str(tmp_path / "empty.db")
+    result = CliRunner().invoke(cli, ["--db", db, "serve", "--host", "0.0.0.0"])
+    assert result.exit_code != 0
+    assert "refusing to serve on 0.0.0.0" in result.output
+
+
+def test_serve_refuses_a_public_bind_when_every_key_is_revoked(tmp_path: Path) -> None:
+    db = tmp_path / "revoked.db"
+    _key(db)
+    store = SQLiteStore(db)
+    try:
+        for key in store.api_keys():
+            store.revoke_api_key(key.id, datetime.now(UTC))
+    finally:
+        store.close()
+    result = CliRunner().invoke(cli, ["--db", str(db), "serve", "--host", "192.0.2.1"])
+    assert result.exit_code != 0 and "refusing" in result.output
