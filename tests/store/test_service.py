@@ -11,6 +11,8 @@ import pytest
 from tmem.errors import NotFoundError, StoreError
 from tmem.store.api_keys import hash_secret, new_api_key
 from tmem.store.base import ApiKey, IdempotencyRecord, ServiceStore, Store
+from tmem.store.postgres import PostgresStore
+from tmem.store.sqlite import SQLiteStore
 
 NOW = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
@@ -22,6 +24,11 @@ class FullService(ServiceStore, Protocol):
     def api_keys(self, tenant: str | None = None) -> list[ApiKey]: ...
 
     def idempotency_purge(self, before: datetime) -> int: ...
+
+
+def _conforms(sqlite: SQLiteStore, postgres: PostgresStore) -> tuple[FullService, FullService]:
+    """Never called: mypy checks here that both stores implement the protocols."""
+    return sqlite, postgres
 
 
 @pytest.fixture

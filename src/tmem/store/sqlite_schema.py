@@ -106,6 +106,7 @@ _SERVICE: tuple[str, ...] = (
         PRIMARY KEY (user_id, id)
     )""",
     """CREATE UNIQUE INDEX jobs_by_id ON jobs (id)""",
+    """CREATE UNIQUE INDEX jobs_by_seq ON jobs (seq)""",
     """CREATE INDEX jobs_due ON jobs (run_at, seq) WHERE status IN ('queued', 'running')""",
     # Keys belong to a tenant, not a user: the service looks one up before it knows either.
     """CREATE TABLE api_keys (
