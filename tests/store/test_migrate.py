@@ -161,24 +161,30 @@ def test_an_exception_after_the_migration_statements_rolls_them_back(
     assert_reads_like_schema1(str(old_db), "tmem-schema1.expected.json")
 
 
-# The child applies the migration slowly and says when it is half-way; the parent kills it.
-_SLOW_MIGRATION = """
+# The child runs the first ``argv[2]`` statements of the migration, says so and waits to be
+# killed inside the open transaction.
+_STALLED_MIGRATION = """
 import sys, time
 from tmem.store import sqlite_schema
 from tmem.store.sqlite import SQLiteStore
 original = sqlite_schema._apply
-def slow(conn, statements):
-    original(conn, statements[:2])
+def stall(conn, statements):
+    original(conn, statements[: int(sys.argv[2])])
     print("half-way", flush=True)
     time.sleep(60)
-sqlite_schema._apply = slow
+sqlite_schema._apply = stall
 SQLiteStore(sys.argv[1])
 """
 
 
-def test_a_process_killed_mid_migration_leaves_the_old_schema(old_db: Path) -> None:
+@pytest.mark.parametrize("statements_run", [0, 3, len(sqlite_schema.MIGRATIONS[1][1])])
+def test_a_process_killed_mid_migration_leaves_the_old_schema(
+    old_db: Path, statements_run: int
+) -> None:
     child = subprocess.Popen(
-        [sys.executable, "-c", _SLOW_MIGRATION, str(old_db)], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", _STALLED_MIGRATION, str(old_db), str(statements_run)],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert child.stdout is not None
     assert child.stdout.readline().strip() == "half-way"

@@ -23,6 +23,7 @@ from tests.store.test_migrate import FIXTURES, assert_reads_like_schema1, assert
 from tmem.cli.main import cli
 from tmem.errors import StoreError
 from tmem.store import postgres_migrate, postgres_schema
+from tmem.store.api_keys import hash_secret
 from tmem.store.migration import pending_migrations
 from tmem.store.postgres import PostgresStore
 from tmem.store.postgres_schema import Migration
@@ -81,6 +82,20 @@ def test_tmem_migrate_upgrades_a_restored_old_database(old_url: str) -> None:
     assert done.exit_code == 0, done.output
     assert json.loads(done.output) == {"before": 1, "after": 2, "applied": ["0002_service"]}
     assert_reads_like_schema1(old_url, EXPECTED)
+
+
+def test_tmem_keys_work_on_postgres(old_url: str) -> None:
+    created = CliRunner().invoke(cli, ["--db", old_url, "keys", "create", "--tenant", "acme"])
+    assert created.exit_code == 0, created.output
+    (secret,) = created.stdout.splitlines()
+    with PostgresStore(old_url) as store:
+        key = store.api_key_by_hash(hash_secret(secret))
+    assert key is not None and key.tenant == "acme"
+    revoked = CliRunner().invoke(cli, ["--db", old_url, "keys", "revoke", key.id])
+    assert revoked.exit_code == 0, revoked.output
+    with PostgresStore(old_url) as store:
+        assert store.api_key_by_hash(hash_secret(secret)) is None
+        assert [k.id for k in store.api_keys("acme")] == [key.id]
 
 
 def test_a_failing_migration_leaves_the_old_schema_and_all_data(
