@@ -42,6 +42,7 @@ def client(running: Running) -> Client:  # noqa: F811
     return Client(running.url, running.key_a, timeout=30)
 
 
+@pytest.mark.slow  # uses the shared tmem serve process
 def test_client_speaks_every_memory_method(client: Client) -> None:
     user = f"c-{uuid.uuid4().hex[:8]}"
     report = client.add(
@@ -78,6 +79,7 @@ def test_client_speaks_every_memory_method(client: Client) -> None:
     assert client.list(user) == []
 
 
+@pytest.mark.slow  # uses the shared tmem serve process
 def test_background_add_returns_a_job_id_and_the_report_later(client: Client) -> None:
     user = f"bg-{uuid.uuid4().hex[:8]}"
     job_id = client.add([{"speaker": "Ana", "content": "Queued."}], user, background=True)
@@ -87,6 +89,7 @@ def test_background_add_returns_a_job_id_and_the_report_later(client: Client) ->
     assert info.result.turns == 1 and client.job(job_id).id == job_id
 
 
+@pytest.mark.slow  # uses the shared tmem serve process
 def test_idempotent_add_returns_the_first_report(client: Client) -> None:
     user = f"i-{uuid.uuid4().hex[:8]}"
     key = uuid.uuid4().hex
@@ -97,6 +100,7 @@ def test_idempotent_add_returns_the_first_report(client: Client) -> None:
         client.add([{"speaker": "Ana", "content": "Twice?"}], user, idempotency_key=key)
 
 
+@pytest.mark.slow  # uses the shared tmem serve process
 def test_errors_come_back_as_tmem_exceptions(client: Client, running: Running) -> None:  # noqa: F811
     with pytest.raises(InputError, match="timestamp"):
         client.add([{"speaker": "A", "content": "x", "timestamp": "soon"}], "u")

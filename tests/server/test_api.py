@@ -12,6 +12,8 @@ import pytest
 from tests.server.conftest import Running
 from tests.server.service import tmem
 
+pytestmark = pytest.mark.slow  # starts a tmem serve process
+
 Json = dict[str, Any]
 
 
@@ -225,3 +227,24 @@ def test_a_timestamp_tmem_cannot_parse_is_a_clear_422(api_a: httpx.Client) -> No
     error = response.json()["error"]
     assert error["code"] == "invalid_input"
     assert "timestamp" in error["message"] and "ISO 8601" in error["message"]
+
+
+def test_concurrent_retries_with_one_key_ingest_once(running: Running) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    user = _user()
+    body = {"user_id": user, "messages": _messages("Sent by a client that retries eagerly.")}
+    headers = {"Idempotency-Key": f"race-{uuid.uuid4().hex}"}
+
+    def send(_: int) -> tuple[int, str]:
+        with running.http(running.key_a) as api:
+            response = api.post("/v1/memories", json=body, headers=headers)
+            return response.status_code, response.text
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        results = list(pool.map(send, range(32)))
+    assert {status for status, _ in results} == {200}
+    assert len({text for _, text in results}) == 1
+    with running.http(running.key_a) as api:
+        turns = api.get("/v1/memories", params={"user_id": user, "kind": "turn"}).json()
+    assert len(turns["memories"]) == 1

@@ -11,6 +11,8 @@ import pytest
 
 from tests.server.conftest import Running
 
+pytestmark = pytest.mark.slow  # starts a tmem serve process
+
 MAX_BODY = 4 * 1024 * 1024
 _MSG = {"speaker": "Ana", "content": "hello"}
 

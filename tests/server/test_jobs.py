@@ -8,8 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.server.service import TMEM, Server, create_key, service_env
+
+pytestmark = pytest.mark.slow  # starts tmem serve and tmem worker processes
 
 BODY = {"user_id": "ana", "messages": [{"speaker": "Ana", "content": "I moved to Porto."}]}
 

@@ -8,12 +8,15 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import pytest
 from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
 from tests.server.service import service_env
 from tmem.config import Config, EmbedderConfig
 from tmem.memory import Memory
+
+pytestmark = pytest.mark.slow  # starts a tmem mcp process
 
 
 def _structured(result: Any) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from tests.store.pg_server import (  # noqa: F401 - fixtures
     pg_server,
 )
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 
 def test_add_search_and_a_background_job_on_postgres(pg_new_url: Callable[[], str]) -> None:  # noqa: F811
