@@ -15,6 +15,8 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,7 @@ from tmem.store import sqlite_schema
 from tmem.store.api_keys import hash_secret, new_api_key
 from tmem.store.base import IdempotencyRecord, ServiceStore
 from tmem.store.migration import migrate, pending_migrations
+from tmem.store.postgres import PostgresStore
 from tmem.store.sqlite import SQLiteStore
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
@@ -208,3 +211,34 @@ def test_a_store_from_a_newer_tmem_is_refused(old_db: Path) -> None:
         pending_migrations(old_db)
     refused = CliRunner().invoke(cli, ["--db", str(old_db), "migrate", "--dry-run"])
     assert refused.exit_code == 1 and "upgrade tmem" in refused.output
+
+
+def open_concurrently(
+    open_store: Callable[[], SQLiteStore | PostgresStore], n: int
+) -> list[tuple[str, ...]]:
+    """Open ``n`` stores at once from ``n`` threads; return what each open applied."""
+    barrier = threading.Barrier(n)
+    applied: list[tuple[str, ...]] = []
+
+    def open_one() -> None:
+        barrier.wait()
+        with open_store() as store:
+            applied.append(store.applied_migrations)
+
+    threads = [threading.Thread(target=open_one) for _ in range(n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return applied
+
+
+def test_concurrent_opens_of_an_old_store_migrate_it_once(old_db: Path) -> None:
+    applied = open_concurrently(lambda: SQLiteStore(old_db), 4)
+    assert sorted(applied) == [(), (), (), ("0002_service",)]
+    assert_reads_like_schema1(str(old_db), "tmem-schema1.expected.json")
+
+
+def test_concurrent_first_opens_of_a_new_file_create_it_once(tmp_path: Path) -> None:
+    applied = open_concurrently(lambda: SQLiteStore(tmp_path / "new.db"), 8)
+    assert sorted(applied) == [()] * 7 + [("0001_initial", "0002_service")]

@@ -12,14 +12,25 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterator
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
 
 import psycopg
 import pytest
 from click.testing import CliRunner
+from psycopg.conninfo import conninfo_to_dict
 
 from tests.store.pg_server import PgServer, create_database, pg_server  # noqa: F401
-from tests.store.test_migrate import FIXTURES, assert_reads_like_schema1, assert_service_tables_work
+from tests.store.test_migrate import (
+    FIXTURES,
+    assert_reads_like_schema1,
+    assert_service_tables_work,
+    open_concurrently,
+)
 from tmem.cli.main import cli
 from tmem.errors import StoreError
 from tmem.store import postgres_migrate, postgres_schema
@@ -109,4 +120,54 @@ def test_a_failing_migration_leaves_the_old_schema_and_all_data(
     monkeypatch.undo()
     assert relations(old_url, "tmem_api_keys", "tmem_boom") == [False, False]
     assert pending_migrations(old_url).version == 1
+    assert_reads_like_schema1(old_url, EXPECTED)
+
+
+def test_concurrent_opens_of_an_old_database_migrate_it_once(old_url: str) -> None:
+    applied = open_concurrently(lambda: PostgresStore(old_url, pool_size=1), 4)
+    assert sorted(applied) == [(), (), (), ("0002_service",)]
+    assert_reads_like_schema1(old_url, EXPECTED)
+
+
+# The child runs 0002 and then a migration that sleeps, inside the one migration transaction;
+# the server drops the session within 100 ms of the client's death and rolls it all back.
+_STALLED_MIGRATION = """
+import sys
+from tmem.store import postgres_migrate, postgres_schema
+from tmem.store.postgres import PostgresStore
+stall = postgres_schema.Migration(3, "stall", ("SELECT pg_sleep(60)",))
+postgres_migrate.MIGRATIONS = (*postgres_schema.MIGRATIONS, stall)
+PostgresStore(sys.argv[1] + "&options=-cclient_connection_check_interval%3D100")
+"""
+
+
+def _sessions(pg_server: PgServer, database: str, query: str) -> int:
+    with psycopg.connect(pg_server.url(), autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND query = %s",
+            (database, query),
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _wait_for(condition: Callable[[], bool]) -> None:
+    for _ in range(300):
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError("timed out")
+
+
+def test_a_client_killed_mid_migration_leaves_the_old_schema(
+    old_url: str, pg_server: PgServer
+) -> None:
+    database = str(conninfo_to_dict(old_url)["dbname"])
+    child = subprocess.Popen([sys.executable, "-c", _STALLED_MIGRATION, old_url])
+    sleeping = "SELECT pg_sleep(60)"
+    _wait_for(lambda: _sessions(pg_server, database, sleeping) == 1)
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    _wait_for(lambda: _sessions(pg_server, database, sleeping) == 0)
+    assert relations(old_url, "tmem_api_keys", "tmem_idempotency") == [False, False]
+    assert pending_migrations(old_url).pending == ("0002_service",)
     assert_reads_like_schema1(old_url, EXPECTED)
