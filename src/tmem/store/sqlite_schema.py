@@ -241,7 +241,8 @@ def migrate(conn: sqlite3.Connection, *, tmem_version: str, created_at: str) -> 
     try:
         applied = _migrate(conn, tmem_version=tmem_version, created_at=created_at)
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:  # some errors (e.g. a full disk) already rolled it back
+            conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
     return applied
