@@ -58,6 +58,8 @@ class Server:
     port: int = field(default_factory=free_port)
     args: Sequence[str] = ()
     log: Path | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    """Extra environment variables (e.g. ``TMEM_LLM_BASE_URL``)."""
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -68,7 +70,7 @@ class Server:
         out = self.log.open("ab") if self.log else subprocess.DEVNULL
         cmd = [*TMEM, "--db", self.db, "serve", "--port", str(self.port), "--log-level",
                "warning", *self.args]  # fmt: skip
-        self.process = subprocess.Popen(cmd, env=service_env(), stdout=out, stderr=out)
+        self.process = subprocess.Popen(cmd, env=service_env(**self.env), stdout=out, stderr=out)
         self._wait_ready()
         return self
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import logging
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
@@ -13,6 +15,7 @@ from tmem.config import Config, EmbedderConfig
 from tmem.server.app import create_app
 from tmem.server.settings import ServiceSettings
 from tmem.store.api_keys import new_api_key
+from tmem.store.base import IdempotencyRecord
 from tmem.store.sqlite import SQLiteStore
 
 CONFIG = Config(embedder=EmbedderConfig(kind="hash"))
@@ -73,3 +76,39 @@ def test_serve_refuses_a_public_bind_when_every_key_is_revoked(tmp_path: Path) -
         store.close()
     result = CliRunner().invoke(cli, ["--db", str(db), "serve", "--host", "192.0.2.1"])
     assert result.exit_code != 0 and "refusing" in result.output
+
+
+def test_reads_are_audited_without_content(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    db = tmp_path / "audit.db"
+    secret = _key(db)
+    with TestClient(create_app(str(db), CONFIG, ServiceSettings(workers=0))) as http:
+        headers = {"Authorization": f"Bearer {secret}"}
+        message = {"speaker": "Ana", "content": "The safe word is marmalade."}
+        added = http.post(
+            "/v1/memories", json={"user_id": "u", "messages": [message]}, headers=headers
+        )
+        turn_id = added.json()["turn_ids"][0]
+        with caplog.at_level(logging.INFO, logger="tmem.server.audit"):
+            http.post("/v1/search", json={"user_id": "u", "query": "marmalade"}, headers=headers)
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "tmem.server.audit"]
+    assert line.startswith("search tenant=acme") and turn_id in line
+    assert "marmalade" not in line and "safe word" not in line
+
+
+def test_old_idempotency_records_are_forgotten_at_startup(tmp_path: Path) -> None:
+    db = tmp_path / "ttl.db"
+    store = SQLiteStore(db)
+    old = datetime.now(UTC) - timedelta(hours=25)
+    store.idempotency_put(IdempotencyRecord("acme", "old", "h", 200, {"a": 1}, old))
+    store.idempotency_put(IdempotencyRecord("acme", "new", "h", 200, {"a": 1}, datetime.now(UTC)))
+    store.close()
+    with TestClient(create_app(str(db), CONFIG, ServiceSettings(workers=0))):
+        pass
+    store = SQLiteStore(db)
+    try:
+        assert store.idempotency_get("acme", "old") is None
+        assert store.idempotency_get("acme", "new") is not None
+    finally:
+        store.close()

@@ -13,6 +13,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import cast
 
 from fastapi import FastAPI
@@ -77,12 +78,22 @@ def open_service(db: str, config: Config, settings: ServiceSettings) -> Service:
     except ConfigError:
         memory.close()
         raise
+    _purge_idempotency(store, settings)
     limiter = TokenBucket(settings.rate_per_second, settings.rate_burst)
     service = Service(memory, store, settings, limiter)
     if settings.workers:
         service.workers = WorkerPool(memory, store, settings, settings.workers)
         service.workers.start()
     return service
+
+
+def _purge_idempotency(store: ServiceStore, settings: ServiceSettings) -> None:
+    purge = getattr(store, "idempotency_purge", None)
+    if purge is not None:
+        before = datetime.now(UTC) - timedelta(hours=settings.idempotency_ttl_hours)
+        forgotten = purge(before)
+        if forgotten:
+            logger.info("forgot %d idempotency records older than %s", forgotten, before)
 
 
 def create_app(db: str, config: Config, settings: ServiceSettings | None = None) -> FastAPI:

@@ -9,13 +9,18 @@ never address another's memories (BOLA).
 
 from __future__ import annotations
 
+import hashlib
 import hmac
+import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tmem.store.api_keys import hash_secret
 from tmem.store.base import ServiceStore
 
 from .errors import ApiError
+
+audit_log = logging.getLogger("tmem.server.audit")
 
 NO_AUTH_TENANT = "default"
 """The tenant every request acts for when the service runs with ``--insecure-no-auth``."""
@@ -60,6 +65,22 @@ def authenticate(store: ServiceStore, header: str | None) -> Principal:
     if key is None or key.revoked_at is not None or not hmac.compare_digest(key.hash, digest):
         raise _unauthorized("unknown or revoked API key")
     return Principal(tenant=key.tenant, key_id=key.id)
+
+
+def audit(principal: Principal, action: str, ids: Sequence[str], query: str = "") -> None:
+    """Record a read: who, what kind, a hash of the query and the ids returned, never content
+    (reliability.md §5.8)."""
+    if not audit_log.isEnabledFor(logging.INFO):
+        return
+    digest = hashlib.sha256(query.encode("utf-8")).hexdigest()[:16] if query else "-"
+    audit_log.info(
+        "%s tenant=%s key=%s query=%s ids=%s",
+        action,
+        principal.tenant,
+        principal.key_id,
+        digest,
+        ",".join(ids[:100]),
+    )
 
 
 def _bearer(header: str | None) -> str:

@@ -20,7 +20,7 @@ from tmem.models import Kind
 from tmem.serialize import to_dict
 from tmem.store.base import IdempotencyRecord, Job
 
-from .auth import Principal
+from .auth import Principal, audit
 from .errors import ApiError
 from .gate import PRINCIPAL
 from .idempotency import check_key, request_hash, with_message_ids
@@ -154,6 +154,7 @@ def delete_user(user_id: str, caller: Caller, service: ServiceDep) -> UserDelete
 def search(body: SearchRequest, caller: Caller, service: ServiceDep) -> SearchResponse:
     """Recall memories for a query, best first (``limit`` is clamped to 1..1000)."""
     hits = service.memory.search(body.query, _user(caller, body.user_id), body.clamped_limit)
+    audit(caller, "search", [h.id for h in hits], body.query)
     return SearchResponse.model_validate({"hits": to_dict(hits)})
 
 
@@ -161,7 +162,9 @@ def search(body: SearchRequest, caller: Caller, service: ServiceDep) -> SearchRe
 def answer(body: AnswerRequest, caller: Caller, service: ServiceDep) -> dict[str, Any]:
     """Answer a question from memory (501 when the service has no LLM)."""
     user = _user(caller, body.user_id)
-    return _out(service.memory.answer(body.question, user), user, body.user_id)  # type: ignore[no-any-return]
+    result = service.memory.answer(body.question, user)
+    audit(caller, "answer", [h.id for h in result.hits], body.question)
+    return _out(result, user, body.user_id)  # type: ignore[no-any-return]
 
 
 @v1.get("/memories")
@@ -195,7 +198,9 @@ def memory_history(
 def export(user_id: UserParam, caller: Caller, service: ServiceDep) -> dict[str, Any]:
     """Every stored row of a user, lossless (``tmem import`` reads the records back)."""
     user = _user(caller, user_id)
-    return {"records": _out(list(service.memory.export(user)), user, user_id)}
+    records = list(service.memory.export(user))
+    audit(caller, "export", [str(r.get("id", "")) for r in records if r.get("id")])
+    return {"records": _out(records, user, user_id)}
 
 
 @v1.get("/jobs/{job_id}")

@@ -31,6 +31,8 @@ class ServiceSettings:
         retry_base_seconds: the first retry waits this long; each further one twice as long.
         retry_max_seconds: the longest wait between retries.
         poll_seconds: how often an idle worker looks for queued jobs it was not told about.
+        idempotency_ttl_hours: stored ``Idempotency-Key`` responses older than this are
+            forgotten when the service starts.
     """
 
     auth: bool = True
@@ -42,6 +44,7 @@ class ServiceSettings:
     retry_base_seconds: float = 2.0
     retry_max_seconds: float = 300.0
     poll_seconds: float = 1.0
+    idempotency_ttl_hours: float = 24.0
 
     def validate(self) -> ServiceSettings:
         if self.max_body_bytes < 1024:
@@ -52,8 +55,8 @@ class ServiceSettings:
             raise ConfigError("workers must be >= 0 and max_attempts >= 1")
         if self.retry_base_seconds < 0 or self.retry_max_seconds < self.retry_base_seconds:
             raise ConfigError("retry delays must satisfy 0 <= base <= max")
-        if self.poll_seconds <= 0:
-            raise ConfigError("poll_seconds must be positive")
+        if self.poll_seconds <= 0 or self.idempotency_ttl_hours <= 0:
+            raise ConfigError("poll_seconds and idempotency_ttl_hours must be positive")
         return self
 
     def retry_delay(self, attempts: int) -> float:
