@@ -11,6 +11,7 @@ import ipaddress
 import logging
 import signal
 import sys
+from dataclasses import replace
 from typing import Any
 
 import click
@@ -119,6 +120,13 @@ def _with_llm_concurrency(config: Config, concurrency: int | None) -> Config:
     type=click.IntRange(1, 256),
     help="LLM calls in flight across all requests (default: TMEM_LLM_CONCURRENCY or 4).",
 )
+@click.option(
+    "--durable/--no-durable",
+    default=True,
+    show_default=True,
+    help="SQLite: fsync every commit (synchronous=FULL), so an acknowledged write survives "
+    "power loss.",
+)
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))  # fmt: skip
 @click.pass_context
@@ -133,6 +141,7 @@ def serve(
     rate_burst: int,
     max_body_bytes: int,
     llm_concurrency: int | None,
+    durable: bool,
     log_level: str,
 ) -> None:
     """Serve the REST API (see docs/service.md)."""
@@ -153,7 +162,8 @@ def serve(
     try:
         settings.validate()
         _check_exposure(db, host, insecure_no_auth)
-        app = create_app(db, _with_llm_concurrency(config, llm_concurrency), settings)
+        config = replace(_with_llm_concurrency(config, llm_concurrency), durable=durable)
+        app = create_app(db, config, settings)
     except TmemError as error:
         raise click.ClickException(str(error)) from None
     uvicorn.run(app, host=host, port=port, log_level=log_level, server_header=False)
