@@ -248,3 +248,27 @@ def test_concurrent_retries_with_one_key_ingest_once(running: Running) -> None:
     with running.http(running.key_a) as api:
         turns = api.get("/v1/memories", params={"user_id": user, "kind": "turn"}).json()
     assert len(turns["memories"]) == 1
+
+
+def test_concurrent_writers_lose_no_acknowledged_write(running: Running) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    shared = _user()
+
+    def write(writer: int) -> list[str]:
+        acked = []
+        with running.http(running.key_a) as api:
+            for seq in range(5):
+                message = {"speaker": f"w{writer}", "content": f"writer {writer} note {seq}"}
+                body = {"user_id": shared, "messages": [message]}
+                response = api.post("/v1/memories", json=body)
+                assert response.status_code == 200, response.text
+                acked.extend(response.json()["turn_ids"])
+        return acked
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        acked = [turn for turns in pool.map(write, range(8)) for turn in turns]
+    with running.http(running.key_a) as api:
+        stored = api.get("/v1/memories", params={"user_id": shared, "kind": "turn"}).json()
+    stored_ids = [m["id"] for m in stored["memories"]]
+    assert len(acked) == 40 and sorted(stored_ids) == sorted(acked)
