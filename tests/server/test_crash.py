@@ -17,7 +17,7 @@ from tests.server.service import Server, create_key
 
 pytestmark = pytest.mark.slow  # starts two tmem serve processes
 
-REQUESTS = 300
+REQUESTS = 80
 UNLIMITED = ("--workers", "0", "--rate-limit", "10000", "--rate-burst", "10000")
 
 
