@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from tmem.store.vectors import VectorCache, VectorMatrix, top_k
+from tmem.models import Turn
+from tmem.store.base import VectorRow, WriteBatch
+from tmem.store.vectors import Delta, VectorCache, VectorMatrix, batch_delta, top_k
 
 
 @given(
@@ -53,3 +57,72 @@ def test_from_blobs_equals_build() -> None:
     assert decoded.ids == built.ids == ("a", "b")
     assert np.array_equal(decoded.matrix, built.matrix) and decoded.matrix.dtype == np.float32
     assert VectorMatrix.from_blobs(2, [], 4).matrix.shape == (0, 4)
+
+
+def _rows(*owners: str) -> list[tuple[str, np.ndarray]]:
+    return [
+        (o, np.random.default_rng(len(o) + ord(o[0])).standard_normal(4).astype(np.float32))
+        for o in owners
+    ]
+
+
+def test_advance_appends_in_place_and_matches_a_rebuild() -> None:
+    cache = VectorCache()
+    cache.put("u", "turn", 4, VectorMatrix.build(1, _rows("a", "b"), 4))
+    for generation, owner in enumerate(("c", "d", "e"), start=2):
+        delta = Delta({"turn": _rows(owner)}, frozenset())
+        cache.advance("u", generation - 1, generation, delta)
+    advanced = cache.get("u", "turn", 4, 4)
+    rebuilt = VectorMatrix.build(4, _rows("a", "b", "c", "d", "e"), 4)
+    assert advanced is not None and advanced.ids == rebuilt.ids
+    assert np.array_equal(advanced.matrix, rebuilt.matrix)
+    query = np.ones(4, np.float32)
+    assert top_k(advanced, query, 3) == top_k(rebuilt, query, 3)
+
+
+def test_advance_replaces_and_removes_rows() -> None:
+    cache = VectorCache()
+    cache.put("u", "item", 4, VectorMatrix.build(1, _rows("a", "b", "c"), 4))
+    new_b = np.array([1, 0, 0, 0], np.float32)
+    cache.advance("u", 1, 2, Delta({"item": [("b", new_b)]}, frozenset({"a"})))
+    matrix = cache.get("u", "item", 4, 2)
+    assert matrix is not None and sorted(matrix.ids) == ["b", "c"]
+    assert np.array_equal(matrix.matrix[matrix.ids.index("b")], new_b)
+
+
+def test_advance_from_another_generation_or_without_delta_drops() -> None:
+    cache = VectorCache()
+    cache.put("u", "turn", 4, VectorMatrix.build(5, _rows("a"), 4))
+    cache.advance("u", 4, 6, Delta({"turn": _rows("b")}, frozenset()))
+    assert cache.get("u", "turn", 4, 6) is None and cache.get("u", "turn", 4, 5) is None
+    cache.put("u", "turn", 4, VectorMatrix.build(5, _rows("a"), 4))
+    cache.advance("u", 5, 6, None)
+    assert cache.get("u", "turn", 4, 6) is None
+
+
+def test_old_matrix_keeps_its_rows_after_later_appends() -> None:
+    first = VectorMatrix.build(1, _rows("a"), 4)
+    second = first.appended(2, ["b"], np.ones((1, 4), np.float32))
+    third = second.appended(3, ["c"], np.zeros((1, 4), np.float32))
+    assert second.ids == ("a", "b") and second.matrix.shape == (2, 4)
+    assert third.ids == ("a", "b", "c") and np.array_equal(third.matrix[1], np.ones(4))
+
+
+def test_cache_is_bounded_by_bytes_keeping_the_newest() -> None:
+    big = VectorMatrix.build(1, _rows("a", "b"), 4)
+    cache = VectorCache(max_bytes=big.nbytes)
+    cache.put("u", "turn", 4, big)
+    cache.put("v", "turn", 4, big)
+    assert cache.get("u", "turn", 4, 1) is None and cache.get("v", "turn", 4, 1) is big
+
+
+def test_batch_delta_needs_owners_in_the_batch() -> None:
+    at = datetime(2024, 1, 1, tzinfo=UTC)
+    turn = Turn("t1", "u", "s", 0, "Ana", "hi", at)
+    vector = np.ones(4, np.float32)
+    delta = batch_delta(
+        WriteBatch("u", at, turns=(turn,), vectors=(VectorRow("t1", "turn", vector),))
+    )
+    assert delta is not None and [o for o, _ in delta.upserts["turn"]] == ["t1"]
+    assert batch_delta(WriteBatch("u", at, vectors=(VectorRow("t9", "turn", vector),))) is None
+    assert batch_delta(WriteBatch("u", at, delete_triggers_of=("t1",))) is None

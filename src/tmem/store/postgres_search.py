@@ -5,10 +5,12 @@ Full text: the query is cut into word tokens (:func:`tmem.store.fts.query_tokens
 only letters and digits, so no quote, ``-`` or operator of the user's can reach the parser.
 Results are ranked by ``ts_rank_cd`` (cover density), best first, ties by id.
 
-Vectors: an HNSW index per space (cosine) finds candidates; a user's rows are a small part of a
-shared graph, so the index may return fewer than ``limit`` after the user filter (pgvector
-0.6 has no iterative scan). Then the store falls back to an exact scan of the user's rows,
-which the ``(user_id, space, owner_id)`` primary key makes cheap. Scores are dot products, as
+Vectors: a user with at most ``EXACT_ROWS`` searchable rows in a space is scanned exactly
+through the ``(user_id, space, owner_id)`` primary key: a user's rows are a small part of a
+shared HNSW graph, so with many users the index nearly always came back short after the user
+filter (pgvector 0.6 has no iterative scan) and the exact scan ran anyway, after a wasted
+graph walk. Larger users go through the HNSW index per space (cosine) first and fall back to
+the exact scan when it returns fewer than ``limit``. Scores are dot products, as
 in the SQLite store (embedders emit unit vectors, so this is the cosine).
 """
 
@@ -27,6 +29,8 @@ from tmem.store.postgres_schema import VECTOR_TABLE
 
 _TEXT_TABLES = {"turn": "tmem_turns", "scene": "tmem_scenes", "item": "tmem_items"}
 _MAX_EF_SEARCH = 1000  # pgvector's upper bound for hnsw.ef_search
+EXACT_ROWS = 20_000
+"""Up to this many rows, an exact scan of the user's vectors beats the shared HNSW graph."""
 
 _SPACE_OWNERS: dict[str, str] = {
     "turn": "tmem_turns",
@@ -112,11 +116,12 @@ def _exact(cursor: Cursor, user_id: str, space: str, literal: str, limit: int) -
     return [Scored(str(owner), float(score)) for owner, score in cursor.fetchall()]
 
 
-def _searchable(cursor: Cursor, user_id: str, space: str) -> int:
+def _searchable(cursor: Cursor, user_id: str, space: str, cap: int) -> int:
+    """The user's searchable rows in ``space``, counted up to ``cap`` (a bounded cost)."""
     cursor.execute(
-        f"SELECT count(*) FROM {VECTOR_TABLE} v WHERE v.user_id = %s AND v.space = '{space}'"
-        f" AND {_owner_filter(space)}",
-        (user_id,),
+        f"SELECT count(*) FROM (SELECT 1 FROM {VECTOR_TABLE} v WHERE v.user_id = %s"
+        f" AND v.space = '{space}' AND {_owner_filter(space)} LIMIT %s) AS capped",
+        (user_id, cap),
     )
     row = cursor.fetchone()
     return int(row[0]) if row else 0
@@ -133,7 +138,10 @@ def search_vectors(
     if limit <= 0 or dim is None or vector.shape[0] != dim:
         return []
     literal = vector_literal(vector)
+    searchable = _searchable(cursor, user_id, space, EXACT_ROWS + 1)
+    if searchable <= EXACT_ROWS:
+        return _exact(cursor, user_id, space, literal, limit) if searchable else []
     found = _nearest(cursor, user_id, space, literal, limit)
-    if len(found) < limit and _searchable(cursor, user_id, space) > len(found):
+    if len(found) < limit and searchable > len(found):
         return _exact(cursor, user_id, space, literal, limit)
     return sorted(found, key=lambda scored: (-scored.score, scored.id))

@@ -4,29 +4,105 @@ Vectors arrive unit-normalised from the embedder, so cosine similarity is a dot 
 cache keys every matrix by the user's *generation*, a number the store bumps in the same
 transaction as any change to that user; a generation read from the database therefore also
 notices writes made by another process.
+
+A write the store applies itself need not cost a reload: :meth:`VectorCache.advance` moves a
+matrix from the generation before the write to the one after it by appending the batch's
+vectors in place (the matrix keeps spare capacity, like a list) and dropping rows the batch
+made unsearchable. Exact search over one contiguous float32 matrix was measured against HNSW
+(usearch): see ``docs/scaling.md``.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
-from tmem.store.base import Scored, Vector
+from tmem.store.base import Scored, Vector, WriteBatch
 
 DEFAULT_CACHE_ENTRIES = 256
+DEFAULT_CACHE_BYTES = 512 * 2**20
+"""Matrices kept at most (the most recent one always stays): bounds a server's RSS."""
 
 
 @dataclass(frozen=True)
 class VectorMatrix:
-    """The searchable vectors of one user in one space, row ``i`` owned by ``ids[i]``."""
+    """The searchable vectors of one user in one space, row ``i`` owned by ``ids[i]``.
+
+    ``matrix`` may be a view of the first rows of a larger buffer whose spare rows
+    :meth:`appended` fills; rows past ``len(ids)`` are never visible through this object.
+    """
 
     generation: int
     ids: tuple[str, ...]
     matrix: npt.NDArray[np.float32]
+    _buffer: npt.NDArray[np.float32] | None = field(default=None, compare=False, repr=False)
+    _rows: dict[str, int] | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def nbytes(self) -> int:
+        return int((self._buffer if self._buffer is not None else self.matrix).nbytes)
+
+    def row_of(self) -> dict[str, int]:
+        """Row number by id; built once per lineage and shared by its later appends."""
+        if self._rows is not None:
+            return self._rows
+        rows = {owner: i for i, owner in enumerate(self.ids)}
+        object.__setattr__(self, "_rows", rows)
+        return rows
+
+    def appended(
+        self, generation: int, owners: Sequence[str], vectors: npt.NDArray[np.float32]
+    ) -> VectorMatrix:
+        """This matrix with new rows at the end, as of ``generation``; ``owners`` are new ids.
+
+        The rows are written into the spare capacity of the shared buffer when it has room
+        (growing it by half otherwise), so a stream of small writes costs amortised O(rows
+        written), not a copy of the whole matrix. Only the newest matrix of a lineage may be
+        appended to: the cache guarantees it by replacing its entry.
+        """
+        count, added = len(self.ids), len(owners)
+        buffer = self._buffer if self._buffer is not None else self.matrix
+        if buffer.shape[0] < count + added:
+            rows_wanted = max(count + added, count * 3 // 2, 64)
+            grown = np.empty((rows_wanted, self.matrix.shape[1]), dtype=np.float32)
+            grown[:count] = self.matrix
+            buffer = grown
+        buffer[count : count + added] = vectors
+        rows = self.row_of()
+        for i, owner in enumerate(owners):
+            rows[owner] = count + i
+        return VectorMatrix(
+            generation, self.ids + tuple(owners), buffer[: count + added], buffer, rows
+        )
+
+    def without(self, generation: int, owners: Collection[str]) -> VectorMatrix:
+        """A compacted copy without the rows of ``owners`` (ids not present are ignored)."""
+        keep = [i for i, owner in enumerate(self.ids) if owner not in owners]
+        return VectorMatrix(
+            generation, tuple(self.ids[i] for i in keep), np.ascontiguousarray(self.matrix[keep])
+        )
+
+    def updated(
+        self, generation: int, upserts: Sequence[tuple[str, Vector]], removed: Collection[str]
+    ) -> VectorMatrix:
+        """Apply one write: drop ``removed`` and replaced ids, then append ``upserts``."""
+        dim = self.matrix.shape[1]
+        fresh = [(o, v) for o, v in dict(upserts).items() if v.shape == (dim,)]
+        known = self.row_of()
+        gone = {o for o in removed if o in known} | {o for o, _ in fresh if o in known}
+        base = self.without(generation, gone) if gone else self
+        if not fresh:
+            return (
+                base
+                if gone
+                else VectorMatrix(generation, self.ids, self.matrix, self._buffer, self._rows)
+            )
+        stacked = np.stack([v for _, v in fresh]).astype(np.float32, copy=False)
+        return base.appended(generation, [o for o, _ in fresh], stacked)
 
     @classmethod
     def build(cls, generation: int, rows: Sequence[tuple[str, Vector]], dim: int) -> VectorMatrix:
@@ -66,12 +142,48 @@ def top_k(matrix: VectorMatrix, query: Vector, limit: int) -> list[Scored]:
     return [Scored(ids[j], float(scores[chosen[j]])) for j in order]
 
 
-class VectorCache:
-    """A bounded LRU of :class:`VectorMatrix` per (user, space); not thread-safe on its own."""
+@dataclass(frozen=True)
+class Delta:
+    """What one write changes in a user's searchable vectors, per space."""
 
-    def __init__(self, max_entries: int = DEFAULT_CACHE_ENTRIES) -> None:
+    upserts: dict[str, list[tuple[str, Vector]]]
+    removed: frozenset[str]
+
+
+def batch_delta(batch: WriteBatch) -> Delta | None:
+    """The searchable-vector change ``batch`` makes, or None when only a reload can tell.
+
+    A vector is searchable while its owner exists (and, for an item, is active). A batch
+    that removes trigger edges, writes an inactive item, or gives a vector to an owner it does
+    not write itself changes searchability in ways the batch alone does not show.
+    """
+    if batch.delete_triggers_of or any(item.status != "active" for item in batch.items):
+        return None
+    owners = {t.id for t in batch.turns} | {s.id for s in batch.scenes}
+    owners |= {i.id for i in batch.items} | {t.id for t in batch.triggers}
+    upserts: dict[str, list[tuple[str, Vector]]] = {}
+    for row in batch.vectors:
+        if row.owner_id not in owners:
+            return None
+        vector = np.asarray(row.vector, dtype=np.float32)
+        upserts.setdefault(row.space, []).append((row.owner_id, vector))
+    return Delta(upserts, frozenset(s.old_id for s in batch.supersessions))
+
+
+class VectorCache:
+    """A bounded LRU of :class:`VectorMatrix` per (user, space); not thread-safe on its own.
+
+    Bounded both by entries and by bytes, so a server with many users keeps the matrices of
+    the recently searched ones and its RSS stays flat.
+    """
+
+    def __init__(
+        self, max_entries: int = DEFAULT_CACHE_ENTRIES, max_bytes: int = DEFAULT_CACHE_BYTES
+    ) -> None:
         self._entries: OrderedDict[tuple[str, str, int], VectorMatrix] = OrderedDict()
         self._max_entries = max_entries
+        self._max_bytes = max_bytes
+        self._bytes = 0
 
     def get(self, user_id: str, space: str, dim: int, generation: int) -> VectorMatrix | None:
         key = (user_id, space, dim)
@@ -82,15 +194,41 @@ class VectorCache:
         return entry
 
     def put(self, user_id: str, space: str, dim: int, matrix: VectorMatrix) -> None:
-        self._entries[(user_id, space, dim)] = matrix
-        self._entries.move_to_end((user_id, space, dim))
-        while len(self._entries) > self._max_entries:
-            self._entries.popitem(last=False)
+        key = (user_id, space, dim)
+        old = self._entries.pop(key, None)
+        self._bytes += matrix.nbytes - (old.nbytes if old is not None else 0)
+        self._entries[key] = matrix
+        while len(self._entries) > 1 and (
+            len(self._entries) > self._max_entries or self._bytes > self._max_bytes
+        ):
+            _, evicted = self._entries.popitem(last=False)
+            self._bytes -= evicted.nbytes
 
     def forget(self, user_id: str) -> None:
         """Drop every matrix of ``user_id`` (its rows changed or were deleted)."""
         for key in [key for key in self._entries if key[0] == user_id]:
-            del self._entries[key]
+            self._bytes -= self._entries.pop(key).nbytes
+
+    def advance(self, user_id: str, before: int | None, after: int, delta: Delta | None) -> None:
+        """Carry the user's matrices from generation ``before`` to ``after`` through ``delta``.
+
+        Call it inside the write's transaction, after the write: ``before`` is the generation
+        read in that transaction before the write. A matrix of any other generation (another
+        process wrote in between) or a write without a delta drops the user's matrices.
+        """
+        keys = [key for key in self._entries if key[0] == user_id]
+        if delta is None or before is None:
+            self.forget(user_id)
+            return
+        for key in keys:
+            entry = self._entries[key]
+            if entry.generation != before:
+                self._bytes -= self._entries.pop(key).nbytes
+                continue
+            updated = entry.updated(after, delta.upserts.get(key[1], []), delta.removed)
+            self._bytes += updated.nbytes - entry.nbytes
+            self._entries[key] = updated
 
     def clear(self) -> None:
         self._entries.clear()
+        self._bytes = 0

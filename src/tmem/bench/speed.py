@@ -1,0 +1,246 @@
+"""``tmem bench speed``: ingest a seeded workload into tmem (and a peer), then time searches.
+
+The run loads ``memories`` searchable rows over ``users`` users through :meth:`Memory.add`
+(LLM-free), measures the embedder's own ceiling on the same texts, then asks at least 500
+queries of random users and records every latency, the database size and the process's RSS.
+A peer vector store, when named, holds the same turn vectors and answers the same queries.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from tmem.bench.embedders import RandomEmbedder, RecordingEmbedder, random_vector
+from tmem.bench.generate import conversation, queries
+from tmem.bench.measure import disk_mb, load_average, peak_rss_mb, percentiles, rss_mb, timed_ms
+from tmem.clock import SystemClock
+from tmem.config import Config
+from tmem.embed.base import Embedder
+from tmem.ingest.llm_free import context_text
+from tmem.memory import Memory
+from tmem.models import Turn
+
+VectorsKind = Literal["random", "model"]
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class SpeedParams:
+    """One run's knobs; all of them are written into ``results.json``."""
+
+    users: int
+    memories: int
+    vectors: VectorsKind = "random"
+    peer: str = "none"
+    store: Literal["sqlite", "postgres"] = "sqlite"
+    pg_url: str = ""
+    queries: int = 500
+    limit: int = 10
+    seed: int = 7
+    session_turns: int = 20
+    query_model: bool = True
+    """With random vectors: embed each query with the real model, so latency includes it."""
+
+    @property
+    def turns_per_user(self) -> int:
+        # LLM-free ingestion writes one scene per session: memories = turns + turns / session.
+        per_user = self.memories / max(self.users, 1)
+        return max(1, round(per_user * self.session_turns / (self.session_turns + 1)))
+
+
+@dataclass
+class SystemResult:
+    """What one system measured; ``to_json`` gives the ``results.json`` entry."""
+
+    ingest_per_s: float = 0.0
+    ingest_s: float = 0.0
+    rows: int = 0
+    search_samples: list[float] = field(default_factory=list)
+    rss_mb: float = 0.0
+    db_mb: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "search_ms": percentiles(self.search_samples),
+            "ingest_per_s": round(self.ingest_per_s, 1),
+            "ingest_s": round(self.ingest_s, 2),
+            "rows": self.rows,
+            "rss_mb": self.rss_mb,
+            "db_mb": self.db_mb,
+            **self.extra,
+        }
+
+
+@dataclass(frozen=True)
+class Workload:
+    """The users, their sessions (built lazily per user) and the query plan."""
+
+    params: SpeedParams
+
+    def users(self) -> list[str]:
+        return [f"user-{i:05d}" for i in range(self.params.users)]
+
+    def sessions(self, user_id: str) -> list[list[dict[str, str]]]:
+        p = self.params
+        return conversation(p.seed, user_id, p.turns_per_user, p.session_turns)
+
+    def plan(self) -> list[tuple[str, str]]:
+        """(user, query) pairs: warm-up first, then the timed ones, users drawn at random."""
+        rng = random.Random(f"{self.params.seed}:plan")
+        users = self.users()
+        asked = queries(self.params.seed, self.params.queries + warmup_count(self.params))
+        return [(rng.choice(users), q) for q in asked]
+
+
+def warmup_count(params: SpeedParams) -> int:
+    return min(50, params.queries // 10)
+
+
+def build_embedder(params: SpeedParams, model: Callable[[], Embedder]) -> Embedder:
+    if params.vectors == "model":
+        return RecordingEmbedder(model())
+    return RandomEmbedder(query_model=model() if params.query_model else None)
+
+
+def open_memory(params: SpeedParams, out: Path, embedder: Embedder) -> Memory:
+    target = params.pg_url if params.store == "postgres" else str(out / "tmem.db")
+    from tmem.store.factory import open_store
+
+    return Memory(open_store(target), embedder, None, Config(), SystemClock())
+
+
+def ingest(
+    memory: Memory, workload: Workload, progress: Progress
+) -> tuple[SystemResult, list[list[dict[str, str]]]]:
+    """Add every user's sessions; return the timing and a sample of sessions for the ceiling."""
+    result = SystemResult()
+    turns = 0
+    sample: list[list[dict[str, str]]] = []
+    start = time.perf_counter()
+    for n, user_id in enumerate(workload.users()):
+        for i, session in enumerate(workload.sessions(user_id)):
+            report = memory.add(session, user_id, session_id=f"s{i}")
+            turns += report.turns
+            result.rows += (
+                report.turns + report.scenes + report.items + sum(report.triggers.values())
+            )
+            if len(sample) < 8:
+                sample.append(session)
+        if n % max(1, len(workload.users()) // 20) == 0:
+            progress(f"ingest: {n + 1}/{len(workload.users())} users, {turns} turns")
+    result.ingest_s = time.perf_counter() - start
+    result.ingest_per_s = turns / result.ingest_s if result.ingest_s else 0.0
+    result.extra["turns"] = turns
+    return result, sample
+
+
+def embedder_ceiling(
+    embedder: Embedder, sessions: Sequence[list[dict[str, str]]]
+) -> dict[str, float]:
+    """Texts/s of the embedder on turn texts and on context texts, and the turns/s they allow.
+
+    The LLM-free write path embeds each turn and its context (the turn with its neighbours),
+    so its ceiling is one over the sum of both per-turn costs.
+    """
+    turn_texts: list[str] = []
+    context_texts: list[str] = []
+    for session in sessions:
+        members = [_as_turn(m, i) for i, m in enumerate(session)]
+        turn_texts.extend(t.text for t in members)
+        context_texts.extend(context_text(members, i) for i in range(len(members)))
+    if not turn_texts:
+        return {}
+    turn_s = timed_ms(lambda: embedder.embed(turn_texts)) / 1000.0
+    context_s = timed_ms(lambda: embedder.embed(context_texts)) / 1000.0
+    return {
+        "turn_texts_per_s": round(len(turn_texts) / turn_s, 1),
+        "context_texts_per_s": round(len(context_texts) / context_s, 1),
+        "turns_per_s": round(len(turn_texts) / (turn_s + context_s), 1),
+    }
+
+
+def _as_turn(message: dict[str, str], seq: int) -> Turn:
+    from datetime import datetime
+
+    return Turn(
+        id=f"t{seq}",
+        user_id="",
+        session_id="",
+        seq=seq,
+        speaker=message["speaker"],
+        content=message["content"],
+        timestamp=datetime.fromisoformat(message["timestamp"]),
+    )
+
+
+def time_searches(
+    search: Callable[[str, str], object], plan: Sequence[tuple[str, str]], warmup: int
+) -> list[float]:
+    """Latency in ms of each planned search after the first ``warmup`` (untimed)."""
+    for user_id, query in plan[:warmup]:
+        search(query, user_id)
+    samples: list[float] = []
+    for user_id, query in plan[warmup:]:
+        start = time.perf_counter()
+        search(query, user_id)
+        samples.append((time.perf_counter() - start) * 1000.0)
+    return samples
+
+
+def run_tmem(
+    params: SpeedParams, out: Path, model: Callable[[], Embedder], progress: Progress
+) -> tuple[SystemResult, Embedder]:
+    workload = Workload(params)
+    embedder = build_embedder(params, model)
+    memory = open_memory(params, out, embedder)
+    try:
+        result, sample = ingest(memory, workload, progress)
+        result.extra["load_ingest"] = load_average()
+        ceiling = model() if params.vectors == "model" else embedder
+        result.extra["embedder_ceiling"] = embedder_ceiling(ceiling, sample)
+        progress(f"ingest: {result.ingest_per_s:.1f} turns/s; searching")
+        result.search_samples = time_searches(
+            lambda q, u: memory.search(q, u, params.limit), workload.plan(), warmup_count(params)
+        )
+        result.extra["load_search"] = load_average()
+        result.rss_mb = rss_mb()
+        result.extra["peak_rss_mb"] = peak_rss_mb()
+        result.db_mb = _db_mb(params, out)
+    finally:
+        memory.close()
+    return result, embedder
+
+
+def _db_mb(params: SpeedParams, out: Path) -> float:
+    if params.store == "sqlite":
+        return disk_mb(out / "tmem.db")
+    import psycopg
+
+    with psycopg.connect(params.pg_url) as conn:
+        row = conn.execute("SELECT pg_database_size(current_database())").fetchone()
+    return round(int(row[0]) / 2**20, 1) if row else 0.0
+
+
+def turn_vector_source(
+    params: SpeedParams, embedder: Embedder
+) -> Callable[[str], np.ndarray[Any, np.dtype[np.float32]]]:
+    """Where the peer gets each turn's vector: the very vector tmem stored for it."""
+    if isinstance(embedder, RecordingEmbedder):
+        recorded = embedder.vectors
+        return lambda text: recorded[text]
+    return random_vector
+
+
+def params_json(params: SpeedParams) -> dict[str, Any]:
+    data = asdict(params)
+    data["pg_url"] = "set" if params.pg_url else ""
+    data["turns_per_user"] = params.turns_per_user
+    return data

@@ -1,0 +1,89 @@
+"""The speed benchmark end to end on a tiny workload (no wall-clock assertions)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tmem.bench.cost import full_mode_cost
+from tmem.bench.measure import disk_mb, percentiles, rss_mb
+from tmem.bench.run import run_speed
+from tmem.bench.speed import SpeedParams
+from tmem.bench.speed_report import ratios
+from tmem.cli.bench import bench
+from tmem.embed.hashing import HashEmbedder
+
+
+def test_percentiles_of_known_samples() -> None:
+    stats = percentiles([float(v) for v in range(1, 101)])
+    assert stats["p50"] == pytest.approx(50.5) and stats["p95"] == pytest.approx(95.05)
+    assert stats["max"] == 100.0 and percentiles([])["p95"] == 0.0
+    assert rss_mb() > 0
+
+
+def test_disk_size_counts_the_wal(tmp_path: Path) -> None:
+    (tmp_path / "a.db").write_bytes(b"x" * 2**20)
+    (tmp_path / "a.db-wal").write_bytes(b"x" * 2**20)
+    assert disk_mb(tmp_path / "a.db") == 2.0
+
+
+def test_turns_per_user_leaves_room_for_one_scene_per_session() -> None:
+    params = SpeedParams(users=2, memories=84, session_turns=20)
+    assert params.turns_per_user == 40
+
+
+def test_run_writes_results_report_and_plot(tmp_path: Path) -> None:
+    params = SpeedParams(users=2, memories=60, vectors="model", queries=20)
+    results = run_speed(params, tmp_path, HashEmbedder)
+    tmem = results["systems"]["tmem"]
+    assert set(tmem["search_ms"]) >= {"p50", "p95", "p99"}
+    assert tmem["rows"] > tmem["turns"] == 58 and tmem["ingest_per_s"] > 0
+    assert tmem["embedder_ceiling"]["turns_per_s"] > 0 and tmem["db_mb"] > 0
+    written = json.loads((tmp_path / "results.json").read_text())
+    assert written["params"]["users"] == 2 and written["systems"]["tmem"]["rss_mb"] > 0
+    assert "| tmem |" in (tmp_path / "report.md").read_text()
+    assert (tmp_path / "search_latency_cdf.png").stat().st_size > 0
+
+
+def test_peer_holds_the_same_turns(tmp_path: Path) -> None:
+    pytest.importorskip("lancedb")
+    params = SpeedParams(users=2, memories=42, vectors="random", peer="lancedb", queries=10,
+                         query_model=False)  # fmt: skip
+    results = run_speed(params, tmp_path, HashEmbedder)
+    assert results["systems"]["lancedb"]["rows"] == results["systems"]["tmem"]["turns"] == 40
+    assert set(results["ratios"]["lancedb"]) == {"p50", "p95"}
+
+
+def test_ratios_divide_peer_by_tmem() -> None:
+    results = {"systems": {"tmem": {"search_ms": {"p50": 2.0, "p95": 4.0}},
+                           "peer": {"search_ms": {"p50": 6.0, "p95": 4.0}}}}  # fmt: skip
+    assert ratios(results) == {"peer": {"p50": 3.0, "p95": 1.0}}
+
+
+def test_cli_runs_a_tiny_random_workload(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        bench,
+        [
+            "speed",
+            "--users",
+            "1",
+            "--memories",
+            "21",
+            "--queries",
+            "5",
+            "--no-query-model",
+            "--out",
+            str(tmp_path),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "results.json").read_text())["systems"]["tmem"]["turns"] == 20
+
+
+def test_full_mode_spends_under_a_quarter_of_the_reference_calls() -> None:
+    cost = full_mode_cost(80, session_turns=40)
+    assert cost["turns"] == 80 and cost["calls"] > 0
+    assert cost["calls"] * 4 <= cost["reference_calls"]
