@@ -7,8 +7,18 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tmem.cli.serve import is_loopback
-from tmem.errors import ConfigError
+from tmem.errors import (
+    ConfigError,
+    EmbedderMismatchError,
+    InputError,
+    LLMTimeoutError,
+    LLMUnavailableError,
+    NotFoundError,
+    StoreError,
+    TmemError,
+)
 from tmem.server.auth import external_user_id, internal_user_id
+from tmem.server.errors import status_of
 from tmem.server.idempotency import request_hash, with_message_ids
 from tmem.server.jobs import parse_job_id, public_job_id
 from tmem.server.limits import TokenBucket, retry_after
@@ -104,3 +114,19 @@ def test_derived_message_ids_are_stable_and_keep_given_ids() -> None:
 )  # fmt: skip
 def test_loopback_hosts(host: str, loopback: bool) -> None:
     assert is_loopback(host) is loopback
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "code"),
+    [
+        (InputError("x"), 422, "invalid_input"),
+        (NotFoundError("x"), 404, "not_found"),
+        (LLMUnavailableError("x"), 501, "llm_unavailable"),
+        (LLMTimeoutError("x"), 503, "llm_error"),
+        (StoreError("x"), 503, "store_unavailable"),
+        (EmbedderMismatchError("x"), 500, "internal"),
+        (ConfigError("x"), 500, "internal"),
+    ],
+)
+def test_tmem_errors_map_to_statuses(error: TmemError, status: int, code: str) -> None:
+    assert status_of(error) == (status, code)
