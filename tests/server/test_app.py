@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from tmem.cli.main import cli
 from tmem.config import Config, EmbedderConfig
 from tmem.server.app import create_app
+from tmem.server.jobs import run_add
 from tmem.server.settings import ServiceSettings
 from tmem.store.api_keys import new_api_key
 from tmem.store.base import IdempotencyRecord
@@ -112,3 +113,25 @@ def test_old_idempotency_records_are_forgotten_at_startup(tmp_path: Path) -> Non
         assert store.idempotency_get("acme", "new") is not None
     finally:
         store.close()
+
+
+def test_a_background_job_run_twice_stores_its_messages_once(tmp_path: Path) -> None:
+    db = tmp_path / "rerun.db"
+    secret = _key(db)
+    app = create_app(str(db), CONFIG, ServiceSettings(workers=0))
+    with TestClient(app) as http:
+        message = {"speaker": "Ana", "content": "Only once, please."}
+        accepted = http.post(
+            "/v1/memories?background=true",
+            json={"user_id": "u", "messages": [message]},
+            headers={"Authorization": f"Bearer {secret}"},
+        )
+        assert accepted.status_code == 202
+        service = app.state.service
+        job = service.store.claim_job("w1")
+        assert job is not None and all("id" in m for m in job.payload["messages"])
+        # The worker died after adding; its lease ran out and another worker runs it again.
+        run_add(service.memory, job.payload)
+        again = run_add(service.memory, job.payload)
+        assert again["turns"] == 0
+        assert len(service.memory.list("acme/u", "turn")) == 1

@@ -87,7 +87,8 @@ class JobRunner:
 
     def run_once(self) -> bool:
         """Run the next due job, if any; return whether there was one."""
-        job = self.store.claim_job(self.worker_id)
+        lease = timedelta(seconds=self.settings.lease_seconds)
+        job = self.store.claim_job(self.worker_id, lease=lease)
         if job is None:
             return False
         try:

@@ -7,6 +7,7 @@ or addresses another tenant's namespace.
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -115,6 +116,9 @@ def _add(
     background: bool,
 ) -> tuple[int, dict[str, Any]]:
     if background:
+        # Ids make a re-run harmless: a job whose worker died after adding (lease ran out)
+        # runs again, and re-adding stored message ids is a no-op.
+        messages = with_message_ids(messages, caller.tenant, f"job:{uuid.uuid4().hex}")
         payload = add_payload(user, messages, body.session_id)
         job_id = service.store.enqueue_job(ADD_JOB, payload, user)
         service.job_queued()

@@ -31,6 +31,8 @@ class ServiceSettings:
         retry_base_seconds: the first retry waits this long; each further one twice as long.
         retry_max_seconds: the longest wait between retries.
         poll_seconds: how often an idle worker looks for queued jobs it was not told about.
+        lease_seconds: how long a worker may hold a job before others presume it dead and
+            take it over (an ingest running longer is run twice, harmlessly).
         idempotency_ttl_hours: stored ``Idempotency-Key`` responses older than this are
             forgotten when the service starts.
     """
@@ -44,6 +46,7 @@ class ServiceSettings:
     retry_base_seconds: float = 2.0
     retry_max_seconds: float = 300.0
     poll_seconds: float = 1.0
+    lease_seconds: float = 900.0
     idempotency_ttl_hours: float = 24.0
 
     def validate(self) -> ServiceSettings:
@@ -55,8 +58,8 @@ class ServiceSettings:
             raise ConfigError("workers must be >= 0 and max_attempts >= 1")
         if self.retry_base_seconds < 0 or self.retry_max_seconds < self.retry_base_seconds:
             raise ConfigError("retry delays must satisfy 0 <= base <= max")
-        if self.poll_seconds <= 0 or self.idempotency_ttl_hours <= 0:
-            raise ConfigError("poll_seconds and idempotency_ttl_hours must be positive")
+        if min(self.poll_seconds, self.lease_seconds, self.idempotency_ttl_hours) <= 0:
+            raise ConfigError("poll_seconds, lease_seconds and idempotency_ttl_hours must be > 0")
         return self
 
     def retry_delay(self, attempts: int) -> float:
