@@ -29,8 +29,19 @@ from tmem.models import (
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str) -> object:
+    # The REST client pulls in httpx; import it only for callers who use it.
+    if name == "Client":
+        from tmem.client import Client
+
+        return Client
+    raise AttributeError(f"module 'tmem' has no attribute {name!r}")
+
+
 __all__ = [
     "Answer",
+    "Client",
     "Config",
     "ConfigError",
     "EmbedderConfig",

@@ -12,7 +12,6 @@ import logging
 import signal
 import sys
 from dataclasses import replace
-from typing import Any
 
 import click
 
@@ -24,6 +23,7 @@ from tmem.server.settings import (
     DEFAULT_RATE_PER_SECOND,
     ServiceSettings,
 )
+from tmem.store.base import ServiceStore
 
 logger = logging.getLogger("tmem.server")
 
@@ -47,12 +47,11 @@ def live_key_count(db: str) -> int | None:
     """How many unrevoked API keys the store holds (None: the store cannot tell)."""
     from tmem.store.factory import open_store
 
-    store: Any = open_store(db)
+    store = open_store(db)
     try:
-        keys = getattr(store, "api_keys", None)
-        if keys is None:
+        if not isinstance(store, ServiceStore):
             return None
-        return sum(1 for key in keys() if key.revoked_at is None)
+        return sum(1 for key in store.api_keys() if key.revoked_at is None)
     finally:
         store.close()
 

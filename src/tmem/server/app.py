@@ -88,12 +88,10 @@ def open_service(db: str, config: Config, settings: ServiceSettings) -> Service:
 
 
 def _purge_idempotency(store: ServiceStore, settings: ServiceSettings) -> None:
-    purge = getattr(store, "idempotency_purge", None)
-    if purge is not None:
-        before = datetime.now(UTC) - timedelta(hours=settings.idempotency_ttl_hours)
-        forgotten = purge(before)
-        if forgotten:
-            logger.info("forgot %d idempotency records older than %s", forgotten, before)
+    before = datetime.now(UTC) - timedelta(hours=settings.idempotency_ttl_hours)
+    forgotten = store.idempotency_purge(before)
+    if forgotten:
+        logger.info("forgot %d idempotency records older than %s", forgotten, before)
 
 
 def create_app(db: str, config: Config, settings: ServiceSettings | None = None) -> FastAPI:

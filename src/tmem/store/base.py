@@ -27,7 +27,7 @@ import builtins
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -167,6 +167,7 @@ class IdempotencyRecord:
     created_at: datetime
 
 
+@runtime_checkable
 class ServiceStore(Protocol):
     """What the REST service needs beyond :class:`Store`: jobs, API keys, idempotency.
 
@@ -212,6 +213,14 @@ class ServiceStore(Protocol):
 
     def idempotency_put(self, record: IdempotencyRecord) -> IdempotencyRecord:
         """Store ``record`` unless one exists for (tenant, key); return the stored one."""
+        ...
+
+    def idempotency_purge(self, before: datetime) -> int:
+        """Forget idempotency records created before ``before``; return how many."""
+        ...
+
+    def api_keys(self, tenant: str | None = None) -> builtins.list[ApiKey]:
+        """Stored keys (hashes only), of one tenant or all."""
         ...
 
 
