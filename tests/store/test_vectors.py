@@ -70,7 +70,7 @@ def test_advance_appends_in_place_and_matches_a_rebuild() -> None:
     cache = VectorCache()
     cache.put("u", "turn", 4, VectorMatrix.build(1, _rows("a", "b"), 4))
     for generation, owner in enumerate(("c", "d", "e"), start=2):
-        delta = Delta({"turn": _rows(owner)}, frozenset())
+        delta = Delta({"turn": _rows(owner)}, frozenset(), frozenset({owner}))
         cache.advance("u", generation - 1, generation, delta)
     advanced = cache.get("u", "turn", 4, 4)
     rebuilt = VectorMatrix.build(4, _rows("a", "b", "c", "d", "e"), 4)
@@ -84,7 +84,7 @@ def test_advance_replaces_and_removes_rows() -> None:
     cache = VectorCache()
     cache.put("u", "item", 4, VectorMatrix.build(1, _rows("a", "b", "c"), 4))
     new_b = np.array([1, 0, 0, 0], np.float32)
-    cache.advance("u", 1, 2, Delta({"item": [("b", new_b)]}, frozenset({"a"})))
+    cache.advance("u", 1, 2, Delta({"item": [("b", new_b)]}, frozenset({"a"}), frozenset()))
     matrix = cache.get("u", "item", 4, 2)
     assert matrix is not None and sorted(matrix.ids) == ["b", "c"]
     assert np.array_equal(matrix.matrix[matrix.ids.index("b")], new_b)
@@ -93,7 +93,7 @@ def test_advance_replaces_and_removes_rows() -> None:
 def test_advance_from_another_generation_or_without_delta_drops() -> None:
     cache = VectorCache()
     cache.put("u", "turn", 4, VectorMatrix.build(5, _rows("a"), 4))
-    cache.advance("u", 4, 6, Delta({"turn": _rows("b")}, frozenset()))
+    cache.advance("u", 4, 6, Delta({"turn": _rows("b")}, frozenset(), frozenset({"b"})))
     assert cache.get("u", "turn", 4, 6) is None and cache.get("u", "turn", 4, 5) is None
     cache.put("u", "turn", 4, VectorMatrix.build(5, _rows("a"), 4))
     cache.advance("u", 5, 6, None)
@@ -124,5 +124,19 @@ def test_batch_delta_needs_owners_in_the_batch() -> None:
         WriteBatch("u", at, turns=(turn,), vectors=(VectorRow("t1", "turn", vector),))
     )
     assert delta is not None and [o for o, _ in delta.upserts["turn"]] == ["t1"]
-    assert batch_delta(WriteBatch("u", at, vectors=(VectorRow("t9", "turn", vector),))) is None
     assert batch_delta(WriteBatch("u", at, delete_triggers_of=("t1",))) is None
+
+
+def test_a_vector_of_an_owner_outside_the_batch_needs_it_in_the_matrix() -> None:
+    at = datetime(2024, 1, 1, tzinfo=UTC)
+    vector = np.ones(4, np.float32)
+    delta = batch_delta(WriteBatch("u", at, vectors=(VectorRow("a", "context", vector),)))
+    assert delta is not None
+    cache = VectorCache()
+    cache.put("u", "context", 4, VectorMatrix.build(1, _rows("a"), 4))
+    cache.advance("u", 1, 2, delta)
+    kept = cache.get("u", "context", 4, 2)
+    assert kept is not None and np.array_equal(kept.matrix[0], vector)
+    stranger = batch_delta(WriteBatch("u", at, vectors=(VectorRow("z", "context", vector),)))
+    cache.advance("u", 2, 3, stranger)
+    assert cache.get("u", "context", 4, 3) is None

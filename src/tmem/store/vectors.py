@@ -87,20 +87,24 @@ class VectorMatrix:
         )
 
     def updated(
-        self, generation: int, upserts: Sequence[tuple[str, Vector]], removed: Collection[str]
-    ) -> VectorMatrix:
-        """Apply one write: drop ``removed`` and replaced ids, then append ``upserts``."""
+        self, generation: int, upserts: Sequence[tuple[str, Vector]], delta: Delta
+    ) -> VectorMatrix | None:
+        """Apply one write: drop removed and replaced ids, then append ``upserts``.
+
+        None when an upsert's owner is neither written by the batch nor already here: whether
+        that owner exists (so whether its vector is searchable) only the database can say.
+        """
         dim = self.matrix.shape[1]
-        fresh = [(o, v) for o, v in dict(upserts).items() if v.shape == (dim,)]
         known = self.row_of()
-        gone = {o for o in removed if o in known} | {o for o, _ in fresh if o in known}
+        fresh = [(o, v) for o, v in dict(upserts).items() if v.shape == (dim,)]
+        if any(o not in delta.owners and o not in known for o, _ in fresh):
+            return None
+        gone = {o for o in delta.removed if o in known} | {o for o, _ in fresh if o in known}
         base = self.without(generation, gone) if gone else self
         if not fresh:
-            return (
-                base
-                if gone
-                else VectorMatrix(generation, self.ids, self.matrix, self._buffer, self._rows)
-            )
+            if gone:
+                return base
+            return VectorMatrix(generation, self.ids, self.matrix, self._buffer, self._rows)
         stacked = np.stack([v for _, v in fresh]).astype(np.float32, copy=False)
         return base.appended(generation, [o for o, _ in fresh], stacked)
 
@@ -144,18 +148,24 @@ def top_k(matrix: VectorMatrix, query: Vector, limit: int) -> list[Scored]:
 
 @dataclass(frozen=True)
 class Delta:
-    """What one write changes in a user's searchable vectors, per space."""
+    """What one write changes in a user's searchable vectors."""
 
     upserts: dict[str, list[tuple[str, Vector]]]
+    """New or replaced vectors by space."""
     removed: frozenset[str]
+    """Owners made unsearchable (superseded items)."""
+    owners: frozenset[str]
+    """Owners the batch writes itself, so known to exist after it."""
 
 
 def batch_delta(batch: WriteBatch) -> Delta | None:
     """The searchable-vector change ``batch`` makes, or None when only a reload can tell.
 
     A vector is searchable while its owner exists (and, for an item, is active). A batch
-    that removes trigger edges, writes an inactive item, or gives a vector to an owner it does
-    not write itself changes searchability in ways the batch alone does not show.
+    that removes trigger edges (which may delete triggers) or writes an inactive item changes
+    searchability in ways the batch alone does not show. A vector for an owner the batch does
+    not write (an old turn's context after its scene grew) is decided per matrix: it is
+    applied when the owner is already in the matrix, and the matrix reloads otherwise.
     """
     if batch.delete_triggers_of or any(item.status != "active" for item in batch.items):
         return None
@@ -163,11 +173,10 @@ def batch_delta(batch: WriteBatch) -> Delta | None:
     owners |= {i.id for i in batch.items} | {t.id for t in batch.triggers}
     upserts: dict[str, list[tuple[str, Vector]]] = {}
     for row in batch.vectors:
-        if row.owner_id not in owners:
-            return None
         vector = np.asarray(row.vector, dtype=np.float32)
         upserts.setdefault(row.space, []).append((row.owner_id, vector))
-    return Delta(upserts, frozenset(s.old_id for s in batch.supersessions))
+    removed = frozenset(s.old_id for s in batch.supersessions)
+    return Delta(upserts, removed, frozenset(owners))
 
 
 class VectorCache:
@@ -225,8 +234,12 @@ class VectorCache:
             if entry.generation != before:
                 self._bytes -= self._entries.pop(key).nbytes
                 continue
-            updated = entry.updated(after, delta.upserts.get(key[1], []), delta.removed)
-            self._bytes += updated.nbytes - entry.nbytes
+            updated = entry.updated(after, delta.upserts.get(key[1], []), delta)
+            self._bytes -= entry.nbytes
+            if updated is None:
+                del self._entries[key]
+                continue
+            self._bytes += updated.nbytes
             self._entries[key] = updated
 
     def clear(self) -> None:
