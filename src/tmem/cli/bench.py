@@ -151,6 +151,7 @@ def _summary(results: dict[str, Any], out: str) -> None:
         click.echo(f"{name:<13} n={summary['n']:<5} {shown}")
     click.echo(f"report: {out}/report.md")
 
+
 from tmem.cli.speed import speed  # noqa: E402
 
 bench.add_command(speed)
