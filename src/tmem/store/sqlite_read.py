@@ -40,11 +40,17 @@ def _in_list(count: int) -> str:
 
 
 def records(
-    conn: sqlite3.Connection, user_id: str, kind: str, where: str = "", params: Sequence[Any] = ()
+    conn: sqlite3.Connection,
+    user_id: str,
+    kind: str,
+    where: str = "",
+    params: Sequence[Any] = (),
+    *,
+    ordered: bool = True,
 ) -> list[Record]:
     return [
         codec.memory_from_dict(user_id, row)
-        for row in fetch_rows(conn, kind, user_id, where, params)
+        for row in fetch_rows(conn, kind, user_id, where, params, ordered=ordered)
     ]
 
 
@@ -54,7 +60,8 @@ def get_many(conn: sqlite3.Connection, user_id: str, ids: Sequence[str]) -> dict
     for start in range(0, len(unique), _CHUNK):
         chunk = unique[start : start + _CHUNK]
         for kind in KINDS:
-            for record in records(conn, user_id, kind, f"id IN ({_in_list(len(chunk))})", chunk):
+            where = f"id IN ({_in_list(len(chunk))})"
+            for record in records(conn, user_id, kind, where, chunk, ordered=False):
                 found.setdefault(record.id, record)
     return found
 

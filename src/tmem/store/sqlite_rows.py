@@ -188,17 +188,25 @@ def fts_delete(conn: sqlite3.Connection, user_id: str, owner_ids: Sequence[str])
 
 # --- reading ----------------------------------------------------------------------------------
 def fetch_rows(
-    conn: sqlite3.Connection, kind: str, user_id: str, where: str = "", params: Sequence[Any] = ()
+    conn: sqlite3.Connection,
+    kind: str,
+    user_id: str,
+    where: str = "",
+    params: Sequence[Any] = (),
+    *,
+    ordered: bool = True,
 ) -> list[Row]:
-    """Export-format dicts of ``kind`` for ``user_id`` in the table's order.
+    """Export-format dicts of ``kind`` for ``user_id``, in the table's order when ``ordered``.
 
-    ``where`` is an extra SQL condition written by this package, never by a caller.
+    ``where`` is an extra SQL condition written by this package, never by a caller. Fetching
+    a few rows by id should pass ``ordered=False``: to avoid a sort, SQLite would otherwise
+    walk the user's whole ordering index (35 ms instead of 0.3 ms for 90 ids of 100K).
     """
     table = TABLES[kind]
     clause = f" AND ({where})" if where else ""
+    order = f" ORDER BY {table.order}" if ordered else ""
     cursor = conn.execute(
-        f"SELECT {', '.join(table.columns)} FROM {table.name}"
-        f" WHERE user_id = ?{clause} ORDER BY {table.order}",
+        f"SELECT {', '.join(table.columns)} FROM {table.name} WHERE user_id = ?{clause}{order}",
         (user_id, *params),
     )
     rows: list[Row] = []
