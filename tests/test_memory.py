@@ -158,3 +158,14 @@ def test_memory_survives_reopen(tmp_path: Path) -> None:
         mem.add(SESSION_1, user_id="ana")
     with Memory.open(tmp_path / "r.db", HASH) as mem:
         assert mem.search("cello", "ana")[0].id == "a3"
+
+
+def test_search_sees_every_write_through_the_warm_cache(mem: Memory) -> None:
+    mem.add(SESSION_1, user_id="ana", session_id="s1")
+    assert mem.search("cello", "ana")[0].id == "a3"  # warms the vector cache
+    mem.add(SESSION_2, user_id="ana", session_id="s2")
+    assert mem.search("bowing improved", "ana")[0].id == "b1"
+    mem.update("b1", "ana", "The teacher says my vibrato improved.")
+    assert mem.search("vibrato", "ana")[0].id == "b1"
+    mem.delete("a3", "ana")
+    assert "a3" not in {h.id for h in mem.search("learning the cello in January", "ana", 50)}

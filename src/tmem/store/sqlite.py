@@ -48,7 +48,7 @@ from tmem.store.codec import RECORD_TYPES, Row
 from tmem.store.sqlite_rows import fetch_rows, put_row
 from tmem.store.sqlite_schema import connect, migrate, next_generation, read_meta, write_embedder
 from tmem.store.sqlite_write import add_history, apply_batch, write_vector
-from tmem.store.vectors import VectorCache
+from tmem.store.vectors import VectorCache, batch_delta
 
 
 def _tmem_version() -> str:
@@ -136,13 +136,19 @@ class SQLiteStore:
 
     def _touch(self, conn: sqlite3.Connection, user_id: str, next_seq: int = 0) -> None:
         """Mark ``user_id`` changed: a new generation invalidates every cached matrix."""
+        self._bump(conn, user_id, next_seq)
+        self._cache.forget(user_id)
+
+    def _bump(self, conn: sqlite3.Connection, user_id: str, next_seq: int = 0) -> int:
+        """Give ``user_id`` a new generation (other processes' caches see the change)."""
+        generation = next_generation(conn)
         conn.execute(
             "INSERT INTO users (user_id, generation, next_seq) VALUES (?, ?, ?)"
             " ON CONFLICT (user_id) DO UPDATE SET generation = excluded.generation,"
             " next_seq = MAX(users.next_seq, excluded.next_seq)",
-            (user_id, next_generation(conn), next_seq),
+            (user_id, generation, next_seq),
         )
-        self._cache.forget(user_id)
+        return generation
 
     # --- lifecycle ----------------------------------------------------------------------------
     def bind_embedder(self, name: str, dim: int) -> None:
@@ -176,11 +182,16 @@ class SQLiteStore:
     # --- writes -------------------------------------------------------------------------------
     def write(self, batch: WriteBatch) -> None:
         """Apply ``batch`` atomically: all of it or none of it."""
+        delta = batch_delta(batch)
         with self._writing() as conn:
+            before = reading.generation(conn, batch.user_id)
             bound = read_meta(conn).embedder
             apply_batch(conn, batch, bound[1] if bound else None)
             next_seq = max((turn.seq + 1 for turn in batch.turns), default=0)
-            self._touch(conn, batch.user_id, next_seq)
+            after = self._bump(conn, batch.user_id, next_seq)
+            # Carry cached matrices through the write instead of reloading them. If the commit
+            # fails, the stored generation stays ``before`` and the next search reloads.
+            self._cache.advance(batch.user_id, before, after, delta)
 
     def next_seq(self, user_id: str) -> int:
         with self._reading() as conn:
