@@ -18,7 +18,7 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml requirements-models.txt
 
 # Everything the test suite exercises: all extras and the dev tools.
 $(VENV)/.installed-dev: $(VENV)/.installed
-	$(PIP) install -q -e '.[server,postgres,mcp,eval]' --group dev
+	$(PIP) install -q -e '.[server,postgres,mcp,eval,bench]' --group dev
 	$(PIP) install -q pgserver==0.1.4
 	touch $@
 
