@@ -13,9 +13,9 @@ FIXTURE = Path(__file__).with_name("tiny_locomo.json")
 HASH = Config(embedder=EmbedderConfig(kind="hash", dim=32))
 
 
-def test_bench_is_a_click_group_with_both_commands() -> None:
+def test_bench_is_a_click_group_with_its_commands() -> None:
     assert isinstance(bench, click.Group)
-    assert set(bench.commands) == {"locomo", "locomo-plus"}
+    assert set(bench.commands) == {"locomo", "locomo-plus", "speed"}
 
 
 def test_bench_locomo_uses_the_context_config(tmp_path: Path) -> None:
