@@ -18,6 +18,7 @@ import numpy as np
 
 from tmem.errors import InputError
 from tmem.models import (
+    KINDS,
     HistoryEntry,
     HistoryEvent,
     Item,
@@ -331,3 +332,17 @@ def split_export(records: list[Row]) -> tuple[tuple[str, int] | None, list[Row]]
         if row.get("type") not in RECORD_TYPES:
             raise InputError(f"unknown export record type {row.get('type')!r}")
     return embedder, rows
+
+
+def in_time_order(records: list[Record]) -> list[Record]:
+    """Memories of mixed kinds in time order; turns of equal time keep their sequence order."""
+    rank = {name: i for i, name in enumerate(KINDS)}
+    return sorted(
+        records,
+        key=lambda r: (
+            time_key(r.timestamp),
+            rank[r.kind],
+            r.seq if isinstance(r, Turn) else 0,
+            r.id,
+        ),
+    )

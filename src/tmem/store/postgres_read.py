@@ -76,18 +76,7 @@ def list_memories(
     for each in (kind,) if kind else KINDS:
         where = "" if each != "item" or include_superseded else "status = 'active'"
         result.extend(records(cursor, user_id, each, where))
-    if kind == "turn":
-        return result
-    rank = {name: i for i, name in enumerate(KINDS)}
-    return sorted(
-        result,
-        key=lambda r: (
-            codec.time_key(r.timestamp),
-            rank[r.kind],
-            r.seq if isinstance(r, Turn) else 0,
-            r.id,
-        ),
-    )
+    return result if kind == "turn" else codec.in_time_order(result)
 
 
 def turns(cursor: Cursor, user_id: str, turn_ids: Sequence[str]) -> list[Turn]:
