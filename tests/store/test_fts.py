@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tmem.store.fts import MAX_QUERY_TOKENS, index_text, match_expression, query_tokens
+from tmem.store.fts import (
+    MAX_QUERY_TOKENS,
+    index_text,
+    match_expression,
+    query_tokens,
+    scope_token,
+    scoped_expression,
+)
 
 from .records import item, scene, turn
 
@@ -42,3 +51,32 @@ def test_index_text_per_kind() -> None:
     assert index_text(s).split("\n") == ["title s", "summary s", "the narrative"]
     i = item("u", "i", "content", keywords=("k1", "k2"))
     assert index_text(i).startswith("content\nk1 k2")
+
+
+ODD_USER_IDS = ["a", "A", "a b", 'quote"d', "ünï", "emoji-🙂", "x", "ax", "0", "user:turn"]
+
+
+@pytest.mark.parametrize("kind", ["turn", "scene", "item"])
+def test_scope_tokens_match_the_migration_sql_and_never_collide(kind: str) -> None:
+    conn = sqlite3.connect(":memory:")
+    tokens = []
+    for user_id in ODD_USER_IDS:
+        (sql,) = conn.execute("SELECT 'u' || hex(?) || 'x' || ?", (user_id, kind)).fetchone()
+        assert scope_token(user_id, kind) == sql
+        assert sql.isalnum() and sql.isascii()
+        tokens.append(sql.lower())  # FTS5 folds case
+    assert len(set(tokens)) == len(ODD_USER_IDS)
+
+
+def test_a_scoped_match_finds_only_that_users_rows() -> None:
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE VIRTUAL TABLE fts USING fts5(body, scope, tokenize='porter unicode61')")
+    for user_id in ODD_USER_IDS:
+        conn.execute(
+            "INSERT INTO fts (body, scope) VALUES (?, ?)",
+            (f"shellfish allergy of {user_id}", scope_token(user_id, "turn")),
+        )
+    for user_id in ODD_USER_IDS:
+        query = scoped_expression(user_id, "turn", '"shellfish" OR "allergy"')
+        rows = conn.execute("SELECT body FROM fts WHERE fts MATCH ?", (query,)).fetchall()
+        assert rows == [(f"shellfish allergy of {user_id}",)]

@@ -88,6 +88,10 @@ def tables(path: Path) -> set[str]:
     return {str(name) for (name,) in rows if not str(name).startswith("fts")}
 
 
+PENDING = ("0002_service", "0003_fts_scope")
+"""What the schema-1 fixture still has to run."""
+
+
 def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -102,12 +106,12 @@ def old_db(tmp_path: Path) -> Path:
 def test_the_fixture_is_a_schema1_store(old_db: Path) -> None:
     assert tables(old_db) == SCHEMA1_TABLES
     plan = pending_migrations(old_db)
-    assert (plan.version, plan.latest, plan.pending) == (1, 2, ("0002_service",))
+    assert (plan.version, plan.latest, plan.pending) == (1, 3, PENDING)
 
 
 def test_opening_an_old_store_migrates_it_and_keeps_every_record(old_db: Path) -> None:
     with SQLiteStore(old_db) as store:
-        assert store.applied_migrations == ("0002_service",)
+        assert store.applied_migrations == PENDING
         assert_service_tables_work(store)
     assert {"jobs", "api_keys", "idempotency"} <= tables(old_db)
     assert_reads_like_schema1(str(old_db), "tmem-schema1.expected.json")
@@ -119,21 +123,29 @@ def test_tmem_migrate_lists_then_applies_pending_migrations(old_db: Path) -> Non
     before = digest(old_db)
     dry = CliRunner().invoke(cli, ["--db", str(old_db), "migrate", "--dry-run"])
     assert dry.exit_code == 0, dry.output
-    assert dry.output.splitlines() == ["schema version 1 (this tmem: 2)", "pending 0002_service"]
+    assert dry.output.splitlines() == [
+        "schema version 1 (this tmem: 3)",
+        "pending 0002_service",
+        "pending 0003_fts_scope",
+    ]
     assert digest(old_db) == before and tables(old_db) == SCHEMA1_TABLES
     done = CliRunner().invoke(cli, ["--db", str(old_db), "migrate"])
     assert done.exit_code == 0, done.output
-    assert done.output.splitlines() == ["schema version 1 -> 2", "applied 0002_service"]
+    assert done.output.splitlines() == [
+        "schema version 1 -> 3",
+        "applied 0002_service",
+        "applied 0003_fts_scope",
+    ]
     assert pending_migrations(old_db).pending == ()
     assert_reads_like_schema1(str(old_db), "tmem-schema1.expected.json")
     again = CliRunner().invoke(cli, ["--json", "--db", str(old_db), "migrate"])
-    assert json.loads(again.output) == {"before": 2, "after": 2, "applied": []}
+    assert json.loads(again.output) == {"before": 3, "after": 3, "applied": []}
 
 
 def test_a_new_store_runs_every_migration(tmp_path: Path) -> None:
     result = migrate(tmp_path / "new.db")
-    assert (result.before, result.after) == (0, 2)
-    assert result.applied == ("0001_initial", "0002_service")
+    assert (result.before, result.after) == (0, 3)
+    assert result.applied == ("0001_initial", *PENDING)
 
 
 def test_a_failing_migration_leaves_the_old_schema_and_all_data(
@@ -164,30 +176,42 @@ def test_an_exception_after_the_migration_statements_rolls_them_back(
     assert_reads_like_schema1(str(old_db), "tmem-schema1.expected.json")
 
 
-# The child runs the first ``argv[2]`` statements of the migration, says so and waits to be
-# killed inside the open transaction.
+# The child applies the pending migrations before number ``argv[2]`` (1: 0002, 2: 0003) in
+# full, then that one's first ``argv[3]`` statements, says so and waits to be killed inside the
+# open transaction.
 _STALLED_MIGRATION = """
 import sys, time
 from tmem.store import sqlite_schema
 from tmem.store.sqlite import SQLiteStore
 original = sqlite_schema._apply
+calls = []
 def stall(conn, statements):
-    original(conn, statements[: int(sys.argv[2])])
+    calls.append(1)
+    if len(calls) < int(sys.argv[2]):
+        return original(conn, statements)
+    original(conn, statements[: int(sys.argv[3])])
     print("half-way", flush=True)
     time.sleep(60)
 sqlite_schema._apply = stall
 SQLiteStore(sys.argv[1])
 """
 
+_KILL_POINTS = [
+    (1, 0),
+    (1, 3),
+    (1, len(sqlite_schema.MIGRATIONS[1][1])),
+    (2, 2),  # the scoped FTS table is filled, the old one not dropped yet
+    (2, 4),  # the old FTS table is dropped and the new one renamed
+]
 
-@pytest.mark.parametrize("statements_run", [0, 3, len(sqlite_schema.MIGRATIONS[1][1])])
+
+@pytest.mark.parametrize(("migration", "statements_run"), _KILL_POINTS)
 def test_a_process_killed_mid_migration_leaves_the_old_schema(
-    old_db: Path, statements_run: int
+    old_db: Path, migration: int, statements_run: int
 ) -> None:
+    args = [str(old_db), str(migration), str(statements_run)]
     child = subprocess.Popen(
-        [sys.executable, "-c", _STALLED_MIGRATION, str(old_db), str(statements_run)],
-        stdout=subprocess.PIPE,
-        text=True,
+        [sys.executable, "-c", _STALLED_MIGRATION, *args], stdout=subprocess.PIPE, text=True
     )
     assert child.stdout is not None
     assert child.stdout.readline().strip() == "half-way"
@@ -195,7 +219,7 @@ def test_a_process_killed_mid_migration_leaves_the_old_schema(
     child.wait()
     child.stdout.close()
     assert tables(old_db) == SCHEMA1_TABLES
-    assert pending_migrations(old_db).pending == ("0002_service",)
+    assert pending_migrations(old_db).pending == PENDING
     assert_reads_like_schema1(str(old_db), "tmem-schema1.expected.json")  # migrates on open
     assert pending_migrations(old_db).pending == ()
 
@@ -203,7 +227,7 @@ def test_a_process_killed_mid_migration_leaves_the_old_schema(
 def test_a_store_from_a_newer_tmem_is_refused(old_db: Path) -> None:
     migrate(old_db)
     with sqlite3.connect(old_db) as conn:
-        conn.execute("INSERT INTO migrations VALUES (2, '0003_future', 'later')")
+        conn.execute("INSERT INTO migrations VALUES (3, '0004_future', 'later')")
     conn.close()
     with pytest.raises(SchemaVersionError):
         SQLiteStore(old_db)
@@ -235,10 +259,10 @@ def open_concurrently(
 
 def test_concurrent_opens_of_an_old_store_migrate_it_once(old_db: Path) -> None:
     applied = open_concurrently(lambda: SQLiteStore(old_db), 4)
-    assert sorted(applied) == [(), (), (), ("0002_service",)]
+    assert sorted(applied) == [(), (), (), PENDING]
     assert_reads_like_schema1(str(old_db), "tmem-schema1.expected.json")
 
 
 def test_concurrent_first_opens_of_a_new_file_create_it_once(tmp_path: Path) -> None:
     applied = open_concurrently(lambda: SQLiteStore(tmp_path / "new.db"), 8)
-    assert sorted(applied) == [()] * 7 + [("0001_initial", "0002_service")]
+    assert sorted(applied) == [()] * 7 + [("0001_initial", *PENDING)]

@@ -63,3 +63,18 @@ def match_expression(query: str) -> str | None:
     if not tokens:
         return None
     return " OR ".join(f'"{token}"' for token in tokens)
+
+
+def scope_token(user_id: str, kind: str) -> str:
+    """The one FTS token standing for ``user_id``'s records of ``kind``.
+
+    ``u`` + the UTF-8 hex of the user id + ``x`` + the kind: letters and digits only, so the
+    tokenizer keeps it whole whatever the id holds, and distinct users get distinct tokens.
+    Matches SQL ``'u' || hex(user_id) || 'x' || kind`` (used when migrating old stores).
+    """
+    return f"u{user_id.encode('utf-8').hex().upper()}x{kind}"
+
+
+def scoped_expression(user_id: str, kind: str, expression: str) -> str:
+    """``expression`` restricted to the rows carrying ``user_id``'s scope token for ``kind``."""
+    return f'scope : "{scope_token(user_id, kind)}" AND ({expression})'

@@ -17,7 +17,7 @@ from typing import Any
 
 from tmem.store import codec
 from tmem.store.codec import Row
-from tmem.store.fts import index_text
+from tmem.store.fts import index_text, scope_token
 
 
 @dataclass(frozen=True)
@@ -171,8 +171,8 @@ def fts_put(conn: sqlite3.Connection, user_id: str, kind: str, owner_id: str, te
     else:
         conn.execute("DELETE FROM fts WHERE rowid = ?", (row[0],))
     conn.execute(
-        "INSERT INTO fts (rowid, body, user_id, kind, owner_id) VALUES (?, ?, ?, ?, ?)",
-        (row[0], text, user_id, kind, owner_id),
+        "INSERT INTO fts (rowid, body, scope, user_id, kind, owner_id) VALUES (?, ?, ?, ?, ?, ?)",
+        (row[0], text, scope_token(user_id, kind), user_id, kind, owner_id),
     )
 
 

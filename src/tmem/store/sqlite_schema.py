@@ -121,9 +121,25 @@ _SERVICE: tuple[str, ...] = (
     )""",
 )
 
+# BM25 filtered by an UNINDEXED user column walks every user's postings for each query word;
+# an indexed scope token (one per user and kind) lets FTS5 intersect with the user's rows
+# instead (docs/scaling.md). The rebuild keeps every rowid, so fts_docs stays valid.
+_FTS_SCOPE: tuple[str, ...] = (
+    """CREATE VIRTUAL TABLE fts_scoped USING fts5(
+        body, scope, user_id UNINDEXED, kind UNINDEXED, owner_id UNINDEXED,
+        tokenize = 'porter unicode61'
+    )""",
+    """INSERT INTO fts_scoped (rowid, body, scope, user_id, kind, owner_id)
+        SELECT rowid, body, 'u' || hex(user_id) || 'x' || kind, user_id, kind, owner_id FROM fts""",
+    """DROP TABLE fts""",
+    """ALTER TABLE fts_scoped RENAME TO fts""",
+    """CREATE VIRTUAL TABLE fts_terms USING fts5vocab(fts, row)""",
+)
+
 MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("0001_initial", _INITIAL),
     ("0002_service", _SERVICE),
+    ("0003_fts_scope", _FTS_SCOPE),
 )
 """Named migrations in order; the schema version is how many have been applied.
 
