@@ -1,9 +1,10 @@
 """``tmem bench speed``: ingest a seeded workload into tmem (and a peer), then time searches.
 
 The run loads ``memories`` searchable rows over ``users`` users through :meth:`Memory.add`
-(LLM-free), measures the embedder's own ceiling on the same texts, then asks at least 500
-queries of random users and records every latency, the database size and the process's RSS.
-A peer vector store, when named, holds the same turn vectors and answers the same queries.
+(LLM-free; on Postgres, ``bulk`` writes the same rows through ``COPY`` instead), measures the
+embedder's own ceiling on the same texts, then asks at least 500 queries of random users and
+records every latency, the database size and the process's RSS. A peer vector store, when
+named, holds the same turn vectors and answers the same queries.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from tmem.bench.measure import disk_mb, load_average, peak_rss_mb, percentiles, 
 from tmem.clock import SystemClock
 from tmem.config import Config
 from tmem.embed.base import Embedder
+from tmem.errors import ConfigError
 from tmem.ingest.llm_free import context_text
 from tmem.memory import Memory
 from tmem.models import Turn
@@ -47,6 +49,8 @@ class SpeedParams:
     session_turns: int = 20
     query_model: bool = True
     """With random vectors: embed each query with the real model, so latency includes it."""
+    bulk: bool = False
+    """Postgres only: load the same rows through ``COPY``, indexes built after (pg_bulk)."""
 
     @property
     def turns_per_user(self) -> int:
@@ -138,7 +142,7 @@ def ingest(
             progress(f"ingest: {n + 1}/{len(workload.users())} users, {turns} turns")
     result.ingest_s = time.perf_counter() - start
     result.ingest_per_s = turns / result.ingest_s if result.ingest_s else 0.0
-    result.extra["turns"] = turns
+    result.extra.update(turns=turns, load_method="add")
     return result, sample
 
 
@@ -200,9 +204,10 @@ def run_tmem(
 ) -> tuple[SystemResult, Embedder]:
     workload = Workload(params)
     embedder = build_embedder(params, model)
+    loaded = _bulk_ingest(params, workload, embedder, progress) if params.bulk else None
     memory = open_memory(params, out, embedder)
     try:
-        result, sample = ingest(memory, workload, progress)
+        result, sample = loaded or ingest(memory, workload, progress)
         result.extra["load_ingest"] = load_average()
         ceiling = model() if params.vectors == "model" else embedder
         result.extra["embedder_ceiling"] = embedder_ceiling(ceiling, sample)
@@ -217,6 +222,16 @@ def run_tmem(
     finally:
         memory.close()
     return result, embedder
+
+
+def _bulk_ingest(
+    params: SpeedParams, workload: Workload, embedder: Embedder, progress: Progress
+) -> tuple[SystemResult, list[list[dict[str, str]]]]:
+    if params.store != "postgres":
+        raise ConfigError("bulk loading is for --store postgres")
+    from tmem.bench.pg_bulk import bulk_ingest
+
+    return bulk_ingest(params, workload, embedder, progress)
 
 
 def _db_mb(params: SpeedParams, out: Path) -> float:

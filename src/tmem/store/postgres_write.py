@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 import numpy as np
+import numpy.typing as npt
 from psycopg.types.json import Jsonb
 
 from tmem.errors import EmbedderMismatchError, InputError, NotFoundError
@@ -43,7 +44,7 @@ def apply_batch(cursor: Cursor, batch: WriteBatch, dim: int | None) -> None:
         *batch.personas,
     )
     for record in owned:
-        _check_owner(user_id, record)
+        check_owner(user_id, record)
     touch_user(cursor, user_id)
     for turn in batch.turns:
         put_turn(cursor, user_id, turn)
@@ -61,7 +62,7 @@ def apply_batch(cursor: Cursor, batch: WriteBatch, dim: int | None) -> None:
     _link_turns(cursor, user_id, batch)
 
 
-def _check_owner(user_id: str, record: Owned) -> None:
+def check_owner(user_id: str, record: Owned) -> None:
     if record.user_id != user_id:
         raise InputError(
             f"{type(record).__name__} {getattr(record, 'id', '')!r} belongs to another user than"
@@ -241,6 +242,11 @@ def checked_vector(row: VectorRow, dim: int | None) -> str:
         InputError: unknown space, not one-dimensional, or not finite.
         EmbedderMismatchError: its length differs from the store's dimension.
     """
+    return vector_literal(checked_array(row, dim))
+
+
+def checked_array(row: VectorRow, dim: int | None) -> npt.NDArray[np.float32]:
+    """``row``'s vector as float32, after the checks :func:`checked_vector` names."""
     if row.space not in SPACES:
         raise InputError(f"unknown vector space {row.space!r}; expected one of {SPACES}")
     vector = np.asarray(row.vector, dtype=np.float32)
@@ -251,7 +257,7 @@ def checked_vector(row: VectorRow, dim: int | None) -> str:
             f"vector of {row.owner_id!r} has {vector.shape[0]} dimensions; the store's embedder"
             f" has {dim}"
         )
-    return vector_literal(vector)
+    return vector
 
 
 def put_vectors(cursor: Cursor, user_id: str, rows: Sequence[VectorRow], dim: int | None) -> None:
