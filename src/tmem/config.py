@@ -55,15 +55,13 @@ class LLMConfig:
             raise ConfigError("LLM concurrency must be >= 1 and max_retries >= 0")
 
 
-EmbedderKind = Literal["minilm", "minilm-int8", "openai", "hash"]
+EmbedderKind = Literal["minilm", "openai", "hash"]
 
 
 @dataclass(frozen=True)
 class EmbedderConfig:
-    """Which embedder. ``minilm`` (default) runs all-MiniLM-L6-v2 offline; ``minilm-int8``
-    runs its int8 ONNX export on onnxruntime (extra ``fast``; vectors differ slightly);
-    ``hash`` is a deterministic bag-of-words fake for tests; ``openai`` calls an embeddings
-    endpoint."""
+    """Which embedder. ``minilm`` (default) runs all-MiniLM-L6-v2 offline; ``hash`` is a
+    deterministic bag-of-words fake for tests; ``openai`` calls an embeddings endpoint."""
 
     kind: EmbedderKind = "minilm"
     base_url: str | None = None

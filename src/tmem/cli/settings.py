@@ -14,7 +14,7 @@ TMEM_LLM_CONCURRENCY          LLM calls in flight (default 4)
 TMEM_LLM_TIMEOUT              seconds per LLM call (default 120)
 TMEM_LLM_JSON_MODE            auto | json_schema | json_object | none
 TMEM_LLM_CONTEXT_TOKENS       the model's context window (default 8192)
-TMEM_EMBEDDER                 minilm (default) | minilm-int8 (extra ``fast``) | openai | hash
+TMEM_EMBEDDER                 minilm (default) | openai | hash
 TMEM_EMBEDDER_BASE_URL        embeddings endpoint (TMEM_EMBEDDER=openai)
 TMEM_EMBEDDER_MODEL           embeddings model
 TMEM_EMBEDDER_API_KEY         embeddings API key

@@ -16,8 +16,7 @@ def build_embedder(config: EmbedderConfig) -> Embedder:
     """The embedder ``config`` describes. Nothing is loaded or contacted yet.
 
     ``minilm`` reads the installed weights package, or the folder named by ``model``
-    when given; ``minilm-int8`` likewise, for its ``model.onnx`` (and needs onnxruntime,
-    extra ``fast``); ``openai`` needs ``base_url`` and ``model``; ``hash`` needs nothing.
+    when given; ``openai`` needs ``base_url`` and ``model``; ``hash`` needs nothing.
 
     Raises:
         ConfigError: the kind is unknown or its settings do not fit it.
@@ -38,16 +37,6 @@ def _minilm(config: EmbedderConfig) -> Embedder:
         raise ConfigError(f"{MODEL_NAME} produces {DIM}-d vectors, not dim={config.dim}")
     model_dir = None if config.model in (None, MODEL_NAME) else config.model
     return MiniLMEmbedder(model_dir, batch_size=config.batch_size)
-
-
-def _minilm_int8(config: EmbedderConfig) -> Embedder:
-    from tmem.embed.minilm import DIM
-    from tmem.embed.onnx import INT8_MODEL_NAME, OnnxMiniLMEmbedder
-
-    if config.dim != DIM:
-        raise ConfigError(f"{INT8_MODEL_NAME} produces {DIM}-d vectors, not dim={config.dim}")
-    model_dir = None if config.model in (None, INT8_MODEL_NAME) else config.model
-    return OnnxMiniLMEmbedder(model_dir, batch_size=config.batch_size)
 
 
 def _openai(config: EmbedderConfig) -> Embedder:
@@ -72,5 +61,5 @@ def _hash(config: EmbedderConfig) -> Embedder:
 
 
 _BUILDERS: Mapping[str, Callable[[EmbedderConfig], Embedder]] = MappingProxyType(
-    {"minilm": _minilm, "minilm-int8": _minilm_int8, "openai": _openai, "hash": _hash}
+    {"minilm": _minilm, "openai": _openai, "hash": _hash}
 )
