@@ -62,6 +62,11 @@ def match_expression(query: str) -> str | None:
     tokens = query_tokens(query)
     if not tokens:
         return None
+    return phrase_expression(tokens)
+
+
+def phrase_expression(tokens: list[str]) -> str:
+    """``tokens`` (from :func:`query_tokens`) quoted as phrases and OR-ed."""
     return " OR ".join(f'"{token}"' for token in tokens)
 
 
@@ -76,5 +81,8 @@ def scope_token(user_id: str, kind: str) -> str:
 
 
 def scoped_expression(user_id: str, kind: str, expression: str) -> str:
-    """``expression`` restricted to the rows carrying ``user_id``'s scope token for ``kind``."""
-    return f'scope : "{scope_token(user_id, kind)}" AND ({expression})'
+    """``expression`` over the body of the rows carrying ``user_id``'s scope token for ``kind``.
+
+    The body filter keeps query words from ever matching the scope column.
+    """
+    return f'scope : "{scope_token(user_id, kind)}" AND body : ({expression})'

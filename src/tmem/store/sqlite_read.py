@@ -13,9 +13,8 @@ import numpy as np
 
 from tmem.errors import InputError
 from tmem.models import KINDS, HistoryEntry, Kind, PersonaProfile, Record, Scene, Trigger, Turn
-from tmem.store import codec
+from tmem.store import codec, sqlite_fts
 from tmem.store.base import SPACES, Scored, Vector
-from tmem.store.fts import match_expression, scoped_expression
 from tmem.store.sqlite_rows import fetch_rows
 from tmem.store.vectors import VectorCache, VectorMatrix, top_k
 
@@ -144,27 +143,14 @@ def generation(conn: sqlite3.Connection, user_id: str) -> int | None:
 def search_text(
     conn: sqlite3.Connection, user_id: str, kind: Kind, query: str, limit: int
 ) -> list[Scored]:
-    """BM25 over the user's active memories of ``kind`` (FTS5 ranks lower-is-better: negated).
+    """BM25 over the user's active memories of ``kind`` (:mod:`tmem.store.sqlite_fts`).
 
-    The match is ANDed with the user's scope token, so FTS5 walks that user's postings rather
-    than every user's; the scope column has weight 0, so scores are the body's BM25 alone.
     FTS5's corpus statistics (document count, average length, term frequencies behind the
     IDF) are not per user, so other users' text can shift scores, never results' membership.
     """
     if kind not in KINDS:
         raise InputError(f"unknown kind {kind!r}; expected one of {KINDS}")
-    expression = match_expression(query)
-    if expression is None or limit <= 0:
-        return []
-    rows = conn.execute(
-        "SELECT f.owner_id, -bm25(fts, 1.0, 0.0) AS score FROM fts f"
-        " WHERE fts MATCH ? AND f.user_id = ? AND f.kind = ?"
-        " AND NOT EXISTS (SELECT 1 FROM items i WHERE i.user_id = f.user_id"
-        " AND i.id = f.owner_id AND i.status <> 'active')"
-        " ORDER BY score DESC, f.owner_id LIMIT ?",
-        (scoped_expression(user_id, kind, expression), user_id, kind, limit),
-    ).fetchall()
-    return [Scored(str(owner), float(score)) for owner, score in rows]
+    return sqlite_fts.search_text(conn, user_id, kind, query, limit)
 
 
 def check_query(space: str, query: Vector) -> Vector:
