@@ -33,6 +33,11 @@ class LLMConfig:
     api_key: Secret | None = None
     local_model_path: str | None = None
     """A GGUF file run in-process by llama-cpp-python (extra ``local``)."""
+    local_threads: int = 2
+    """CPU threads the local model computes with."""
+    local_prompt_cache_mb: int = 1024
+    """RAM for the local model's prompt-prefix cache (0: none). Write-path prompts share long
+    instructions, so a cached prefix spares re-reading them on every call."""
     timeout_s: float = 120.0
     max_retries: int = 3
     concurrency: int = 4
@@ -53,6 +58,10 @@ class LLMConfig:
             raise ConfigError("set either an LLM base_url or a local model path, not both")
         if self.concurrency < 1 or self.max_retries < 0:
             raise ConfigError("LLM concurrency must be >= 1 and max_retries >= 0")
+        if self.max_tokens < 1 or self.local_threads < 1 or self.local_prompt_cache_mb < 0:
+            raise ConfigError(
+                "LLM max_tokens and local threads must be >= 1, the prompt cache >= 0 MB"
+            )
 
 
 EmbedderKind = Literal["minilm", "openai", "hash"]

@@ -20,7 +20,11 @@ def build_llm(cfg: LLMConfig) -> LLM | None:
         from tmem.llm.local import LlamaCppLLM
 
         return LlamaCppLLM(
-            cfg.local_model_path, n_ctx=cfg.context_tokens, max_tokens=cfg.max_tokens
+            cfg.local_model_path,
+            n_ctx=cfg.context_tokens,
+            n_threads=cfg.local_threads,
+            max_tokens=cfg.max_tokens,
+            prompt_cache_mb=cfg.local_prompt_cache_mb,
         )
     from tmem.llm.openai import OpenAICompatibleLLM
 

@@ -17,13 +17,12 @@ from tmem.llm.base import LLMRequest, LLMResponse
 INSTALL_HINT = "pip install 'tmem[local]'"
 
 
-def load_llama_class() -> Any:
-    """``llama_cpp.Llama``, or a :class:`ConfigError` naming the extra to install."""
+def load_llama_module() -> Any:
+    """The ``llama_cpp`` module, or a :class:`ConfigError` naming the extra to install."""
     try:
-        module = importlib.import_module("llama_cpp")
+        return importlib.import_module("llama_cpp")
     except ImportError:
         raise ConfigError(f"the local LLM needs llama-cpp-python: {INSTALL_HINT}") from None
-    return module.Llama
 
 
 class LlamaCppLLM:
@@ -37,6 +36,9 @@ class LlamaCppLLM:
         n_ctx: the context window in tokens.
         n_threads: CPU threads for inference.
         max_tokens: an upper bound on each request's ``max_tokens`` (None: the request's own).
+        prompt_cache_mb: RAM for cached model states keyed by prompt prefix (0: no cache).
+            The write path's prompts open with the same long instructions; a cached prefix
+            means only the new part of each prompt is computed.
         chat_format: llama-cpp-python's chat template name (None: read it from the GGUF).
         verbose: let llama.cpp print its load and timing logs.
 
@@ -51,10 +53,12 @@ class LlamaCppLLM:
         n_ctx: int = 4096,
         n_threads: int = 2,
         max_tokens: int | None = None,
+        prompt_cache_mb: int = 0,
         chat_format: str | None = None,
         verbose: bool = False,
     ) -> None:
-        llama_class = load_llama_class()
+        module = load_llama_module()
+        llama_class = module.Llama
         path = Path(model_path)
         if not path.is_file():
             raise ConfigError(f"local LLM model file not found: {path}")
@@ -68,6 +72,8 @@ class LlamaCppLLM:
             chat_format=chat_format,
             verbose=verbose,
         )
+        if prompt_cache_mb > 0:
+            self._llama.set_cache(module.LlamaRAMCache(capacity_bytes=prompt_cache_mb << 20))
 
     @property
     def model(self) -> str:
