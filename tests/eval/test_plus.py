@@ -12,6 +12,7 @@ from tmem.errors import EvalError
 from tmem.eval.locomo import load_locomo
 from tmem.eval.plus import (
     PlusItem,
+    first_per_type,
     load_plus,
     parse_dialogue,
     parse_time_gap,
@@ -141,3 +142,17 @@ def test_load_plus_keeps_extra_fields(tmp_path: Path) -> None:
     path.write_text(json.dumps([{"relation_type": "value"}]))
     with pytest.raises(EvalError):
         load_plus(path)
+
+
+def test_first_per_type_keeps_file_order_and_a_cap_per_type() -> None:
+    kinds = ["causal", "causal", "causal", "state", "goal", "state", "state", "value"]
+    items = [PlusItem(k, f"A: cue {i}", "A: trigger", "1 week") for i, k in enumerate(kinds)]
+    kept = first_per_type(items, 2)
+    assert [(i.relation_type, i.cue_dialogue) for i in kept] == [
+        ("causal", "A: cue 0"),
+        ("causal", "A: cue 1"),
+        ("state", "A: cue 3"),
+        ("goal", "A: cue 4"),
+        ("state", "A: cue 5"),
+        ("value", "A: cue 7"),
+    ]

@@ -112,6 +112,10 @@ def locomo_command(
               help="locomo10.json, the conversations the items are stitched into.")  # fmt: skip
 @common_options
 @click.option("--limit", type=int, help="Only the first N items.")
+@click.option(
+    "--per-type", type=click.IntRange(min=1),
+    help="Only the first N items of each relation type (a balanced subset).",
+)  # fmt: skip
 @click.option("--out", default="bench-out/locomo-plus", show_default=True, help="Report directory.")
 @click.pass_context
 def plus_command(
@@ -124,6 +128,7 @@ def plus_command(
     judge_runs: int,
     quiet: bool,
     limit: int | None,
+    per_type: int | None,
     out: str,
 ) -> None:
     """Cue recall from a later trigger, with items stitched into LoCoMo conversations."""
@@ -133,7 +138,8 @@ def plus_command(
         results = run_plus(
             data, base, _indexes(conversations), "qa" if mode == "qa" else "retrieval",
             _systems(systems), out, _config(ctx), progress=not _quiet(ctx, quiet),
-            command=shlex.join(sys.argv), limit=limit, judge_runs=judge_runs,
+            command=shlex.join(sys.argv), limit=limit, per_type=per_type,
+            judge_runs=judge_runs,
         )  # fmt: skip
     except TmemError as error:
         raise click.ClickException(str(error)) from None

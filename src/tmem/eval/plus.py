@@ -89,6 +89,17 @@ def load_plus(path: str | Path) -> list[PlusItem]:
     return [parse_item(raw, index) for index, raw in enumerate(data)]
 
 
+def first_per_type(items: Sequence[PlusItem], count: int) -> list[PlusItem]:
+    """The first ``count`` items of each relation type, in file order (a quick, balanced run)."""
+    seen: dict[str, int] = {}
+    kept = []
+    for item in items:
+        seen[item.relation_type] = seen.get(item.relation_type, 0) + 1
+        if seen[item.relation_type] <= count:
+            kept.append(item)
+    return kept
+
+
 def parse_item(raw: object, index: int = 0) -> PlusItem:
     """Build a :class:`PlusItem` from one JSON object."""
     if not isinstance(raw, dict) or any(not isinstance(raw.get(k), str) for k in _REQUIRED):

@@ -31,7 +31,7 @@ from tmem.eval.harness import (
 )
 from tmem.eval.locomo import Question, conversation_messages, load_locomo, questions
 from tmem.eval.metrics import bleu1, locomo_f1
-from tmem.eval.plus import load_plus, query_time, stitch_all
+from tmem.eval.plus import first_per_type, load_plus, query_time, stitch_all
 from tmem.eval.qa import judge_answer
 from tmem.eval.systems import RETRIEVING, SYSTEMS, System
 from tmem.llm.base import LLM
@@ -195,6 +195,7 @@ def run_plus(
     command: str | None = None,
     judge_runs: int = 1,
     limit: int | None = None,
+    per_type: int | None = None,
 ) -> dict[str, Any]:
     """Run a LoCoMo-Plus-format file stitched into LoCoMo (``benchmarks.md`` §4.2).
 
@@ -207,6 +208,7 @@ def run_plus(
         base_path: ``locomo10.json``; item ``i`` joins conversation ``i % n`` of those chosen.
         conversations: indexes of the base conversations to use (all when None).
         limit: run only the first ``limit`` items.
+        per_type: run only the first ``per_type`` items of each relation type (after ``limit``).
         mode, systems, out_dir, config, progress, embedder, llm, memory_factory, command,
             judge_runs: as for :func:`run_locomo`.
 
@@ -219,6 +221,8 @@ def run_plus(
     config = config or Config()
     chosen = check_systems(systems)
     items = load_plus(data_path)[:limit]
+    if per_type is not None:
+        items = first_per_type(items, per_type)
     bases = select_conversations(load_locomo(base_path), conversations)
     stitched = stitch_all(items, bases)
     out = Path(out_dir)
@@ -240,6 +244,7 @@ def run_plus(
             "mode": mode,
             "conversations": conversations,
             "items": len(stitched),
+            "per_type": per_type,
             "judge_runs": judge_runs,
         }
         return write_report(out, runs, harness, meta, command)
