@@ -40,6 +40,9 @@ class LLMConfig:
     instructions, so a cached prefix spares re-reading them on every call."""
     timeout_s: float = 120.0
     max_retries: int = 3
+    """Retries of a failed transport call (connect errors, timeouts, 429, 5xx)."""
+    output_retries: int = 2
+    """Corrective retries when a reply fails validation (the error is shown to the model)."""
     concurrency: int = 4
     json_mode: JsonMode = "auto"
     temperature: float = 0.0
@@ -56,8 +59,8 @@ class LLMConfig:
             raise ConfigError("LLM base_url is set but model is not (TMEM_LLM_MODEL)")
         if self.base_url and self.local_model_path:
             raise ConfigError("set either an LLM base_url or a local model path, not both")
-        if self.concurrency < 1 or self.max_retries < 0:
-            raise ConfigError("LLM concurrency must be >= 1 and max_retries >= 0")
+        if self.concurrency < 1 or self.max_retries < 0 or self.output_retries < 0:
+            raise ConfigError("LLM concurrency must be >= 1 and retries >= 0")
         if self.max_tokens < 1 or self.local_threads < 1 or self.local_prompt_cache_mb < 0:
             raise ConfigError(
                 "LLM max_tokens and local threads must be >= 1, the prompt cache >= 0 MB"

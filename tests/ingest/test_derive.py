@@ -425,3 +425,17 @@ def test_replies_that_echo_the_prompt_example_are_not_stored() -> None:
     assert out.rejected_items == 2  # the example fact, once per scene
     assert {i.content for i in out.items} == {GOOD_ITEM["content"]}
     assert out.rejected_triggers == 2 and "horizon" not in {t.family for t in out.triggers}
+
+
+def test_without_output_retries_each_invalid_reply_costs_one_call() -> None:
+    turns = make_turns("s1", 6)
+    llm = ScriptedLLM.by_prompt({"segment": '{"scenes": "truncated', "extract": '{"items": 3}'})
+    out = run(llm, turns, retries=0)
+    # One segment call (window falls back to one scene), one extract call for that scene.
+    assert [r.prompt_id for r in llm.requests] == ["segment@1", "extract@1"]
+    assert out.usage.calls == 2
+    assert [f.stage for f in out.failures] == ["segment", "extract"]
+    assert len(out.scenes) == 1 and out.scenes[0].source_turns == tuple(t.id for t in turns)
+    default = ScriptedLLM.by_prompt({"segment": '{"scenes": "truncated', "extract": '{"items": 3}'})
+    run(default, turns)
+    assert [r.prompt_id for r in default.requests] == ["segment@1"] * 3 + ["extract@1"] * 3

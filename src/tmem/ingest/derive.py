@@ -166,6 +166,7 @@ def derive(
     now: datetime,
     new_id: Callable[[str], str],
     max_workers: int = 4,
+    retries: int = 2,
 ) -> Derivation:
     """Derive scenes, items, triggers, supersessions and persona updates from new turns.
 
@@ -178,6 +179,7 @@ def derive(
         personas: the user's stored persona profiles.
         new_id: makes ids from a prefix ("scn", "itm", "trg").
         max_workers: concurrent extraction calls.
+        retries: corrective retries of a reply that fails validation, per call.
     """
     if not turns:
         return Derivation((), (), (), (), (), (), Usage(), (), (), 0)
@@ -189,11 +191,12 @@ def derive(
         window_turns=config.segment_window_turns,
         now=now,
         copy_ratio=config.copy_ratio,
+        retries=retries,
     )
     plans = segmented.scenes
     scenes = [build_scene(p, user_id=user_id, open_scene=open_scene, new_id=new_id) for p in plans]
     jobs = _jobs(scenes, plans, open_scene_turns, known_items, config.trigger_chunk_turns)
-    outcomes = run_jobs(llm, jobs, now, max_workers)
+    outcomes = run_jobs(llm, jobs, now, max_workers, retries)
     context = _context(llm, config, user_id=user_id, new_id=new_id)
     assembly = assemble(outcomes, context)
     entity_bridge, rejected = item_triggers(

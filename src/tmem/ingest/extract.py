@@ -96,20 +96,20 @@ def plan_jobs(
     return jobs
 
 
-def run_job(llm: LLM, job: ChunkJob, now: datetime) -> ChunkOutcome:
-    """One call; a failure is returned, never raised, so other chunks still land."""
+def run_job(llm: LLM, job: ChunkJob, now: datetime, retries: int = 2) -> ChunkOutcome:
+    """One call (plus corrective retries); a failure is returned, never raised."""
     try:
-        result = call_structured(llm, prompt.SPEC, job.inputs, now)
+        result = call_structured(llm, prompt.SPEC, job.inputs, now, retries=retries)
     except LLMError as exc:
         return ChunkOutcome(job, None, spent_usage(exc), f"{type(exc).__name__}: {exc}")
     return ChunkOutcome(job, result.value, result.usage)
 
 
 def run_jobs(
-    llm: LLM, jobs: Sequence[ChunkJob], now: datetime, max_workers: int
+    llm: LLM, jobs: Sequence[ChunkJob], now: datetime, max_workers: int, retries: int = 2
 ) -> list[ChunkOutcome]:
     """All jobs through one bounded pool; outcomes come back in job order."""
     if not jobs:
         return []
     with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(jobs)))) as pool:
-        return list(pool.map(lambda job: run_job(llm, job, now), jobs))
+        return list(pool.map(lambda job: run_job(llm, job, now, retries), jobs))

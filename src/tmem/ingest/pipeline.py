@@ -178,6 +178,7 @@ class Ingestor:
             now=self.now(),
             new_id=new_id,
             max_workers=self.config.llm.concurrency,
+            retries=self.config.llm.output_retries,
         )
         triggers = self._merge_with_existing(user_id, derivation.triggers)
         vectors = derived_vectors(

@@ -110,13 +110,14 @@ def fallback_scene(window: Sequence[Turn]) -> PlannedScene:
 
 
 def _ask(
-    llm: LLM, inputs: prompt.SegmentInputs, count: int, now: datetime
+    llm: LLM, inputs: prompt.SegmentInputs, count: int, now: datetime, retries: int
 ) -> tuple[list[prompt.SceneSpan] | None, Usage, str]:
-    """Spans covering turns 1..``count``, or None with the reason; one corrective retry."""
+    """Spans covering turns 1..``count``, or None with the reason; one coverage retry."""
     usage = Usage()
-    for _ in range(2):
+    problem: str | None = None
+    for _ in range(2 if retries else 1):
         try:
-            result = call_structured(llm, prompt.SPEC, inputs, now)
+            result = call_structured(llm, prompt.SPEC, inputs, now, retries=retries)
         except LLMOutputError as exc:
             return None, usage + spent_usage(exc), str(exc)
         except LLMError as exc:
@@ -220,11 +221,14 @@ def segment_turns(
     window_turns: int,
     now: datetime,
     copy_ratio: float = 0.85,
+    retries: int = 2,
 ) -> SegmentResult:
     """Segment ``turns`` window by window, each window seeing the scene before it.
 
     Args:
         copy_ratio: scene texts this similar to the prompt's example count as copies.
+        retries: corrective retries per call of a reply that fails validation; with any, a
+            reply that leaves turns uncovered gets one more round with the gap named.
     """
     planned: list[PlannedScene] = []
     usage = Usage()
@@ -235,7 +239,7 @@ def segment_turns(
         inputs = prompt.SegmentInputs(
             turn_lines(window, previous), context, reference_time=window[-1].timestamp
         )
-        spans, spent, error = _ask(llm, inputs, len(window), now)
+        spans, spent, error = _ask(llm, inputs, len(window), now, retries)
         usage += spent
         if spans is None:
             failures.append(Failure("segment", error, prompt.SPEC.key, tuple(t.id for t in window)))
