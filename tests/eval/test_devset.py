@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tmem.eval.plus import RELATION_TYPES, load_plus, parse_dialogue, parse_time_gap
-from tmem.eval.porter import stem
+from tmem.porter import stem
 from tmem.eval.stopwords import STOP_WORDS
 
 DEVSET = Path(__file__).resolve().parents[2] / "benchmarks" / "devset" / "associative-dev.json"

@@ -22,7 +22,7 @@ from tmem.eval.metrics import (
     retrieval_scores,
     token_f1,
 )
-from tmem.eval.porter import stem
+from tmem.porter import stem
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,9 @@ from dataclasses import replace
 import pytest
 
 from tmem.store import sqlite_fts
-from tmem.store.fts import scope_token
+from tmem.store.fts import match_expression, scope_token
 from tmem.store.sqlite import SQLiteStore
+from tmem.store.sqlite_fts import index_terms
 
 from .records import batch, item, turn
 
@@ -22,25 +23,67 @@ def _alice_store(rows: int) -> SQLiteStore:
     return store
 
 
-def test_scores_follow_the_body_bm25() -> None:
-    # The scope column has weight 0; it only adds one token to each row's length, which moves
-    # BM25's length normalisation a little and leaves the order as plain FTS5 ranks it.
-    store = _alice_store(8)
-    hits = store.search_text("u1", "turn", "green topic1 topic2", 10)
+CORPUS = [
+    "Alice mentioned the green tea ceremony in Kyoto",
+    "Running shoes were on sale, Alice bought two pairs",
+    "The café served matcha; Alice preferred green tea",
+    "Tea, tea and more tea: Alice's whole afternoon",
+    "Nothing about drinks here, only trains and stations",
+]
+
+
+def _fts5_scores(texts: list[str], query: str) -> list[tuple[str, float]]:
+    """FTS5's own bm25() over ``texts`` in a table of their own (one user: global = per user)."""
     conn = sqlite3.connect(":memory:")
-    conn.execute("CREATE VIRTUAL TABLE fts USING fts5(body, owner, tokenize = 'porter unicode61')")
-    for record in [
-        *store.turns("u1", [f"u1-t{i}" for i in range(8)]),
-        *store.turns("u2", ["u2-t0"]),
-    ]:
-        conn.execute("INSERT INTO fts (body, owner) VALUES (?, ?)", (record.text, record.id))
-    plain = conn.execute(
-        "SELECT owner, -bm25(fts, 1.0, 0.0) AS s FROM fts"
-        ' WHERE fts MATCH \'body : ("green" OR "topic1" OR "topic2")\''
-        " AND owner LIKE 'u1-%' ORDER BY s DESC, rowid"
+    conn.execute("CREATE VIRTUAL TABLE fts USING fts5(body, scope, tokenize = 'porter unicode61')")
+    for i, text in enumerate(texts):
+        conn.execute("INSERT INTO fts (rowid, body, scope) VALUES (?, ?, 'tok')", (i, text))
+    rows = conn.execute(
+        "SELECT rowid, -bm25(fts, 1.0, 0.0) AS s FROM fts WHERE fts MATCH ? ORDER BY s DESC, rowid",
+        (f"body : ({match_expression(query)})",),
     ).fetchall()
-    assert [h.id for h in hits] == [owner for owner, _ in plain] == ["u1-t1", "u1-t2", "u1-t7"]
-    assert [h.score for h in hits] == pytest.approx([score for _, score in plain], rel=0.05)
+    return [(f"u1-t{rowid}", score) for rowid, score in rows]
+
+
+def _store(users: dict[str, list[str]]) -> SQLiteStore:
+    store = SQLiteStore(":memory:")
+    for user, texts in users.items():
+        turns = tuple(turn(user, i, t, speaker="") for i, t in enumerate(texts))
+        store.write(batch(user, turns=turns))
+    return store
+
+
+@pytest.mark.parametrize("query", ["green tea", "alice running", "tea", "cafe stations", "shoe"])
+def test_scores_equal_fts5_bm25_for_a_lone_user(query: str) -> None:
+    hits = _store({"u1": CORPUS}).search_text("u1", "turn", query, 10)
+    want = _fts5_scores([f": {t}" for t in CORPUS], query)  # a turn is indexed as "speaker: text"
+    assert [h.id for h in hits] == [owner for owner, _ in want]
+    assert [h.score for h in hits] == pytest.approx([score for _, score in want], rel=1e-9)
+
+
+def test_fts5_ranks_when_a_query_matches_many_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    store = _store({"u1": CORPUS})
+    ours = store.search_text("u1", "turn", "green tea alice", 10)
+    monkeypatch.setattr(sqlite_fts, "PYTHON_RANK_MAX", 1)
+    theirs = store.search_text("u1", "turn", "green tea alice", 10)
+    assert [h.id for h in theirs] == [h.id for h in ours]
+    assert [h.score for h in theirs] == pytest.approx([h.score for h in ours], rel=1e-9)
+
+
+def test_another_users_words_never_change_a_users_idf() -> None:
+    # u2 says "green tea" in every row: with table-wide IDF the words would be worth ~nothing.
+    # IDF is per user; only the average row length is table-wide, so scores move a little.
+    alone = _store({"u1": CORPUS}).search_text("u1", "turn", "green tea", 10)
+    crowd = {"u1": CORPUS, "u2": ["green tea " * 5] * 40, "u3": ["trains"] * 10}
+    shared = _store(crowd).search_text("u1", "turn", "green tea", 10)
+    assert [h.id for h in shared] == [h.id for h in alone]
+    assert [h.score for h in shared] == pytest.approx([h.score for h in alone], rel=0.05)
+    green = _store(crowd).search_text("u1", "turn", "green", 10)  # u1: 2 of 5 rows; u2: all
+    assert len(green) == 2 and min(h.score for h in green) > 0.1
+
+
+def test_index_terms_fold_case_and_accents_then_stem() -> None:
+    assert index_terms("Café RUNNING, naïve_runners") == ["cafe", "run", "naiv", "runner"]
 
 
 def test_query_words_never_match_a_scope_token() -> None:

@@ -128,7 +128,7 @@ _NO_INFORMATION = ("no information available", "not mentioned")
 
 def locomo_tokens(text: str) -> list[str]:
     """LoCoMo's answer normalisation: lowercase, drop punctuation and a/an/the/and, Porter-stem."""
-    from tmem.eval.porter import stem
+    from tmem.porter import stem
 
     cleaned = _ARTICLES.sub(" ", _PUNCTUATION.sub("", text.lower()))
     return [stem(word) for word in cleaned.split()]

@@ -1,22 +1,45 @@
 """BM25 over one user's rows of the SQLite FTS5 table.
 
 Every row carries its user's scope token (:func:`tmem.store.fts.scope_token`), so a query ANDs
-that token in and FTS5 walks one user's postings, not every user's. The ranking subquery reads
-only the rowid and the BM25 score; owner ids come from ``fts_docs`` for the few rows kept, since
-reading an ``UNINDEXED`` column for every match costs more than the match itself.
+that token in and FTS5 walks one user's postings, not every user's.
+
+Ranking the matches is where the time goes. FTS5's ``bm25()`` computes each query word's IDF by
+walking that word's posting list over the **whole** table, every query: with a million rows a
+common word costs tens of milliseconds even when the user has a hundred rows. So when a query
+matches at most ``PYTHON_RANK_MAX`` of the user's rows (the common case), the matches are read
+and scored here with FTS5's own formula but **per-user** statistics: a word's IDF comes from
+the user's rows (all of which the query matched if they hold the word), ``N`` is the user's row
+count, and the average length is the table's (FTS5's averages record). Past that bound the user
+dominates the postings anyway, and FTS5's ``bm25()`` ranks, reading only rowids and scores.
 """
 
 from __future__ import annotations
 
+import math
+import re
 import sqlite3
+import unicodedata
+from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
 
 from tmem.models import Kind
+from tmem.porter import stem
 from tmem.store.base import Scored
-from tmem.store.fts import match_expression, scoped_expression
+from tmem.store.fts import match_expression, query_tokens, scoped_expression
+
+PYTHON_RANK_MAX = 1_000
+"""Matches scored here at most; a query matching more of the user's rows is ranked by FTS5."""
 
 ITEM_SLACK = 4
-"""Items may be inactive: rank this many times the limit before filtering them out."""
+"""Items may be inactive: FTS5 ranks this many times the limit before they are filtered out."""
+
+K1, B = 1.2, 0.75
+"""FTS5's bm25() constants."""
+
+_TABLES = {"turn": "turns", "scene": "scenes", "item": "items"}
+_WORD = re.compile(r"[^\W_]+")
 
 
 def search_text(
@@ -27,31 +50,158 @@ def search_text(
     if expression is None or limit <= 0:
         return []
     scoped = scoped_expression(user_id, kind, expression)
-    if kind != "item":
-        return _ranked(conn, user_id, scoped, limit)
-    wanted = limit * ITEM_SLACK
-    ranked = _ranked(conn, user_id, scoped, wanted)
-    if len(ranked) == wanted and len(_active(conn, user_id, ranked)) < limit:
-        ranked = _ranked(conn, user_id, scoped, None)
-    return _active(conn, user_id, ranked)[:limit]
+    rowids = [
+        int(rowid)
+        for (rowid,) in conn.execute(
+            "SELECT rowid FROM fts WHERE fts MATCH ? LIMIT ?", (scoped, PYTHON_RANK_MAX + 1)
+        )
+    ]
+    averages = read_averages(conn)
+    if len(rowids) <= PYTHON_RANK_MAX and averages is not None:
+        stats = Stats(rows=_user_rows(conn, user_id, kind), avgdl=averages)
+        scored = rank(query_tokens(query), _bodies(conn, rowids), stats)
+        hits = _owners(conn, user_id, scored)
+        return (_active(conn, user_id, hits) if kind == "item" else hits)[:limit]
+    return _fts5_ranked(conn, user_id, kind, scoped, limit)
 
 
-def _ranked(
-    conn: sqlite3.Connection, user_id: str, expression: str, limit: int | None
+# --- scoring here ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Stats:
+    """Corpus statistics BM25 needs: the user's row count and the average row length."""
+
+    rows: int
+    avgdl: float
+
+
+def rank(
+    tokens: Sequence[str], matched: Sequence[tuple[int, str]], stats: Stats
+) -> list[tuple[int, float]]:
+    """``(rowid, score)`` of ``matched`` rows, best first (ties by rowid), FTS5's formula.
+
+    ``matched`` must be every row of the user that holds any query token: a token's document
+    frequency is counted among them. A row's length counts its scope token, as FTS5's does.
+    """
+    terms = list(dict.fromkeys(stem_token(t) for t in tokens))
+    wanted = set(terms)
+    rows = []
+    for rowid, body in matched:
+        words = _WORD.findall(body)
+        tf = Counter(term for term in map(stem_token, words) if term in wanted)
+        rows.append((rowid, len(words) + 1, tf))
+    idf = {term: _idf(stats.rows, sum(1 for _, _, tf in rows if term in tf)) for term in terms}
+    scores = []
+    for rowid, length, tf in rows:
+        norm = K1 * (1 - B + B * length / stats.avgdl) if stats.avgdl > 0 else K1
+        score = sum(idf[t] * tf[t] * (K1 + 1) / (tf[t] + norm) for t in terms if t in tf)
+        scores.append((rowid, score))
+    scores.sort(key=lambda pair: (-pair[1], pair[0]))
+    return scores
+
+
+def _idf(rows: int, hits: int) -> float:
+    value = math.log((rows - hits + 0.5) / (hits + 0.5)) if rows > 0 else 0.0
+    return value if value > 0 else 1e-6
+
+
+def index_terms(text: str) -> list[str]:
+    """``text`` as FTS5's ``porter unicode61`` tokenizer indexes it."""
+    return [stem_token(word) for word in _WORD.findall(text)]
+
+
+@lru_cache(maxsize=65_536)
+def stem_token(word: str) -> str:
+    """Case-folded, diacritics removed (unicode61's default), then Porter-stemmed."""
+    folded = unicodedata.normalize("NFKD", word.lower())
+    plain = "".join(c for c in folded if not unicodedata.combining(c))
+    return stem(plain) if plain.isascii() else plain
+
+
+def read_averages(conn: sqlite3.Connection) -> float | None:
+    """Average tokens per row over all columns, from FTS5's averages record (None: unreadable)."""
+    row = conn.execute("SELECT block FROM fts_data WHERE id = 1").fetchone()
+    if row is None or not isinstance(row[0], bytes):
+        return None
+    values = _varints(row[0])
+    if len(values) < 2 or values[0] <= 0:
+        return None
+    return sum(values[1:]) / values[0]
+
+
+def _varints(data: bytes) -> list[int]:
+    # SQLite's varint: big-endian groups of 7 bits, the high bit set on all but the last byte
+    # (a 9th byte would carry 8 bits; counts here never need it).
+    values, value = [], 0
+    for byte in data:
+        value = (value << 7) | (byte & 0x7F)
+        if not byte & 0x80:
+            values.append(value)
+            value = 0
+    return values
+
+
+def _bodies(conn: sqlite3.Connection, rowids: Sequence[int]) -> list[tuple[int, str]]:
+    bodies: list[tuple[int, str]] = []
+    for start in range(0, len(rowids), 500):
+        chunk = rowids[start : start + 500]
+        marks = ", ".join("?" * len(chunk))
+        rows = conn.execute(f"SELECT rowid, body FROM fts WHERE rowid IN ({marks})", chunk)
+        bodies.extend((int(rowid), str(body)) for rowid, body in rows)
+    return bodies
+
+
+def _user_rows(conn: sqlite3.Connection, user_id: str, kind: str) -> int:
+    table = _TABLES[kind]
+    (count,) = conn.execute(
+        f"SELECT count(*) FROM {table} WHERE user_id = ?", (user_id,)
+    ).fetchone()
+    return int(count)
+
+
+# --- ranking by FTS5 ------------------------------------------------------------------------
+def _fts5_ranked(
+    conn: sqlite3.Connection, user_id: str, kind: str, scoped: str, limit: int
 ) -> list[Scored]:
+    if kind != "item":
+        return _owners(conn, user_id, _fts5_scores(conn, scoped, limit))
+    wanted = limit * ITEM_SLACK
+    scored = _fts5_scores(conn, scoped, wanted)
+    hits = _active(conn, user_id, _owners(conn, user_id, scored))
+    if len(hits) < limit and len(scored) == wanted:
+        hits = _active(conn, user_id, _owners(conn, user_id, _fts5_scores(conn, scoped, None)))
+    return hits[:limit]
+
+
+def _fts5_scores(
+    conn: sqlite3.Connection, expression: str, limit: int | None
+) -> list[tuple[int, float]]:
     rows = conn.execute(
-        "SELECT d.owner_id, m.score FROM ("
-        "  SELECT rowid, -bm25(fts, 1.0, 0.0) AS score FROM fts WHERE fts MATCH ?"
-        "  ORDER BY score DESC, rowid LIMIT ?"
-        ") m JOIN fts_docs d ON d.doc = m.rowid AND d.user_id = ?"
-        " ORDER BY m.score DESC, m.rowid",
-        (expression, -1 if limit is None else limit, user_id),
+        "SELECT rowid, -bm25(fts, 1.0, 0.0) AS score FROM fts WHERE fts MATCH ?"
+        " ORDER BY score DESC, rowid LIMIT ?",
+        (expression, -1 if limit is None else limit),
     ).fetchall()
-    return [Scored(str(owner), float(score)) for owner, score in rows]
+    return [(int(rowid), float(score)) for rowid, score in rows]
 
 
-def _active(conn: sqlite3.Connection, user_id: str, ranked: Sequence[Scored]) -> list[Scored]:
-    ids = [hit.id for hit in ranked]
+# --- owners and status ----------------------------------------------------------------------
+def _owners(
+    conn: sqlite3.Connection, user_id: str, scored: Sequence[tuple[int, float]]
+) -> list[Scored]:
+    owners: dict[int, str] = {}
+    rowids = [rowid for rowid, _ in scored]
+    for start in range(0, len(rowids), 500):
+        chunk = rowids[start : start + 500]
+        marks = ", ".join("?" * len(chunk))
+        rows = conn.execute(
+            f"SELECT doc, owner_id FROM fts_docs WHERE doc IN ({marks}) AND user_id = ?",
+            (*chunk, user_id),
+        )
+        owners.update((int(doc), str(owner)) for doc, owner in rows)
+    return [Scored(owners[rowid], score) for rowid, score in scored if rowid in owners]
+
+
+def _active(conn: sqlite3.Connection, user_id: str, hits: Sequence[Scored]) -> list[Scored]:
+    ids = [hit.id for hit in hits]
     active: set[str] = set()
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
@@ -61,4 +211,4 @@ def _active(conn: sqlite3.Connection, user_id: str, ranked: Sequence[Scored]) ->
             (user_id, *chunk),
         )
         active.update(str(item_id) for (item_id,) in rows)
-    return [hit for hit in ranked if hit.id in active]
+    return [hit for hit in hits if hit.id in active]

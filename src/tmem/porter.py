@@ -1,7 +1,8 @@
 """The Porter stemmer (M. F. Porter, "An algorithm for suffix stripping", 1980).
 
-Written from the published algorithm for LoCoMo's token F1, which stems answers before
-comparing them. This is the original 1980 rule set; NLTK's default mode adds a few extensions
+Written from the published algorithm. LoCoMo's token F1 stems answers with it, and the SQLite
+store stems words with it to score FTS5 matches (FTS5's ``porter`` tokenizer implements the
+same rules). This is the original 1980 rule set; NLTK's default mode adds a few extensions
 (e.g. ``-ies`` -> ``-i`` for short words), so rare words may stem differently from LoCoMo's
 scorer. Input is expected lowercase.
 """
