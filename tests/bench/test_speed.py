@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,8 @@ from tmem.bench.speed import SpeedParams
 from tmem.bench.speed_report import ratios
 from tmem.cli.bench import bench
 from tmem.embed.hashing import HashEmbedder
+from tmem.errors import ConfigError
+from tmem.store.sqlite import SQLiteStore
 
 
 def test_percentiles_of_known_samples() -> None:
@@ -87,3 +90,27 @@ def test_full_mode_spends_under_a_quarter_of_the_reference_calls() -> None:
     cost = full_mode_cost(80, session_turns=40)
     assert cost["turns"] == 80 and cost["calls"] > 0
     assert cost["calls"] * 4 <= cost["reference_calls"]
+
+
+def _exported(out: Path) -> int:
+    with SQLiteStore(out / "tmem.db") as store:
+        return sum(1 for user in store.users() for _ in store.export(user))
+
+
+def test_reuse_times_searches_on_the_earlier_database(tmp_path: Path) -> None:
+    params = SpeedParams(users=2, memories=60, vectors="model", queries=20)
+    first = run_speed(params, tmp_path, HashEmbedder)["systems"]["tmem"]
+    stored = _exported(tmp_path)
+    again = run_speed(replace(params, reuse=True), tmp_path, HashEmbedder)["systems"]["tmem"]
+    assert again["reused"] is True and "reused" not in first
+    assert (again["ingest_per_s"], again["rows"], again["turns"]) == (
+        first["ingest_per_s"],
+        first["rows"],
+        first["turns"],
+    )
+    assert len(again["search_ms"]) == len(first["search_ms"])
+    assert _exported(tmp_path) == stored  # nothing was ingested twice
+    with pytest.raises(ConfigError, match="another workload"):
+        run_speed(replace(params, reuse=True, users=3), tmp_path, HashEmbedder)
+    with pytest.raises(ConfigError, match="no earlier SQLite run"):
+        run_speed(replace(params, reuse=True), tmp_path / "empty", HashEmbedder)

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from tmem.eval.plus import RELATION_TYPES, load_plus, parse_dialogue, parse_time_gap
-from tmem.porter import stem
 from tmem.eval.stopwords import STOP_WORDS
+from tmem.porter import stem
 
 DEVSET = Path(__file__).resolve().parents[2] / "benchmarks" / "devset" / "associative-dev.json"
 ITEMS = load_plus(DEVSET)

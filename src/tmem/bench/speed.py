@@ -9,6 +9,7 @@ named, holds the same turn vectors and answers the same queries.
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -51,6 +52,8 @@ class SpeedParams:
     """With random vectors: embed each query with the real model, so latency includes it."""
     bulk: bool = False
     """Postgres only: load the same rows through ``COPY``, indexes built after (pg_bulk)."""
+    reuse: bool = False
+    """SQLite only: search the database an earlier run of the same workload left in ``out``."""
 
     @property
     def turns_per_user(self) -> int:
@@ -205,9 +208,13 @@ def run_tmem(
     workload = Workload(params)
     embedder = build_embedder(params, model)
     loaded = _bulk_ingest(params, workload, embedder, progress) if params.bulk else None
+    if params.reuse:
+        loaded = reused_ingest(params, out, workload)
     memory = open_memory(params, out, embedder)
     try:
         result, sample = loaded or ingest(memory, workload, progress)
+        if params.store == "sqlite" and not params.reuse:
+            save_ingest(params, out, result)
         result.extra["load_ingest"] = load_average()
         ceiling = model() if params.vectors == "model" else embedder
         result.extra["embedder_ceiling"] = embedder_ceiling(ceiling, sample)
@@ -222,6 +229,60 @@ def run_tmem(
     finally:
         memory.close()
     return result, embedder
+
+
+INGEST_FILE = "ingest.json"
+"""What a SQLite run's ingestion measured, kept next to its database for ``--reuse``."""
+
+
+def workload_key(params: SpeedParams) -> dict[str, Any]:
+    """The parameters that decide what a run's database holds."""
+    return {
+        "users": params.users,
+        "memories": params.memories,
+        "vectors": params.vectors,
+        "seed": params.seed,
+        "session_turns": params.session_turns,
+    }
+
+
+def save_ingest(params: SpeedParams, out: Path, result: SystemResult) -> None:
+    data = {
+        "workload": workload_key(params),
+        "ingest_per_s": result.ingest_per_s,
+        "ingest_s": result.ingest_s,
+        "rows": result.rows,
+        "extra": result.extra,
+    }
+    (out / INGEST_FILE).write_text(json.dumps(data, indent=2))
+
+
+def reused_ingest(
+    params: SpeedParams, out: Path, workload: Workload
+) -> tuple[SystemResult, list[list[dict[str, str]]]]:
+    """The ingest figures of the earlier run whose database is in ``out``.
+
+    Raises:
+        ConfigError: no earlier run there, or it loaded a different workload.
+    """
+    path = out / INGEST_FILE
+    if not path.is_file() or not (out / "tmem.db").is_file():
+        raise ConfigError(f"--reuse: no earlier SQLite run in {out} (need tmem.db and {path.name})")
+    data = json.loads(path.read_text())
+    if data.get("workload") != workload_key(params):
+        raise ConfigError(f"--reuse: {out} holds another workload: {data.get('workload')}")
+    result = SystemResult(
+        ingest_per_s=float(data["ingest_per_s"]),
+        ingest_s=float(data["ingest_s"]),
+        rows=int(data["rows"]),
+        extra={**data["extra"], "reused": True},
+    )
+    sample: list[list[dict[str, str]]] = []
+    for user_id in workload.users():
+        sample.extend(workload.sessions(user_id)[: 8 - len(sample)])
+        if len(sample) >= 8:
+            break
+    return result, sample
 
 
 def _bulk_ingest(

@@ -39,6 +39,12 @@ from tmem.bench.speed import SpeedParams
     help="With --store postgres: write the rows Memory.add would through COPY into an empty"
     " database, indexes rebuilt after (minutes instead of hours at 1M).",
 )
+@click.option(
+    "--reuse",
+    is_flag=True,
+    help="SQLite: time searches on the database an earlier run with the same workload left in"
+    " --out, skipping ingestion (its ingest figures are reported again).",
+)
 @click.option("--queries", type=click.IntRange(min=1), default=500, show_default=True)
 @click.option("--seed", type=int, default=7, show_default=True)
 @click.option(
@@ -56,6 +62,7 @@ def speed(
     store: str,
     pg_url: str,
     bulk: bool,
+    reuse: bool,
     queries: int,
     seed: int,
     query_model: bool,
@@ -69,6 +76,8 @@ def speed(
         raise click.BadParameter("--store postgres needs --pg-url", param_hint="--pg-url")
     if bulk and store != "postgres":
         raise click.BadParameter("--bulk loads Postgres only", param_hint="--bulk")
+    if reuse and store != "sqlite":
+        raise click.BadParameter("--reuse reopens a SQLite run only", param_hint="--reuse")
     params = SpeedParams(
         users=users,
         memories=memories,
@@ -77,6 +86,7 @@ def speed(
         store="postgres" if store == "postgres" else "sqlite",
         pg_url=pg_url,
         bulk=bulk,
+        reuse=reuse,
         queries=queries,
         seed=seed,
         query_model=query_model,
