@@ -193,7 +193,9 @@ def _owners(
         chunk = rowids[start : start + 500]
         marks = ", ".join("?" * len(chunk))
         rows = conn.execute(
-            f"SELECT doc, owner_id FROM fts_docs WHERE doc IN ({marks}) AND user_id = ?",
+            # "+user_id": look rows up by doc; the (user_id, owner_id) index would walk all of
+            # a large user's rows instead.
+            f"SELECT doc, owner_id FROM fts_docs WHERE doc IN ({marks}) AND +user_id = ?",
             (*chunk, user_id),
         )
         owners.update((int(doc), str(owner)) for doc, owner in rows)
