@@ -215,7 +215,8 @@ def run_tmem(
         result, sample = loaded or ingest(memory, workload, progress)
         if params.store == "sqlite" and not params.reuse:
             save_ingest(params, out, result)
-        result.extra["load_ingest"] = load_average()
+        if not params.reuse:  # a reused run keeps the load its ingestion saw
+            result.extra["load_ingest"] = load_average()
         ceiling = model() if params.vectors == "model" else embedder
         result.extra["embedder_ceiling"] = embedder_ceiling(ceiling, sample)
         progress(f"ingest: {result.ingest_per_s:.1f} turns/s; searching")
