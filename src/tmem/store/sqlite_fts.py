@@ -28,6 +28,7 @@ from tmem.models import Kind
 from tmem.porter import stem
 from tmem.store.base import Scored
 from tmem.store.fts import match_expression, query_tokens, scoped_expression
+from tmem.store.sqlite_rows import in_chunks
 
 PYTHON_RANK_MAX = 1_000
 """Matches scored here at most; a query matching more of the user's rows is ranked by FTS5."""
@@ -142,9 +143,7 @@ def _varints(data: bytes) -> list[int]:
 
 def _bodies(conn: sqlite3.Connection, rowids: Sequence[int]) -> list[tuple[int, str]]:
     bodies: list[tuple[int, str]] = []
-    for start in range(0, len(rowids), 500):
-        chunk = rowids[start : start + 500]
-        marks = ", ".join("?" * len(chunk))
+    for chunk, marks in in_chunks(rowids):
         rows = conn.execute(f"SELECT rowid, body FROM fts WHERE rowid IN ({marks})", chunk)
         bodies.extend((int(rowid), str(body)) for rowid, body in rows)
     return bodies
@@ -189,9 +188,7 @@ def _owners(
 ) -> list[Scored]:
     owners: dict[int, str] = {}
     rowids = [rowid for rowid, _ in scored]
-    for start in range(0, len(rowids), 500):
-        chunk = rowids[start : start + 500]
-        marks = ", ".join("?" * len(chunk))
+    for chunk, marks in in_chunks(rowids):
         rows = conn.execute(
             # "+user_id": look rows up by doc; the (user_id, owner_id) index would walk all of
             # a large user's rows instead.
@@ -205,9 +202,7 @@ def _owners(
 def _active(conn: sqlite3.Connection, user_id: str, hits: Sequence[Scored]) -> list[Scored]:
     ids = [hit.id for hit in hits]
     active: set[str] = set()
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        marks = ", ".join("?" * len(chunk))
+    for chunk, marks in in_chunks(ids):
         rows = conn.execute(
             f"SELECT id FROM items WHERE user_id = ? AND status = 'active' AND id IN ({marks})",
             (user_id, *chunk),

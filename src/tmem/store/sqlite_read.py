@@ -15,10 +15,8 @@ from tmem.errors import InputError
 from tmem.models import KINDS, HistoryEntry, Kind, PersonaProfile, Record, Scene, Trigger, Turn
 from tmem.store import codec, sqlite_fts
 from tmem.store.base import SPACES, Scored, Vector
-from tmem.store.sqlite_rows import fetch_rows
+from tmem.store.sqlite_rows import fetch_rows, in_chunks
 from tmem.store.vectors import VectorCache, VectorMatrix, top_k
-
-_CHUNK = 500
 
 _SPACE_OWNERS: dict[str, str] = {
     "turn": "turns",
@@ -32,10 +30,6 @@ _SPACE_OWNERS: dict[str, str] = {
     "horizon": "triggers",
 }
 """The table owning each vector space; a vector whose owner is gone is never returned."""
-
-
-def _in_list(count: int) -> str:
-    return ", ".join("?" * count)
 
 
 def records(
@@ -56,10 +50,9 @@ def records(
 def get_many(conn: sqlite3.Connection, user_id: str, ids: Sequence[str]) -> dict[str, Record]:
     found: dict[str, Record] = {}
     unique = list(dict.fromkeys(ids))
-    for start in range(0, len(unique), _CHUNK):
-        chunk = unique[start : start + _CHUNK]
+    for chunk, marks in in_chunks(unique):
         for kind in KINDS:
-            where = f"id IN ({_in_list(len(chunk))})"
+            where = f"id IN ({marks})"
             for record in records(conn, user_id, kind, where, chunk, ordered=False):
                 found.setdefault(record.id, record)
     return found
@@ -112,9 +105,8 @@ def triggers_for(
     """Triggers in the order asked for; unknown ids are skipped."""
     found: dict[str, Trigger] = {}
     unique = list(dict.fromkeys(trigger_ids))
-    for start in range(0, len(unique), _CHUNK):
-        chunk = unique[start : start + _CHUNK]
-        for row in fetch_rows(conn, "trigger", user_id, f"id IN ({_in_list(len(chunk))})", chunk):
+    for chunk, marks in in_chunks(unique):
+        for row in fetch_rows(conn, "trigger", user_id, f"id IN ({marks})", chunk):
             found[row["id"]] = codec.trigger_from_dict(user_id, row)
     return [found[i] for i in trigger_ids if i in found]
 

@@ -11,13 +11,15 @@ from __future__ import annotations
 import base64
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from tmem.store import codec
 from tmem.store.codec import Row
 from tmem.store.fts import index_text, scope_token
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -233,11 +235,10 @@ def _attach_links(conn: sqlite3.Connection, kind: str, user_id: str, rows: list[
     owner = columns.split(",")[0]
     links: dict[str, list[Any]] = {row["id"]: [] for row in rows}
     ids = list(links)
-    for start in range(0, len(ids), _CHUNK):
-        chunk = ids[start : start + _CHUNK]
+    for chunk, marks in in_chunks(ids):
         cursor = conn.execute(
             f"SELECT {columns} FROM {table} WHERE user_id = ?"
-            f" AND {owner} IN ({', '.join('?' * len(chunk))}) ORDER BY {owner}, position",
+            f" AND {owner} IN ({marks}) ORDER BY {owner}, position",
             (user_id, *chunk),
         )
         for owner_id, *value in cursor:
@@ -246,5 +247,12 @@ def _attach_links(conn: sqlite3.Connection, kind: str, user_id: str, rows: list[
         row[key] = links[row["id"]]
 
 
-_CHUNK = 500
+CHUNK = 500
 """Ids per ``IN (...)`` list, well under SQLite's bound-parameter limit."""
+
+
+def in_chunks(values: Sequence[T]) -> Iterator[tuple[Sequence[T], str]]:
+    """``values`` in slices of ``CHUNK``, each with its ``?, ?, …`` placeholder list."""
+    for start in range(0, len(values), CHUNK):
+        chunk = values[start : start + CHUNK]
+        yield chunk, ", ".join("?" * len(chunk))
