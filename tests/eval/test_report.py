@@ -103,3 +103,23 @@ def test_git_provenance(tmp_path: Path) -> None:
     assert commit is not None and len(commit) == 40
     assert isinstance(git_dirty(), bool)
     assert git_commit(tmp_path) is None and git_dirty(tmp_path) is None
+
+
+def test_results_keep_the_commit_a_run_started_on() -> None:
+    from tmem.eval.report import run_provenance, source_state
+
+    now = source_state()
+    assert run_provenance({}) == now
+    started = {"git_commit": "0" * 40, "git_dirty": False}
+    moved = run_provenance(started)
+    assert moved["git_commit"] == "0" * 40 and moved["git_dirty"] is False
+    assert moved["git_commit_at_write"] == now["git_commit"]
+    assert "git_commit_at_write" not in run_provenance(now)
+
+
+def test_report_header_names_start_and_write_commits() -> None:
+    from tmem.eval.markdown import commit_line
+
+    assert commit_line({"git_commit": "abc", "git_dirty": False}) == "commit `abc`"
+    line = commit_line({"git_commit": "abc", "git_dirty": True, "git_commit_at_write": "def"})
+    assert line == "commit `abc` (with uncommitted changes) (results written at `def`)"

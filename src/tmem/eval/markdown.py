@@ -75,6 +75,16 @@ def cost_table(systems: Mapping[str, Any]) -> str:
     return table(header, rows)
 
 
+def commit_line(results: Mapping[str, Any]) -> str:
+    """Which source the run used: its start commit, flagged when dirty or moved before writing."""
+    line = f"commit `{results.get('git_commit')}`"
+    if results.get("git_dirty"):
+        line += " (with uncommitted changes)"
+    if results.get("git_commit_at_write"):
+        line += f" (results written at `{results['git_commit_at_write']}`)"
+    return line
+
+
 def render_markdown(results: Mapping[str, Any]) -> str:
     """The whole report."""
     systems = results["systems"]
@@ -82,7 +92,7 @@ def render_markdown(results: Mapping[str, Any]) -> str:
     group_key = "by_category" if benchmark == "locomo" else "by_relation_type"
     parts = [
         f"# {benchmark} ({results.get('mode')})",
-        f"config `{results['config_fingerprint']}`, commit `{results.get('git_commit')}`, "
+        f"config `{results['config_fingerprint']}`, {commit_line(results)}, "
         f"embedder `{results['models']['embedder']}`, LLM `{results['models']['llm']}`",
         NOTES.get(benchmark, ""),
         "## Overall",

@@ -152,6 +152,19 @@ def git_dirty(cwd: Path = PACKAGE_DIR) -> bool | None:
     return None if status is None else bool(status)
 
 
+def source_state() -> dict[str, Any]:
+    """The checkout's commit and whether it is dirty; taken when a run starts."""
+    return {"git_commit": git_commit(), "git_dirty": git_dirty()}
+
+
+def run_provenance(meta: Mapping[str, Any]) -> dict[str, Any]:
+    """The commit a run started on, plus the one at write time when the checkout moved meanwhile."""
+    now = source_state()
+    started = {key: meta[key] for key in ("git_commit", "git_dirty") if key in meta} or now
+    moved = now != started
+    return {**started, **({"git_commit_at_write": now["git_commit"]} if moved else {})}
+
+
 def build_results(
     runs: Mapping[str, SystemRun], harness: Harness, meta: Mapping[str, Any], command: str | None
 ) -> dict[str, Any]:
@@ -169,8 +182,7 @@ def build_results(
             "embedder": harness.embedder.name,
             "llm": harness.llm.model if harness.llm is not None else None,
         },
-        "git_commit": git_commit(),
-        "git_dirty": git_dirty(),
+        **run_provenance(meta),
         "command": command,
     }
 

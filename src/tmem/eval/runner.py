@@ -148,8 +148,9 @@ def run_locomo(
     Returns:
         The ``results.json`` content.
     """
-    from tmem.eval.report import write_report
+    from tmem.eval.report import source_state, write_report
 
+    started = source_state()
     config = config or Config()
     chosen = check_systems(systems)
     samples = select_conversations(load_locomo(data_path), conversations)
@@ -172,6 +173,7 @@ def run_locomo(
             "mode": mode,
             "conversations": conversations,
             "judge_runs": judge_runs,
+            **started,
         }
         return write_report(out, runs, harness, meta, command)
 
@@ -216,8 +218,9 @@ def run_plus(
         The ``results.json`` content.
     """
     from tmem.eval.plus_run import run_plus_system
-    from tmem.eval.report import write_report
+    from tmem.eval.report import source_state, write_report
 
+    started = source_state()
     config = config or Config()
     chosen = check_systems(systems)
     items = load_plus(data_path)[:limit]
@@ -246,5 +249,6 @@ def run_plus(
             "items": len(stitched),
             "per_type": per_type,
             "judge_runs": judge_runs,
+            **started,
         }
         return write_report(out, runs, harness, meta, command)
