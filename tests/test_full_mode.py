@@ -301,3 +301,45 @@ def test_unreachable_llm_loses_no_turns(tmp_path: Path) -> None:
         assert not report.ok
         assert [t.id for t in mem.list("maya", "turn")] == ["a1", "a2"]
         assert {t.id for t in mem.store.pending_turns("maya")} == {"a1", "a2"}
+
+
+def test_turns_stay_searchable_while_the_llm_is_down(
+    tmp_path: Path, server: FakeOpenAIServer
+) -> None:
+    path = tmp_path / "d.db"
+    build(path, config_for(server)).close()
+    down = Config(
+        llm=LLMConfig(base_url="http://127.0.0.1:9/v1", model="m", max_retries=0, timeout_s=2),
+        embedder=EmbedderConfig(kind="hash"),
+    )
+    kayak = [
+        {
+            "id": "k1",
+            "speaker": "Maya",
+            "timestamp": "2025-04-01T10:00:00Z",
+            "content": "I booked a kayak trip along the fjord for June.",
+        }
+    ]
+    with Memory.open(path, down) as mem:
+        assert not mem.add(kayak, user_id="maya", session_id="s3").ok
+        hits = mem.search("kayak fjord trip", "maya")
+        assert hits and "k1" in hits[0].source_turns
+
+
+def test_turns_of_a_failed_extraction_stay_searchable(
+    tmp_path: Path, server: FakeOpenAIServer
+) -> None:
+    with build(tmp_path / "e.db", config_for(server)) as mem:
+        server.script_chat("extract@1", "this is not JSON at all")
+        kayak = [
+            {
+                "id": "k1",
+                "speaker": "Maya",
+                "timestamp": "2025-04-01T10:00:00Z",
+                "content": "I booked a kayak trip along the fjord for June.",
+            }
+        ]
+        assert not mem.add(kayak, user_id="maya", session_id="s3").ok
+        assert [t.id for t in mem.store.pending_turns("maya")] == ["k1"]
+        hits = mem.search("kayak fjord trip", "maya")
+        assert hits and "k1" in hits[0].source_turns
