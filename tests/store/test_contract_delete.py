@@ -183,3 +183,42 @@ def test_look_alike_tenants_stay_apart(store: Store, owner: str, other: str) -> 
     assert sorted(store.users()) == sorted([owner, other])
     store.delete_memory(other, "shared-id", T0)
     assert store.get(owner, "shared-id") == t0
+
+
+def test_a_scene_left_holding_no_turn_is_erased_with_the_write(store: Store) -> None:
+    _seed_graph(store, "u1", "zebra")
+    t0, t1 = "u1-t0", "u1-t1"
+    # A later derivation moves both turns into a new scene: sc1 and sc2 hold no turn any more.
+    store.write(
+        batch(
+            "u1",
+            scenes=(scene("u1", "u1-sc3", (t0, t1), "zebra scene three"),),
+            items=(item("u1", "u1-i3", "zebra fact again", scenes=("u1-sc3",), turns=(t0,)),),
+            scene_of_turn=((t0, "u1-sc3"), (t1, "u1-sc3")),
+            vectors=(VectorRow("u1-sc3", "scene", unit(0, 1)),),
+        )
+    )
+    assert store.get_many("u1", ["u1-sc1", "u1-sc2", "u1-i1", "u1-i2"]) == {}
+    assert [s.id for s in store.list("u1", "scene")] == ["u1-sc3"]
+    assert {h.id for h in store.search_text("u1", "scene", "zebra", 10)} == {"u1-sc3"}
+    assert [h.id for h in store.search_vectors("u1", "scene", unit(1), 10)] == ["u1-sc3"]
+    (entry,) = store.history("u1", "u1-sc2")
+    assert entry.event == "deleted" and "derived again" in entry.detail
+    assert store.get("u1", t0) is not None and store.get("u1", "u1-t2") is not None
+
+
+def test_only_the_scene_left_empty_goes(store: Store) -> None:
+    _seed_graph(store, "u1", "zebra")
+    store.write(
+        batch(
+            "u1",
+            scenes=(scene("u1", "u1-sc3", ("u1-t0",), "zebra scene three"),),
+            scene_of_turn=(("u1-t0", "u1-sc3"),),
+        )
+    )
+    # t1 still links to sc1; sc2 held only t0, and i1 was extracted only from sc2.
+    assert set(store.get_many("u1", ["u1-sc1", "u1-sc2", "u1-sc3", "u1-i1", "u1-i2"])) == {
+        "u1-sc1",
+        "u1-sc3",
+        "u1-i2",
+    }

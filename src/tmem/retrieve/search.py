@@ -20,7 +20,9 @@ bridge      item    Bridge triggers ("cue -> inference"), gated cosine
 ========== ======= ==============================================================
 
 Without derived memories (LLM-free mode) the evidence is the turns: ``dense`` and ``bm25``
-over each turn and ``context``, a cosine over the turn together with its neighbours.
+over each turn and ``context``, a cosine over the turn together with its neighbours. Scenes
+grouped without a model (a window the model could not segment, or turns stored in LLM-free mode
+before ``reindex``) are evidence next to LLM-written ones, reached through their text.
 """
 
 from __future__ import annotations
@@ -200,22 +202,13 @@ class Searcher:
         hits: list[Hit] = []
         for f in fused:
             record = records.get(f.id)
-            if record is None or _is_heuristic_scene(record, channels):
+            if record is None:
                 continue
             if len(hits) == limit:
                 break
             reached = _reached_by(f.channels, channels.labels.get(f.id, set()))
             hits.append(to_hit(record, f.score, reached))
         return hits
-
-
-def _is_heuristic_scene(record: Record, channels: _Channels) -> bool:
-    """A scene grouped without an LLM is not evidence next to LLM-written scenes."""
-    return (
-        isinstance(record, Scene)
-        and record.provenance.method == "heuristic"
-        and "context" not in channels.rankings
-    )
 
 
 _TRIGGER_CHANNELS = frozenset({"entity", "bridge", "scene", "horizon"})

@@ -82,7 +82,9 @@ class WriteBatch:
 
     Scenes and items with an id that already exists replace the stored version (a scene
     extended by a later session keeps its id). Triggers with an existing id replace it too.
-    ``scene_of_turn`` links turns to the scene that now holds them.
+    ``scene_of_turn`` links turns to the scene that now holds them; a scene left holding no
+    turn (every turn re-derived into new scenes) is erased in the same transaction, with what
+    the deletion cascade takes along, so it is never found next to its replacements.
     """
 
     user_id: str

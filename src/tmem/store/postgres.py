@@ -143,7 +143,11 @@ class PostgresStore:
         """Apply ``batch`` atomically: all of it or none of it."""
 
         def work(cursor: Cursor) -> None:
+            relinked = [turn_id for turn_id, _ in batch.scene_of_turn]
+            holders = deleting.scenes_of_turns(cursor, batch.user_id, relinked)
             apply_batch(cursor, batch, self._writable_dim(cursor, batch.vectors))
+            holders -= {scene_id for _, scene_id in batch.scene_of_turn}
+            deleting.erase_emptied_scenes(cursor, batch.user_id, holders, batch.at)
 
         self._run(batch.user_id, work)
 

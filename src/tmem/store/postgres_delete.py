@@ -74,10 +74,49 @@ def delete_memory(cursor: Cursor, user_id: str, memory_id: str, at: datetime) ->
     return _apply_plan(cursor, user_id, plan, at)
 
 
-def _apply_plan(cursor: Cursor, user_id: str, plan: DeletionPlan, at: datetime) -> int:
+REPLACED = "replaced: its turns were derived again"
+
+
+def scenes_of_turns(cursor: Cursor, user_id: str, turn_ids: Sequence[str]) -> set[str]:
+    """The scenes that hold ``turn_ids`` now."""
+    if not turn_ids:
+        return set()
+    cursor.execute(
+        "SELECT DISTINCT scene_id FROM tmem_turns WHERE user_id = %s AND id = ANY(%s)"
+        " AND scene_id IS NOT NULL",
+        (user_id, list(turn_ids)),
+    )
+    return {str(scene_id) for (scene_id,) in cursor.fetchall()}
+
+
+def erase_emptied_scenes(cursor: Cursor, user_id: str, candidates: set[str], at: datetime) -> int:
+    """Erase the ``candidates`` no turn links to any more; return how many went.
+
+    Same contract as :func:`tmem.store.sqlite_delete.erase_emptied_scenes`.
+    """
+    emptied = []
+    for scene_id in sorted(candidates):
+        cursor.execute(
+            "SELECT 1 FROM tmem_turns WHERE user_id = %s AND scene_id = %s LIMIT 1",
+            (user_id, scene_id),
+        )
+        if cursor.fetchone() is None and kind_of(cursor, user_id, scene_id) == "tmem_scenes":
+            emptied.append(scene_id)
+    gone: set[str] = set()
+    for scene_id in emptied:
+        if scene_id not in gone:
+            plan = plan_deletion(load_graph(cursor, user_id), scene_id)
+            _apply_plan(cursor, user_id, plan, at, detail=REPLACED)
+            gone.update(plan.memories)
+    return len(emptied)
+
+
+def _apply_plan(
+    cursor: Cursor, user_id: str, plan: DeletionPlan, at: datetime, detail: str = ""
+) -> int:
     removed = len(plan.memories) + len(plan.triggers)
     for memory_id in plan.memories:
-        removed += _erase_memory(cursor, user_id, memory_id, at)
+        removed += _erase_memory(cursor, user_id, memory_id, at, detail)
     for owner, turns in plan.sources.items():
         for table in ("tmem_scenes", "tmem_items"):
             cursor.execute(
@@ -93,7 +132,9 @@ def _apply_plan(cursor: Cursor, user_id: str, plan: DeletionPlan, at: datetime) 
     return removed
 
 
-def _erase_memory(cursor: Cursor, user_id: str, memory_id: str, at: datetime) -> int:
+def _erase_memory(
+    cursor: Cursor, user_id: str, memory_id: str, at: datetime, detail: str = ""
+) -> int:
     """Remove one memory's rows, edges and vectors; leave a history tombstone."""
     for table in MEMORY_TABLES:
         cursor.execute(f"DELETE FROM {table} WHERE user_id = %s AND id = %s", (user_id, memory_id))
@@ -115,8 +156,8 @@ def _erase_memory(cursor: Cursor, user_id: str, memory_id: str, at: datetime) ->
     instant, offset = split_time(at)
     cursor.execute(
         "INSERT INTO tmem_history (user_id, memory_id, version, event, text, at, at_offset,"
-        " detail) VALUES (%s, %s, %s, 'deleted', '', %s, %s, '')",
-        (user_id, memory_id, tombstone_version, instant, offset),
+        " detail) VALUES (%s, %s, %s, 'deleted', '', %s, %s, %s)",
+        (user_id, memory_id, tombstone_version, instant, offset, detail),
     )
     return vectors
 

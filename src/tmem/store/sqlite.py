@@ -186,12 +186,16 @@ class SQLiteStore:
         with self._writing() as conn:
             before = reading.generation(conn, batch.user_id)
             bound = read_meta(conn).embedder
+            relinked = [turn_id for turn_id, _ in batch.scene_of_turn]
+            holders = deleting.scenes_of_turns(conn, batch.user_id, relinked)
             apply_batch(conn, batch, bound[1] if bound else None)
+            holders -= {scene_id for _, scene_id in batch.scene_of_turn}
+            erased = deleting.erase_emptied_scenes(conn, batch.user_id, holders, batch.at)
             next_seq = max((turn.seq + 1 for turn in batch.turns), default=0)
             after = self._bump(conn, batch.user_id, next_seq)
             # Carry cached matrices through the write instead of reloading them. If the commit
             # fails, the stored generation stays ``before`` and the next search reloads.
-            self._cache.advance(batch.user_id, before, after, delta)
+            self._cache.advance(batch.user_id, before, after, None if erased else delta)
 
     def next_seq(self, user_id: str) -> int:
         with self._reading() as conn:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Sequence
 from datetime import datetime
 
 from tmem.errors import NotFoundError
 from tmem.store.cascade import DeletionPlan, MemoryGraph, plan_deletion
 from tmem.store.codec import encode_time
-from tmem.store.sqlite_rows import fts_delete
+from tmem.store.sqlite_rows import fts_delete, in_chunks
 from tmem.store.sqlite_schema import FTS5_SECURE_DELETE
 from tmem.store.sqlite_write import delete_triggers, set_scene_ids
 
@@ -84,10 +85,63 @@ def delete_memory(conn: sqlite3.Connection, user_id: str, memory_id: str, at: da
     return removed
 
 
-def _apply_plan(conn: sqlite3.Connection, user_id: str, plan: DeletionPlan, at: datetime) -> int:
+REPLACED = "replaced: its turns were derived again"
+
+
+def scenes_of_turns(conn: sqlite3.Connection, user_id: str, turn_ids: Sequence[str]) -> set[str]:
+    """The scenes that hold ``turn_ids`` now."""
+    found: set[str] = set()
+    for chunk, marks in in_chunks(list(turn_ids)):
+        found.update(
+            str(scene_id)
+            for (scene_id,) in conn.execute(
+                f"SELECT scene_id FROM turns WHERE user_id = ? AND id IN ({marks})"
+                " AND scene_id IS NOT NULL",
+                (user_id, *chunk),
+            )
+        )
+    return found
+
+
+def erase_emptied_scenes(
+    conn: sqlite3.Connection, user_id: str, candidates: set[str], at: datetime
+) -> int:
+    """Erase the ``candidates`` no turn links to any more; return how many went.
+
+    A scene whose every turn a later derivation moved into new scenes (a fallback scene, a
+    scene without an LLM, a scene whose extraction failed) would otherwise stay searchable
+    next to its replacements. Items extracted only from it and triggers left without a target
+    go with it (the :mod:`tmem.store.cascade` rules).
+    """
+    emptied = [
+        scene_id
+        for scene_id in sorted(candidates)
+        if conn.execute(
+            "SELECT 1 FROM turns WHERE user_id = ? AND scene_id = ? LIMIT 1", (user_id, scene_id)
+        ).fetchone()
+        is None
+        and kind_of(conn, user_id, scene_id) == "scenes"
+    ]
+    if not emptied:
+        return 0
+    graph = load_graph(conn, user_id)
+    gone: set[str] = set()
+    for scene_id in emptied:
+        if scene_id not in gone:
+            plan = plan_deletion(graph, scene_id)
+            _apply_plan(conn, user_id, plan, at, detail=REPLACED)
+            gone.update(plan.memories)
+            graph = load_graph(conn, user_id)
+    compact_text_index(conn)
+    return len(emptied)
+
+
+def _apply_plan(
+    conn: sqlite3.Connection, user_id: str, plan: DeletionPlan, at: datetime, detail: str = ""
+) -> int:
     removed = len(plan.memories) + len(plan.triggers)
     for memory_id in plan.memories:
-        removed += _erase_memory(conn, user_id, memory_id, at)
+        removed += _erase_memory(conn, user_id, memory_id, at, detail)
     for owner, turns in plan.sources.items():
         conn.execute(
             "DELETE FROM memory_sources WHERE user_id = ? AND memory_id = ?", (user_id, owner)
@@ -103,7 +157,9 @@ def _apply_plan(conn: sqlite3.Connection, user_id: str, plan: DeletionPlan, at: 
     return removed
 
 
-def _erase_memory(conn: sqlite3.Connection, user_id: str, memory_id: str, at: datetime) -> int:
+def _erase_memory(
+    conn: sqlite3.Connection, user_id: str, memory_id: str, at: datetime, detail: str = ""
+) -> int:
     """Remove one memory's rows, edges, text and vectors; leave a history tombstone."""
     for table in _MEMORY_TABLES:
         conn.execute(f"DELETE FROM {table} WHERE user_id = ? AND id = ?", (user_id, memory_id))
@@ -128,8 +184,8 @@ def _erase_memory(conn: sqlite3.Connection, user_id: str, memory_id: str, at: da
     tombstone_version = max((int(v) for (v,) in last), default=0) + 1
     conn.execute(
         "INSERT INTO history (user_id, memory_id, version, event, text, at, detail)"
-        " VALUES (?, ?, ?, 'deleted', '', ?, '')",
-        (user_id, memory_id, tombstone_version, encode_time(at)),
+        " VALUES (?, ?, ?, 'deleted', '', ?, ?)",
+        (user_id, memory_id, tombstone_version, encode_time(at), detail),
     )
     return int(vectors)
 
