@@ -77,6 +77,9 @@ def test_client_speaks_every_memory_method(client: Client) -> None:
         client.get(turn.id, user)
     assert client.delete_user(user) > 0
     assert client.list(user) == []
+    later = client.add([{"speaker": "Ana", "content": "Later."}], user, derive=False)
+    assert later.turns == 1 and later.llm_calls == 0
+    assert client.delete_user(user) > 0
 
 
 @pytest.mark.slow  # uses the shared tmem serve process
@@ -108,6 +111,8 @@ def test_errors_come_back_as_tmem_exceptions(client: Client, running: Running) -
         client.history("no-such-memory", "u")
     with pytest.raises(LLMUnavailableError):
         client.answer("Who is Ben?", "u")
+    with pytest.raises(LLMUnavailableError):
+        client.reindex("u", background=True)
     with Client(running.url, "tmem_wrong") as stranger, pytest.raises(ServiceError) as caught:
         stranger.search("x", "u")
     assert caught.value.status == 401 and caught.value.code == "unauthorized"

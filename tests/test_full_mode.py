@@ -380,3 +380,24 @@ def test_turns_stored_without_an_llm_stay_searchable_after_switching_to_full_mod
         assert "c1" in {turn for hit in hits for turn in hit.source_turns}
         assert mem.reindex("maya").ok
         assert len(_scenes_holding(mem, "c1")) == 1
+
+
+def test_deferred_adds_cost_no_call_stay_searchable_and_reindex_derives_them_at_once(
+    tmp_path: Path, server: FakeOpenAIServer
+) -> None:
+    with Memory.open(tmp_path / "w.db", config_for(server)) as mem:
+        assert mem.add(ALLERGY_TURNS, user_id="maya", session_id="s1").ok
+        calls = len(server.chat_requests())
+        for message in CELLO_TURNS:  # one add per message, as an agent would
+            report = mem.add([message], user_id="maya", session_id="s2", derive=False)
+            assert report.ok and report.llm_calls == 0
+        assert len(server.chat_requests()) == calls
+        hits = mem.search("Maya cello lessons with Ines, and Priya?", "maya")
+        waiting = [h for h in hits if "c1" in h.source_turns]
+        assert waiting and {"dialogue", "bm25"} <= set(waiting[0].reached_by)
+
+        derived = mem.reindex("maya")
+        assert derived.ok and derived.turns == 2 and derived.items == 1
+        assert len(server.chat_requests("segment@1")) == 2  # one for s1, one for both waiting
+        assert len(_scenes_holding(mem, "c1")) == 1
+        assert mem.reindex("maya").turns == 0

@@ -126,6 +126,7 @@ class Client:
         *,
         background: Literal[False] = ...,
         idempotency_key: str | None = ...,
+        derive: bool = ...,
     ) -> IngestReport: ...
 
     @overload
@@ -137,6 +138,7 @@ class Client:
         *,
         background: Literal[True],
         idempotency_key: str | None = ...,
+        derive: bool = ...,
     ) -> str: ...
 
     def add(
@@ -147,17 +149,35 @@ class Client:
         *,
         background: bool = False,
         idempotency_key: str | None = None,
+        derive: bool = True,
     ) -> IngestReport | str:
         """Remember messages; with ``background=True`` queue them and return the job id.
 
-        With ``idempotency_key``, retrying the same call never ingests twice.
+        With ``idempotency_key``, retrying the same call never ingests twice. ``derive`` as
+        for :meth:`tmem.Memory.add`.
         """
         body: dict[str, Any] = {"user_id": user_id, "messages": [_message(m) for m in messages]}
         if session_id is not None:
             body["session_id"] = session_id
+        if not derive:
+            body["derive"] = False
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
         params = {"background": "true"} if background else {}
         data = self._call("POST", "/v1/memories", json=body, params=params, headers=headers)
+        if background:
+            return str(data["job_id"])
+        return report_from(data)
+
+    @overload
+    def reindex(self, user_id: str, *, background: Literal[False] = ...) -> IngestReport: ...
+
+    @overload
+    def reindex(self, user_id: str, *, background: Literal[True]) -> str: ...
+
+    def reindex(self, user_id: str, *, background: bool = False) -> IngestReport | str:
+        """Derive turns added with ``derive=False`` or whose derivation failed (needs an LLM)."""
+        params = {"background": "true"} if background else {}
+        data = self._call("POST", "/v1/reindex", json={"user_id": user_id}, params=params)
         if background:
             return str(data["job_id"])
         return report_from(data)

@@ -129,6 +129,7 @@ class Memory:
         session_id: str | None = None,
         *,
         progress: Progress | None = None,
+        derive: bool = True,
     ) -> IngestReport:
         """Remember a batch of messages (one session or part of one).
 
@@ -136,10 +137,18 @@ class Memory:
         optionally ``timestamp`` (ISO 8601) and ``id``. Adding is incremental; re-adding a
         message whose ``id`` is already stored is a no-op, so retries never duplicate.
 
+        Args:
+            derive: in full mode, derive scenes, items and triggers now. With ``False`` the
+                turns are stored and searchable at once, grouped into plain scenes without an
+                LLM call, and :meth:`reindex` derives everything waiting in one pass: an agent
+                that adds every exchange and reindexes at the end of a conversation pays one
+                segmentation call per 40 turns instead of two calls per exchange. Ignored
+                without an LLM.
+
         Raises:
             InputError: a message is malformed; nothing was written.
         """
-        return self._ingestor.add(messages, user_id, session_id, progress)
+        return self._ingestor.add(messages, user_id, session_id, progress, derive)
 
     def reindex(self, user_id: str, *, progress: Progress | None = None) -> IngestReport:
         """Derive scenes, items and triggers for turns that have none (failed or LLM-free)."""

@@ -170,3 +170,15 @@ def test_locomo_conversation_0_source_turns_are_dia_ids(tmp_path: Path) -> None:
         assert hits, question.question
         assert all(h["kind"] == "turn" for h in hits)
         assert all(set(h["source_turns"]) <= dia_ids for h in hits)
+
+
+def test_add_no_derive_stores_without_calling_the_llm(tmp_path: Path) -> None:
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps(MESSAGES))
+    down = {"TMEM_LLM_BASE_URL": "http://127.0.0.1:9/v1", "TMEM_LLM_MODEL": "m"}
+    args = ["--db", str(tmp_path / "d.db"), "--json", "--quiet", "add", "--user", "u"]
+    result = run([*args, "--no-derive", str(path)], env=down)
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    report = json.loads(result.output)  # type: ignore[attr-defined]
+    assert report["mode"] == "full" and report["turns"] == 2
+    assert report["llm_calls"] == 0 and report["failures"] == []

@@ -85,15 +85,21 @@ def cli(ctx: click.Context, db: str, as_json: bool, quiet: bool) -> None:
 @cli.command()
 @user_option
 @click.option("--session", "session_id", default=None, help="Session id (generated if omitted).")
+@click.option(
+    "--derive/--no-derive",
+    default=True,
+    show_default=True,
+    help="Full mode: derive now, or store now and derive on the next `tmem reindex`.",
+)
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
 @pass_state
-def add(state: State, user_id: str, session_id: str | None, file: Path) -> None:
+def add(state: State, user_id: str, session_id: str | None, derive: bool, file: Path) -> None:
     """Remember the messages in FILE (a JSON array or JSONL of messages; - for stdin)."""
     messages = read_messages(file)
     if not state.quiet:
         click.echo(describe_mode(state.config), err=True)
     with state.memory() as mem, _progress(state.quiet, len(messages), "ingest") as progress:
-        report = mem.add(messages, user_id, session_id, progress=progress)
+        report = mem.add(messages, user_id, session_id, progress=progress, derive=derive)
 
     def human() -> None:
         click.echo(

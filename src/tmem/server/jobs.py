@@ -33,13 +33,14 @@ from .settings import ServiceSettings
 logger = logging.getLogger("tmem.server.jobs")
 
 ADD_JOB = "add"
+REINDEX_JOB = "reindex"
 
 
 def add_payload(
-    user_id: str, messages: list[dict[str, Any]], session_id: str | None
+    user_id: str, messages: list[dict[str, Any]], session_id: str | None, *, derive: bool = True
 ) -> dict[str, Any]:
     """The payload of an ``add`` job (``user_id`` is the store's user id)."""
-    return {"user_id": user_id, "messages": messages, "session_id": session_id}
+    return {"user_id": user_id, "messages": messages, "session_id": session_id, "derive": derive}
 
 
 def public_job_id(job_id: str, user_id: str) -> str:
@@ -64,8 +65,18 @@ def parse_job_id(public_id: str) -> tuple[str, str] | None:
 def run_add(memory: Memory, payload: Mapping[str, Any]) -> dict[str, Any]:
     """Do an ``add`` job; the result is the ingest report as the API shows it."""
     internal = str(payload["user_id"])
-    report = memory.add(list(payload["messages"]), internal, payload.get("session_id"))
+    messages = list(payload["messages"])
+    derive = bool(payload.get("derive", True))  # jobs queued by an older tmem have no flag
+    report = memory.add(messages, internal, payload.get("session_id"), derive=derive)
     result: dict[str, Any] = to_dict(report)
+    result["user_id"] = external_user_id(internal)
+    return result
+
+
+def run_reindex(memory: Memory, payload: Mapping[str, Any]) -> dict[str, Any]:
+    """Do a ``reindex`` job; the result is the ingest report as the API shows it."""
+    internal = str(payload["user_id"])
+    result: dict[str, Any] = to_dict(memory.reindex(internal))
     result["user_id"] = external_user_id(internal)
     return result
 
@@ -103,9 +114,11 @@ class JobRunner:
         return True
 
     def _execute(self, job: Job) -> dict[str, Any]:
-        if job.kind != ADD_JOB:
-            raise InputError(f"unknown job kind {job.kind!r}")
-        return run_add(self.memory, job.payload)
+        if job.kind == ADD_JOB:
+            return run_add(self.memory, job.payload)
+        if job.kind == REINDEX_JOB:
+            return run_reindex(self.memory, job.payload)
+        raise InputError(f"unknown job kind {job.kind!r}")
 
     def _failed(self, job: Job, error: Exception) -> None:
         # Bad input fails the same way every time: retrying it only wastes attempts.

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPBearer
 
-from tmem.errors import InputError, NotFoundError
+from tmem.errors import InputError, LLMUnavailableError, NotFoundError
 from tmem.ingest.normalize import MAX_ID_CHARS, check_user_id, to_messages
 from tmem.models import Kind
 from tmem.serialize import to_dict
@@ -25,7 +25,7 @@ from .auth import Principal, audit
 from .errors import ApiError
 from .gate import PRINCIPAL
 from .idempotency import check_key, request_hash, with_message_ids
-from .jobs import ADD_JOB, add_payload, parse_job_id, public_job_id
+from .jobs import ADD_JOB, REINDEX_JOB, add_payload, parse_job_id, public_job_id
 from .schemas import (
     AddRequest,
     AnswerRequest,
@@ -33,6 +33,7 @@ from .schemas import (
     ErrorBody,
     JobAccepted,
     JobOut,
+    ReindexRequest,
     SearchRequest,
     SearchResponse,
     UpdateRequest,
@@ -119,11 +120,11 @@ def _add(
         # Ids make a re-run harmless: a job whose worker died after adding (lease ran out)
         # runs again, and re-adding stored message ids is a no-op.
         messages = with_message_ids(messages, caller.tenant, f"job:{uuid.uuid4().hex}")
-        payload = add_payload(user, messages, body.session_id)
+        payload = add_payload(user, messages, body.session_id, derive=body.derive)
         job_id = service.store.enqueue_job(ADD_JOB, payload, user)
         service.job_queued()
         return 202, {"job_id": public_job_id(job_id, body.user_id)}
-    report = service.memory.add(messages, user, body.session_id)
+    report = service.memory.add(messages, user, body.session_id, derive=body.derive)
     return 200, _out(report, user, body.user_id)
 
 
@@ -160,6 +161,25 @@ def search(body: SearchRequest, caller: Caller, service: ServiceDep) -> SearchRe
     hits = service.memory.search(body.query, _user(caller, body.user_id), body.clamped_limit)
     audit(caller, "search", [h.id for h in hits], body.query)
     return SearchResponse.model_validate({"hits": to_dict(hits)})
+
+
+@v1.post("/reindex", status_code=200, responses={202: {"model": JobAccepted}})
+def reindex(
+    body: ReindexRequest, caller: Caller, service: ServiceDep, background: bool = False
+) -> JSONResponse:
+    """Derive what waits: turns added with ``derive: false`` or whose derivation failed.
+
+    501 when the service has no LLM; ``?background=true`` queues it and answers 202.
+    """
+    user = _user(caller, body.user_id)
+    if background:
+        if service.memory.mode != "full":  # 501 now rather than a job bound to fail
+            raise LLMUnavailableError("reindex needs an LLM: the service has none configured")
+        job_id = service.store.enqueue_job(REINDEX_JOB, {"user_id": user}, user)
+        service.job_queued()
+        return JSONResponse({"job_id": public_job_id(job_id, body.user_id)}, status_code=202)
+    report = service.memory.reindex(user)
+    return JSONResponse(_out(report, user, body.user_id))
 
 
 @v1.post("/answer")

@@ -82,6 +82,8 @@ class AddRequest(Wire):
     user_id: UserId
     messages: Annotated[list[MessageIn], Field(min_length=1, max_length=MAX_MESSAGES)]
     session_id: Id | None = None
+    derive: bool = True
+    """Full mode: derive now, or (false) store and group now and derive on the next reindex."""
 
 
 class SearchRequest(Wire):
@@ -92,6 +94,10 @@ class SearchRequest(Wire):
     @property
     def clamped_limit(self) -> int:
         return clamp_limit(self.limit)
+
+
+class ReindexRequest(Wire):
+    user_id: UserId
 
 
 class AnswerRequest(Wire):
