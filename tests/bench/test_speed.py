@@ -114,3 +114,12 @@ def test_reuse_times_searches_on_the_earlier_database(tmp_path: Path) -> None:
         run_speed(replace(params, reuse=True, users=3), tmp_path, HashEmbedder)
     with pytest.raises(ConfigError, match="no earlier SQLite run"):
         run_speed(replace(params, reuse=True), tmp_path / "empty", HashEmbedder)
+
+
+def test_deferring_an_agents_exchanges_costs_the_batch_rate() -> None:
+    per_exchange = full_mode_cost(80, session_turns=40, pattern="exchange")
+    deferred = full_mode_cost(80, session_turns=40, pattern="deferred")
+    batch = full_mode_cost(80, session_turns=40)
+    assert per_exchange["turns"] == deferred["turns"] == batch["turns"] == 80
+    assert per_exchange["calls"] == 2 * 40  # a segmentation and an extraction per exchange
+    assert deferred["calls"] == batch["calls"] < per_exchange["calls"] / 4

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Any, Literal
 
 from tmem.bench.generate import conversation
 from tmem.clock import SystemClock
@@ -20,7 +20,7 @@ from tmem.ingest.derive import reference_call_count
 from tmem.llm.base import LLMRequest
 from tmem.llm.replay import ScriptedLLM
 from tmem.memory import Memory
-from tmem.models import Item, Scene, Turn
+from tmem.models import Item, Scene, Turn, Usage
 from tmem.store.sqlite import SQLiteStore
 
 SCENE_TURNS = 8
@@ -72,18 +72,40 @@ def _extract(request: LLMRequest) -> str:
     return json.dumps({"items": items, "scene": scene})
 
 
-def full_mode_cost(turns: int, *, seed: int = 7, session_turns: int = 40) -> dict[str, Any]:
-    """Ingest ``turns`` generated turns in full mode with scripted replies; count the cost."""
+Pattern = Literal["session", "exchange", "deferred"]
+EXCHANGE_TURNS = 2
+
+
+def _ingest(memory: Memory, session: list[Any], session_id: str, pattern: Pattern) -> Usage:
+    """Add one session as ``pattern`` says; the LLM usage it cost."""
+    if pattern == "session":
+        return memory.add(session, "cost", session_id=session_id).usage
+    usage = Usage()
+    derive = pattern == "exchange"
+    for start in range(0, len(session), EXCHANGE_TURNS):
+        exchange = session[start : start + EXCHANGE_TURNS]
+        usage += memory.add(exchange, "cost", session_id=session_id, derive=derive).usage
+    if not derive:
+        usage += memory.reindex("cost").usage
+    return usage
+
+
+def full_mode_cost(
+    turns: int, *, seed: int = 7, session_turns: int = 40, pattern: Pattern = "session"
+) -> dict[str, Any]:
+    """Ingest ``turns`` generated turns in full mode with scripted replies; count the cost.
+
+    ``pattern``: ``session`` adds each session at once; ``exchange`` adds every two turns as
+    they happen; ``deferred`` adds every two turns with ``derive=False`` and reindexes when
+    the session ends.
+    """
     llm = ScriptedLLM.by_prompt({"segment": _segment, "extract": _extract})
     store = SQLiteStore(":memory:")
     memory = Memory(store, HashEmbedder(), llm, Config(), SystemClock())
     try:
-        calls = prompt_tokens = completion_tokens = 0
+        usage = Usage()
         for i, session in enumerate(conversation(seed, "cost", turns, session_turns)):
-            report = memory.add(session, "cost", session_id=f"s{i}")
-            calls += report.usage.calls
-            prompt_tokens += report.usage.prompt_tokens
-            completion_tokens += report.usage.completion_tokens
+            usage += _ingest(memory, session, f"s{i}", pattern)
         records = store.list("cost")
     finally:
         memory.close()
@@ -91,13 +113,15 @@ def full_mode_cost(turns: int, *, seed: int = 7, session_turns: int = 40) -> dic
     scenes = [r for r in records if isinstance(r, Scene)]
     items = [r for r in records if isinstance(r, Item)]
     reference = reference_call_count(stored, scenes, items)
+    calls, tokens = usage.calls, usage.prompt_tokens + usage.completion_tokens
     return {
+        "pattern": pattern,
         "turns": len(stored),
         "scenes": len(scenes),
         "items": len(items),
         "calls": calls,
         "calls_per_turn": round(calls / max(len(stored), 1), 4),
-        "tokens_per_turn": round((prompt_tokens + completion_tokens) / max(len(stored), 1), 1),
+        "tokens_per_turn": round(tokens / max(len(stored), 1), 1),
         "reference_calls": reference,
         "reference_calls_per_turn": round(reference / max(len(stored), 1), 4),
         "ratio": round(calls / reference, 4) if reference else 0.0,
