@@ -401,3 +401,16 @@ def test_deferred_adds_cost_no_call_stay_searchable_and_reindex_derives_them_at_
         assert len(server.chat_requests("segment@1")) == 2  # one for s1, one for both waiting
         assert len(_scenes_holding(mem, "c1")) == 1
         assert mem.reindex("maya").turns == 0
+
+
+def test_a_user_without_any_extracted_fact_is_searched_turn_by_turn(tmp_path: Path) -> None:
+    down = Config(
+        llm=LLMConfig(base_url="http://127.0.0.1:9/v1", model="m", max_retries=0, timeout_s=2),
+        embedder=EmbedderConfig(kind="hash"),
+    )
+    with Memory.open(tmp_path / "t.db", down) as mem:
+        mem.add(ALLERGY_TURNS, user_id="maya", session_id="s1")
+        mem.add(CELLO_TURNS, user_id="maya", session_id="s2")
+        assert len(mem.list("maya", "scene")) == 2  # one fallback scene per session
+        hits = mem.search("cello teacher Ines", "maya")
+        assert [(h.kind, h.id) for h in hits[:1]] == [("turn", "c1")]

@@ -19,10 +19,12 @@ entity      item    Entity triggers (superordinate concepts), gated cosine
 bridge      item    Bridge triggers ("cue -> inference"), gated cosine
 ========== ======= ==============================================================
 
-Without derived memories (LLM-free mode) the evidence is the turns: ``dense`` and ``bm25``
-over each turn and ``context``, a cosine over the turn together with its neighbours. Scenes
-grouped without a model (a window the model could not segment, or turns stored in LLM-free mode
-before ``reindex``) are evidence next to LLM-written ones, reached through their text.
+Until a model has extracted an item for the user (LLM-free mode, every derivation failed, all
+adds deferred) the evidence is the turns: ``dense`` and ``bm25`` over each turn and
+``context``, a cosine over the turn together with its neighbours. After that, scenes grouped
+without a model (a window the model could not segment, or turns stored in LLM-free mode or
+deferred and not derived yet) are evidence next to LLM-written ones, reached through their text
+and dialogue.
 """
 
 from __future__ import annotations
@@ -98,12 +100,10 @@ class Searcher:
     def _derived(
         self, query: str, user_id: str, vector: Vector, scenes: int, items: int
     ) -> list[Hit]:
-        # Scenes written without an LLM have no "scene" vectors; without any derived vectors
-        # the user's evidence is the turns.
-        if not (
-            self.store.search_vectors(user_id, "scene", vector, 1)
-            or self.store.search_vectors(user_id, "item", vector, 1)
-        ):
+        # Until a model has extracted a fact for this user, the evidence is the turns: scenes
+        # grouped without a model are session-sized, too coarse to rank well on their own (a
+        # user whose every derivation failed searched through them at half the recall).
+        if not self.store.search_vectors(user_id, "item", vector, 1):
             return []
         scene_channels = self._scene_channels(query, user_id, vector)
         item_channels = self._item_channels(query, user_id, vector)
