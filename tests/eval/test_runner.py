@@ -116,9 +116,13 @@ def test_locomo_qa_mode_judges_strictly_and_caches(tmp_path: Path) -> None:
     # QA mode asks questions on worker threads; records keep the question order.
     lines = [json.loads(line) for line in (tmp_path / "questions.jsonl").read_text().splitlines()]
     assert [r["id"] for r in lines if r["system"] == "tmem"] == [f"conv-a/q{i}" for i in range(4)]
+    assert results["llm_cache"]["sent"] == llm.calls
     calls = llm.calls
-    run_locomo(FIXTURE, [0], "qa", ["bm25"], tmp_path, CONFIG, progress=False, llm=llm)
+    again = run_locomo(FIXTURE, [0], "qa", ["bm25"], tmp_path, CONFIG, progress=False, llm=llm)
     assert llm.calls == calls  # answered from the cache
+    assert again["llm_cache"]["sent"] == 0 and again["llm_cache"]["replayed"] > 0
+    # What the system spends does not depend on how much of the run was replayed.
+    assert again["systems"]["bm25"]["usage"] == results["systems"]["bm25"]["usage"]
 
 
 def test_qa_mode_without_llm_fails_and_bad_names_fail(tmp_path: Path) -> None:

@@ -45,7 +45,11 @@ def test_miss_then_hit(tmp_path: Path) -> None:
     assert first.cached is False and first.prompt_tokens > 0
     assert second.cached is True
     assert second.text == first.text == "WE HAD LUNCH AT NOON."
-    assert (second.prompt_tokens, second.completion_tokens) == (0, 0)
+    # A replay reports what the call cost when it was made.
+    assert (second.prompt_tokens, second.completion_tokens) == (
+        first.prompt_tokens,
+        first.completion_tokens,
+    )
     assert second.model == "scripted"
 
 

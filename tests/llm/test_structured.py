@@ -133,8 +133,8 @@ def test_spent_usage_of_a_foreign_error_is_zero() -> None:
     assert spent_usage(LLMError("x")) == Usage()
 
 
-def test_cached_responses_cost_nothing() -> None:
-    assert usage_of(LLMResponse("x", "m", 10, 5, cached=True)) == Usage()
+def test_a_replayed_response_counts_as_the_call_it_stands_for() -> None:
+    assert usage_of(LLMResponse("x", "m", 10, 5, cached=True)) == Usage(1, 10, 5)
     assert usage_of(LLMResponse("x", "m", 10, 5)) == Usage(1, 10, 5)
 
 

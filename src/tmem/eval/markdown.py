@@ -85,6 +85,15 @@ def commit_line(results: Mapping[str, Any]) -> str:
     return line
 
 
+def _cache_line(counts: Mapping[str, int] | None) -> str:
+    if not counts:
+        return ""
+    return (
+        f"; LLM calls this run: {counts['sent']} sent, {counts['replayed']} replayed from the"
+        " cache (the usage figures count both)"
+    )
+
+
 def render_markdown(results: Mapping[str, Any]) -> str:
     """The whole report."""
     systems = results["systems"]
@@ -93,7 +102,8 @@ def render_markdown(results: Mapping[str, Any]) -> str:
     parts = [
         f"# {benchmark} ({results.get('mode')})",
         f"config `{results['config_fingerprint']}`, {commit_line(results)}, "
-        f"embedder `{results['models']['embedder']}`, LLM `{results['models']['llm']}`",
+        f"embedder `{results['models']['embedder']}`, LLM `{results['models']['llm']}`"
+        + _cache_line(results.get("llm_cache")),
         NOTES.get(benchmark, ""),
         "## Overall",
         overall_table(systems),

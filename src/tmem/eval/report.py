@@ -165,6 +165,15 @@ def run_provenance(meta: Mapping[str, Any]) -> dict[str, Any]:
     return {**started, **({"git_commit_at_write": now["git_commit"]} if moved else {})}
 
 
+def cache_counts(llm: object) -> dict[str, int] | None:
+    """How many LLM calls this run replayed from the cache and how many it sent."""
+    from tmem.llm.cache import CachedLLM
+
+    if not isinstance(llm, CachedLLM):
+        return None
+    return {"replayed": llm.hits, "sent": llm.misses}
+
+
 def build_results(
     runs: Mapping[str, SystemRun], harness: Harness, meta: Mapping[str, Any], command: str | None
 ) -> dict[str, Any]:
@@ -182,6 +191,7 @@ def build_results(
             "embedder": harness.embedder.name,
             "llm": harness.llm.model if harness.llm is not None else None,
         },
+        "llm_cache": cache_counts(harness.llm),
         **run_provenance(meta),
         "command": command,
     }

@@ -80,7 +80,8 @@ class CachedLLM:
         return f"CachedLLM({self.inner!r}, path={str(self.path)!r})"
 
     def complete(self, request: LLMRequest) -> LLMResponse:
-        """A cached response (``cached=True``, zero tokens) or the inner LLM's, then stored."""
+        """A cached response (``cached=True``, with the tokens it cost when it was made) or the
+        inner LLM's, then stored."""
         canonical = request_json(self.inner.model, request)
         key = hashlib.sha256(canonical.encode()).hexdigest()
         with self._key_lock(key):
@@ -135,11 +136,13 @@ class CachedLLM:
     def _lookup(self, key: str) -> LLMResponse | None:
         with self._lock:
             row = self._db.execute(
-                "SELECT text, model FROM llm_cache WHERE key = ?", (key,)
+                "SELECT text, model, prompt_tokens, completion_tokens FROM llm_cache WHERE key = ?",
+                (key,),
             ).fetchone()
         if row is None:
             return None
-        return LLMResponse(text=row[0], model=row[1], cached=True)
+        text, model, prompt_tokens, completion_tokens = row
+        return LLMResponse(text, model, int(prompt_tokens), int(completion_tokens), cached=True)
 
     def _store(self, key: str, request: LLMRequest, canonical: str, reply: LLMResponse) -> None:
         row = (

@@ -123,9 +123,12 @@ def correction(reply: str, error: str) -> list[ChatMessage]:
 
 
 def usage_of(response: LLMResponse) -> Usage:
-    """What one response cost; a cache hit costs nothing."""
-    if response.cached:
-        return Usage()
+    """What one response costs the pipeline.
+
+    A replayed cache hit counts as the call it stands for, with the tokens it cost when it was
+    made: benchmark figures must not depend on how much of a run was resumed from the cache
+    (:class:`tmem.llm.cache.CachedLLM` counts its hits and misses separately).
+    """
     return Usage(1, response.prompt_tokens, response.completion_tokens)
 
 
