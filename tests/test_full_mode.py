@@ -394,13 +394,17 @@ def test_deferred_adds_cost_no_call_stay_searchable_and_reindex_derives_them_at_
         assert len(server.chat_requests()) == calls
         hits = mem.search("Maya cello lessons with Ines, and Priya?", "maya")
         waiting = [h for h in hits if "c1" in h.source_turns]
-        assert waiting and {"dialogue", "bm25"} <= set(waiting[0].reached_by)
+        assert [(h.kind, h.id) for h in waiting] == [("turn", "c1")]  # the turn, not its scene
+        assert {"context", "bm25"} <= set(waiting[0].reached_by)
 
         derived = mem.reindex("maya")
         assert derived.ok and derived.turns == 2 and derived.items == 1
         assert len(server.chat_requests("segment@1")) == 2  # one for s1, one for both waiting
         assert len(_scenes_holding(mem, "c1")) == 1
         assert mem.reindex("maya").turns == 0
+        hits = mem.search("Maya cello lessons with Ines, and Priya?", "maya")
+        assert "c1" in {t for h in hits for t in h.source_turns}
+        assert all(h.kind != "turn" for h in hits)  # derived now: found through scene and item
 
 
 def test_a_user_without_any_extracted_fact_is_searched_turn_by_turn(tmp_path: Path) -> None:

@@ -222,3 +222,21 @@ def test_only_the_scene_left_empty_goes(store: Store) -> None:
         "u1-sc3",
         "u1-i2",
     }
+
+
+def test_erasing_an_emptied_scene_drops_its_turns_context_vectors(store: Store) -> None:
+    _seed_graph(store, "u1", "zebra")
+    context = tuple(VectorRow(t, "context", unit(0, 0, 1)) for t in ("u1-t0", "u1-t1", "u1-t2"))
+    store.write(batch("u1", vectors=context))
+    # sc2 (t0) empties and t0 gets no new context vector; sc1 (t1) empties but the same write
+    # gives t1 a new one (it moved into another plain scene); t2 was in no scene.
+    store.write(
+        batch(
+            "u1",
+            scenes=(scene("u1", "u1-sc3", ("u1-t0", "u1-t1"), "zebra scene three"),),
+            scene_of_turn=(("u1-t0", "u1-sc3"), ("u1-t1", "u1-sc3")),
+            vectors=(VectorRow("u1-t1", "context", unit(0, 0, 1)),),
+        )
+    )
+    found = {s.id for s in store.search_vectors("u1", "context", unit(0, 0, 1), 10)}
+    assert found == {"u1-t1", "u1-t2"}

@@ -75,8 +75,7 @@ class Ingestor:
             if not turns:
                 return self._report(user_id, session, [])
             if self.llm is None or not derive:
-                deferred = self.llm is not None
-                return self._add_llm_free(turns, user_id, session, progress, deferred=deferred)
+                return self._add_llm_free(turns, user_id, session, progress)
             return self._add_full(self.llm, turns, user_id, session, progress)
 
     def reindex(self, user_id: str, progress: Progress | None = None) -> IngestReport:
@@ -104,15 +103,9 @@ class Ingestor:
         user_id: str,
         session: str,
         progress: Progress | None,
-        *,
-        deferred: bool = False,
     ) -> IngestReport:
-        """Group turns into plain scenes without the LLM.
-
-        ``deferred``: an LLM is configured but the caller asked to derive later (``reindex``).
-        Such a user's search runs over scenes, so each plain scene also gets a vector of its
-        dialogue and is found by meaning as well as by its words until it is derived.
-        """
+        """Group turns into plain scenes without the LLM (LLM-free mode, or derivation deferred
+        to ``reindex``); each turn gets a ``context`` vector, which search uses while it waits."""
         open_scene = self.store.last_scene(user_id)
         open_turns: list[Turn] = []
         if open_scene is not None and open_scene.provenance.method == "heuristic":
@@ -133,8 +126,6 @@ class Ingestor:
                 # The open scene's last turn gains a neighbour, so its context changes too.
                 if turn.id in fresh or i == len(open_turns) - 1:
                     texts.append((turn.id, "context", context_text(members, i)))
-        if deferred:
-            texts.extend((scene.id, "dialogue", scene.narrative) for scene in grouping.scenes)
         vectors = embed_rows(self.embedder, texts, self.config.embedder.batch_size, progress)
         links = tuple(
             (t.id, s.id)

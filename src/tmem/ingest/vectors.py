@@ -8,7 +8,8 @@ from dataclasses import replace
 from rapidfuzz import fuzz
 
 from tmem.embed.base import Embedder
-from tmem.models import Item, Scene, Trigger, Turn
+from tmem.ingest.llm_free import context_text
+from tmem.models import HEURISTIC, Item, Scene, Trigger, Turn
 from tmem.store.base import Store, VectorRow
 
 TRIGGER_SPACE = {
@@ -63,9 +64,17 @@ def derived_vectors(
     turns: Mapping[str, Turn],
     batch_size: int = 64,
 ) -> list[VectorRow]:
-    """Vectors for derived memories: scene text and raw dialogue, item text, trigger text."""
+    """Vectors for derived memories: scene text and raw dialogue, item text, trigger text.
+
+    A plain scene (the model could not segment its turns) is not evidence while its turns wait
+    for ``reindex``; its turns are, each with a ``context`` vector as in LLM-free mode.
+    """
     rows: list[tuple[str, str, str]] = []
     for scene in scenes:
+        if scene.provenance.method == HEURISTIC.method:
+            members = [turns[t] for t in scene.source_turns if t in turns]
+            rows.extend((t.id, "context", context_text(members, i)) for i, t in enumerate(members))
+            continue
         rows.append((scene.id, "scene", scene_text(scene)))
         dialogue = "\n".join(turns[t].text for t in scene.source_turns if t in turns)
         rows.append((scene.id, "dialogue", dialogue or scene.narrative))

@@ -21,10 +21,10 @@ bridge      item    Bridge triggers ("cue -> inference"), gated cosine
 
 Until a model has extracted an item for the user (LLM-free mode, every derivation failed, all
 adds deferred) the evidence is the turns: ``dense`` and ``bm25`` over each turn and
-``context``, a cosine over the turn together with its neighbours. After that, scenes grouped
-without a model (a window the model could not segment, or turns stored in LLM-free mode or
-deferred and not derived yet) are evidence next to LLM-written ones, reached through their text
-and dialogue.
+``context``, a cosine over the turn together with its neighbours. After that, turns that sit
+in plain scenes (grouped without a model: a window the model could not segment, turns stored
+in LLM-free mode or with ``derive=False``, not derived yet) are searched the same way among
+themselves, next to the scenes and items; the plain scenes themselves are never evidence.
 """
 
 from __future__ import annotations
@@ -38,12 +38,15 @@ from dataclasses import dataclass, field, replace
 from tmem.config import RetrievalConfig
 from tmem.embed.base import Embedder
 from tmem.errors import TmemError
-from tmem.models import Hit, Item, Kind, Record, Scene
+from tmem.models import HEURISTIC, Hit, Item, Kind, Record, Scene
 from tmem.rerank.base import Reranker
 from tmem.retrieve.fusion import rrf
 from tmem.store.base import Store, Vector
 
 _log = logging.getLogger("tmem.retrieve")
+
+WAITING_POOL = 1000
+"""Candidates per channel among turns waiting in plain scenes (their channels filter to them)."""
 
 
 @dataclass
@@ -107,10 +110,33 @@ class Searcher:
             return []
         scene_channels = self._scene_channels(query, user_id, vector)
         item_channels = self._item_channels(query, user_id, vector)
+        waiting_channels = self._waiting_channels(query, user_id, vector)
         scene_pool, item_pool = self.rerank_pool
-        return self._ranked(query, user_id, scene_channels, scenes, scene_pool) + self._ranked(
-            query, user_id, item_channels, items, item_pool
-        )
+        return [
+            *self._ranked(query, user_id, scene_channels, scenes, scene_pool),
+            *self._ranked(query, user_id, item_channels, items, item_pool),
+            *self._ranked(query, user_id, waiting_channels, items, item_pool),
+        ]
+
+    def _waiting_channels(self, query: str, user_id: str, vector: Vector) -> _Channels:
+        """Turns in plain scenes, not derived yet: marked by their ``context`` vectors.
+
+        Searched like LLM-free turns but only among themselves, so a turn whose window the
+        model could not segment, or that was added with ``derive=False``, is found as itself.
+        """
+        channels = _Channels()
+        waiting = self._vector_ids(user_id, "context", vector, WAITING_POOL)
+        if not waiting:
+            return channels
+        n, allowed = self.config.candidates, set(waiting)
+        if self.config.dense:
+            turns = self._vector_ids(user_id, "turn", vector, WAITING_POOL)
+            channels.add("dense", [t for t in turns if t in allowed][:n])
+            channels.add("context", waiting[:n])
+        if self.config.lexical:
+            words = self._text_ids(user_id, "turn", query, WAITING_POOL)
+            channels.add("bm25", [t for t in words if t in allowed][:n])
+        return channels
 
     def _scene_channels(self, query: str, user_id: str, vector: Vector) -> _Channels:
         channels = _Channels()
@@ -202,13 +228,18 @@ class Searcher:
         hits: list[Hit] = []
         for f in fused:
             record = records.get(f.id)
-            if record is None:
+            if record is None or is_plain_scene(record):
                 continue
             if len(hits) == limit:
                 break
             reached = _reached_by(f.channels, channels.labels.get(f.id, set()))
             hits.append(to_hit(record, f.score, reached))
         return hits
+
+
+def is_plain_scene(record: Record) -> bool:
+    """A scene grouped without a model: its turns are the evidence until it is derived."""
+    return isinstance(record, Scene) and record.provenance.method == HEURISTIC.method
 
 
 _TRIGGER_CHANNELS = frozenset({"entity", "bridge", "scene", "horizon"})

@@ -147,7 +147,8 @@ class PostgresStore:
             holders = deleting.scenes_of_turns(cursor, batch.user_id, relinked)
             apply_batch(cursor, batch, self._writable_dim(cursor, batch.vectors))
             holders -= {scene_id for _, scene_id in batch.scene_of_turn}
-            deleting.erase_emptied_scenes(cursor, batch.user_id, holders, batch.at)
+            fresh = {row.owner_id for row in batch.vectors if row.space == "context"}
+            deleting.erase_emptied_scenes(cursor, batch.user_id, holders, batch.at, fresh)
 
         self._run(batch.user_id, work)
 

@@ -9,7 +9,7 @@ run it after an erasure.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 
 from tmem.errors import NotFoundError
@@ -89,7 +89,13 @@ def scenes_of_turns(cursor: Cursor, user_id: str, turn_ids: Sequence[str]) -> se
     return {str(scene_id) for (scene_id,) in cursor.fetchall()}
 
 
-def erase_emptied_scenes(cursor: Cursor, user_id: str, candidates: set[str], at: datetime) -> int:
+def erase_emptied_scenes(
+    cursor: Cursor,
+    user_id: str,
+    candidates: set[str],
+    at: datetime,
+    keep_context: Collection[str] = (),
+) -> int:
     """Erase the ``candidates`` no turn links to any more; return how many went.
 
     Same contract as :func:`tmem.store.sqlite_delete.erase_emptied_scenes`.
@@ -104,8 +110,11 @@ def erase_emptied_scenes(cursor: Cursor, user_id: str, candidates: set[str], at:
             emptied.append(scene_id)
     gone: set[str] = set()
     for scene_id in emptied:
+        graph = load_graph(cursor, user_id)
+        moved = [t for t in graph.sources.get(scene_id, ()) if t not in keep_context]
+        delete_vectors(cursor, user_id, moved, ["context"])
         if scene_id not in gone:
-            plan = plan_deletion(load_graph(cursor, user_id), scene_id)
+            plan = plan_deletion(graph, scene_id)
             _apply_plan(cursor, user_id, plan, at, detail=REPLACED)
             gone.update(plan.memories)
     return len(emptied)

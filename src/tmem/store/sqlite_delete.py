@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 
 from tmem.errors import NotFoundError
@@ -104,14 +104,20 @@ def scenes_of_turns(conn: sqlite3.Connection, user_id: str, turn_ids: Sequence[s
 
 
 def erase_emptied_scenes(
-    conn: sqlite3.Connection, user_id: str, candidates: set[str], at: datetime
+    conn: sqlite3.Connection,
+    user_id: str,
+    candidates: set[str],
+    at: datetime,
+    keep_context: Collection[str] = (),
 ) -> int:
     """Erase the ``candidates`` no turn links to any more; return how many went.
 
-    A scene whose every turn a later derivation moved into new scenes (a fallback scene, a
-    scene without an LLM, a scene whose extraction failed) would otherwise stay searchable
-    next to its replacements. Items extracted only from it and triggers left without a target
-    go with it (the :mod:`tmem.store.cascade` rules).
+    A scene whose every turn a later derivation moved into new scenes (a plain scene, a scene
+    whose extraction failed) would otherwise stay searchable next to its replacements. Items
+    extracted only from it and triggers left without a target go with it (the
+    :mod:`tmem.store.cascade` rules), and so do its turns' ``context`` vectors, which mark
+    turns waiting in a plain scene, unless the same write gave a turn a new one
+    (``keep_context``).
     """
     emptied = [
         scene_id
@@ -127,6 +133,13 @@ def erase_emptied_scenes(
     graph = load_graph(conn, user_id)
     gone: set[str] = set()
     for scene_id in emptied:
+        moved = [t for t in graph.sources.get(scene_id, ()) if t not in keep_context]
+        for chunk, marks in in_chunks(moved):
+            conn.execute(
+                "DELETE FROM vectors WHERE user_id = ? AND space = 'context'"
+                f" AND owner_id IN ({marks})",
+                (user_id, *chunk),
+            )
         if scene_id not in gone:
             plan = plan_deletion(graph, scene_id)
             _apply_plan(conn, user_id, plan, at, detail=REPLACED)
