@@ -243,18 +243,55 @@ def open_concurrently(
     """Open ``n`` stores at once from ``n`` threads; return what each open applied."""
     barrier = threading.Barrier(n)
     applied: list[tuple[str, ...]] = []
+    failures: list[BaseException] = []
 
     def open_one() -> None:
         barrier.wait()
-        with open_store() as store:
-            applied.append(store.applied_migrations)
+        try:
+            with open_store() as store:
+                applied.append(store.applied_migrations)
+        except BaseException as exc:  # reported below, with its message
+            failures.append(exc)
 
     threads = [threading.Thread(target=open_one) for _ in range(n)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    assert not failures, [repr(f) for f in failures]
     return applied
+
+
+def test_wal_conversion_waits_out_a_lock_the_busy_handler_does_not(tmp_path: Path) -> None:
+    """SQLite fails a WAL conversion blocked by another connection at once; tmem retries it."""
+    path = tmp_path / "new.db"
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN EXCLUSIVE")
+    opener = sqlite3.connect(path, isolation_level=None, timeout=0)  # no busy handler at all
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        opener.execute("PRAGMA journal_mode = WAL")
+    release = threading.Timer(0.2, lambda: holder.execute("COMMIT"))
+    release.start()
+    try:
+        sqlite_schema.enable_wal(opener, budget_s=5.0)
+    finally:
+        release.join()
+        holder.close()
+    assert opener.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    opener.close()
+
+
+def test_wal_conversion_gives_up_when_the_budget_runs_out(tmp_path: Path) -> None:
+    path = tmp_path / "new.db"
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    opener = sqlite3.connect(path, isolation_level=None, timeout=0)
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            sqlite_schema.enable_wal(opener, budget_s=0.05)
+    finally:
+        holder.close()
+        opener.close()
 
 
 def test_concurrent_opens_of_an_old_store_migrate_it_once(old_db: Path) -> None:

@@ -8,6 +8,7 @@ and a query without the user predicate has no index to use. Migrations are appli
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -181,15 +182,56 @@ def connect(path: str, *, durable: bool) -> sqlite3.Connection:
     return conn
 
 
+BUSY_TIMEOUT_S = 5.0
+"""How long a statement waits for another connection's lock before it fails."""
+
+_BUSY_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
+
+
 def _configure(conn: sqlite3.Connection, *, in_memory: bool, durable: bool) -> None:
-    conn.execute("PRAGMA busy_timeout = 5000")
+    conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute("PRAGMA secure_delete = ON")
     if not in_memory:
-        conn.execute("PRAGMA journal_mode = WAL").fetchone()
+        enable_wal(conn, BUSY_TIMEOUT_S)
     # NORMAL survives application crashes; FULL also keeps every acknowledged commit through
     # power loss (reliability.md section 4), at the price of an fsync per commit.
     conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
+
+
+def enable_wal(conn: sqlite3.Connection, budget_s: float) -> None:
+    """Put the file in WAL mode, retrying while other connections hold it, for ``budget_s``.
+
+    Converting needs the file to itself, and SQLite fails a conversion that would wait on
+    another connection's lock at once, without its busy handler: two processes opening a new
+    store together would see "database is locked". WAL is a property of the file, so the mode
+    is read first and an open after the first converts nothing and takes no lock.
+
+    Raises:
+        sqlite3.OperationalError: the file stayed locked for the whole budget.
+    """
+    deadline = time.monotonic() + budget_s
+    delay = 0.002
+    while True:
+        try:
+            if _journal_mode(conn, "PRAGMA journal_mode") == "wal":
+                return
+            if _journal_mode(conn, "PRAGMA journal_mode = WAL") == "wal":
+                return
+            refused: sqlite3.OperationalError | None = None
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode & 0xFF not in _BUSY_CODES:  # the primary code
+                raise
+            refused = exc
+        if time.monotonic() >= deadline:
+            raise refused or sqlite3.OperationalError("the file refused WAL mode")
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
+
+
+def _journal_mode(conn: sqlite3.Connection, statement: str) -> str:
+    row = conn.execute(statement).fetchone()
+    return str(row[0]).lower() if row else ""
 
 
 def _tables(conn: sqlite3.Connection) -> set[str]:
