@@ -343,6 +343,30 @@ def test_turns_of_a_failed_extraction_stay_searchable(
         assert [t.id for t in mem.store.pending_turns("maya")] == ["k1"]
         hits = mem.search("Maya kayak fjord trip, and Priya's epinephrine pen?", "maya")
         assert "k1" in {turn for hit in hits for turn in hit.source_turns}
+        assert any(h.kind == "turn" and h.id == "k1" and "context" in h.reached_by for h in hits)
+
+
+def test_turns_whose_segmented_scene_failed_extraction_wait_as_turns(
+    tmp_path: Path, server: FakeOpenAIServer
+) -> None:
+    """Segmented but not extracted: the turns carry context vectors until a reindex derives them."""
+    server.script_chat("extract@1", "this is not JSON at all")
+    with Memory.open(tmp_path / "x.db", config_for(server)) as mem:
+        assert not mem.add(ALLERGY_TURNS, user_id="maya", session_id="s1").ok
+        (segmented,) = mem.list("maya", "scene")
+        assert segmented.provenance.method != "heuristic"  # the model did segment the window
+        hits = mem.search("Priya epinephrine pen shellfish", "maya")
+        assert (hits[0].kind, hits[0].id) == ("turn", "a1")
+        assert "context" in hits[0].reached_by
+
+        server.script_chat("extract@1", extract_reply)
+        assert mem.reindex("maya").ok
+        assert mem.store.pending_turns("maya") == []
+        probe = mem.embedder.embed(["Priya epinephrine pen shellfish"])[0]
+        assert mem.store.search_vectors("maya", "context", probe, 10) == []
+        hits = mem.search("Priya epinephrine pen shellfish", "maya")
+        assert "a1" in {t for h in hits for t in h.source_turns}
+        assert all(h.kind != "turn" for h in hits)
 
 
 def _scenes_holding(mem: Memory, turn_id: str) -> list[str]:

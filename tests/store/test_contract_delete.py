@@ -240,3 +240,23 @@ def test_erasing_an_emptied_scene_drops_its_turns_context_vectors(store: Store) 
     )
     found = {s.id for s in store.search_vectors("u1", "context", unit(0, 0, 1), 10)}
     assert found == {"u1-t1", "u1-t2"}
+
+
+def test_turns_marked_derived_lose_their_context_vectors(store: Store) -> None:
+    """A context vector marks a turn waiting for derivation; ``done_turns`` ends the wait."""
+    _seed_graph(store, "u1", "zebra")
+    context = tuple(VectorRow(t, "context", unit(0, 0, 1)) for t in ("u1-t0", "u1-t1", "u1-t2"))
+    store.write(batch("u1", vectors=context, pending_turns=("u1-t0", "u1-t1", "u1-t2")))
+    assert len(store.search_vectors("u1", "context", unit(0, 0, 1), 10)) == 3  # warms a cache
+    # t0 is derived; t1 is derived but the same write gives it a fresh context vector.
+    store.write(
+        batch(
+            "u1",
+            vectors=(VectorRow("u1-t1", "context", unit(0, 0, 1)),),
+            done_turns=("u1-t0", "u1-t1"),
+        )
+    )
+    found = {s.id for s in store.search_vectors("u1", "context", unit(0, 0, 1), 10)}
+    assert found == {"u1-t1", "u1-t2"}
+    assert {t.id for t in store.pending_turns("u1")} == {"u1-t2"}
+    assert [s.id for s in store.search_vectors("u1", "turn", unit(1), 10)] == ["u1-t0"]

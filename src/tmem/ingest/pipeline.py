@@ -188,6 +188,7 @@ class Ingestor:
             retries=self.config.llm.output_retries,
         )
         triggers = self._merge_with_existing(user_id, derivation.triggers)
+        failed = set(derivation.failed_turns)
         vectors = derived_vectors(
             self.embedder,
             derivation.scenes,
@@ -195,8 +196,8 @@ class Ingestor:
             triggers,
             {t.id: t for t in [*open_turns, *turns]},
             self.config.embedder.batch_size,
+            waiting=failed,
         )
-        failed = set(derivation.failed_turns)
         self.store.write(
             WriteBatch(
                 user_id=user_id,

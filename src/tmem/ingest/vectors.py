@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 
 from rapidfuzz import fuzz
@@ -63,17 +63,25 @@ def derived_vectors(
     triggers: Sequence[Trigger],
     turns: Mapping[str, Turn],
     batch_size: int = 64,
+    waiting: Collection[str] = (),
 ) -> list[VectorRow]:
     """Vectors for derived memories: scene text and raw dialogue, item text, trigger text.
 
-    A plain scene (the model could not segment its turns) is not evidence while its turns wait
-    for ``reindex``; its turns are, each with a ``context`` vector as in LLM-free mode.
+    Turns still waiting for ``reindex`` get a ``context`` vector each, as in LLM-free mode, so
+    search finds them as themselves: every turn of a plain scene (the model could not segment
+    them; such a scene is not evidence), and the ``waiting`` turns of a segmented scene (their
+    extraction failed, so no fact of theirs exists yet).
     """
     rows: list[tuple[str, str, str]] = []
     for scene in scenes:
-        if scene.provenance.method == HEURISTIC.method:
-            members = [turns[t] for t in scene.source_turns if t in turns]
-            rows.extend((t.id, "context", context_text(members, i)) for i, t in enumerate(members))
+        members = [turns[t] for t in scene.source_turns if t in turns]
+        plain = scene.provenance.method == HEURISTIC.method
+        rows.extend(
+            (t.id, "context", context_text(members, i))
+            for i, t in enumerate(members)
+            if plain or t.id in waiting
+        )
+        if plain:
             continue
         rows.append((scene.id, "scene", scene_text(scene)))
         dialogue = "\n".join(turns[t].text for t in scene.source_turns if t in turns)

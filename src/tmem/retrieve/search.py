@@ -21,10 +21,11 @@ bridge      item    Bridge triggers ("cue -> inference"), gated cosine
 
 Until a model has extracted an item for the user (LLM-free mode, every derivation failed, all
 adds deferred) the evidence is the turns: ``dense`` and ``bm25`` over each turn and
-``context``, a cosine over the turn together with its neighbours. After that, turns that sit
-in plain scenes (grouped without a model: a window the model could not segment, turns stored
-in LLM-free mode or with ``derive=False``, not derived yet) are searched the same way among
-themselves, next to the scenes and items; the plain scenes themselves are never evidence.
+``context``, a cosine over the turn together with its neighbours. After that, turns still
+waiting for derivation (in plain scenes grouped without a model: a window the model could not
+segment, turns stored in LLM-free mode or with ``derive=False``; or in a segmented scene whose
+extraction failed) are searched the same way among themselves, next to the scenes and items;
+plain scenes themselves are never evidence.
 """
 
 from __future__ import annotations
@@ -119,7 +120,7 @@ class Searcher:
         ]
 
     def _waiting_channels(self, query: str, user_id: str, vector: Vector) -> _Channels:
-        """Turns in plain scenes, not derived yet: marked by their ``context`` vectors.
+        """Turns not derived yet, marked by their ``context`` vectors.
 
         Searched like LLM-free turns but only among themselves, so a turn whose window the
         model could not segment, or that was added with ``derive=False``, is found as itself.

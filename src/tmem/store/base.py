@@ -102,7 +102,8 @@ class WriteBatch:
     pending_turns: tuple[str, ...] = field(default=())
     """Turn ids whose LLM derivation failed; ``tmem reindex`` retries them."""
     done_turns: tuple[str, ...] = field(default=())
-    """Turn ids whose derivation succeeded (clears a pending mark)."""
+    """Turn ids whose derivation succeeded: clears a pending mark, and drops their ``context``
+    vectors (which mark turns still waiting) unless this batch writes new ones."""
 
 
 @dataclass(frozen=True)

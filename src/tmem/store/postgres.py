@@ -149,6 +149,8 @@ class PostgresStore:
             holders -= {scene_id for _, scene_id in batch.scene_of_turn}
             fresh = {row.owner_id for row in batch.vectors if row.space == "context"}
             deleting.erase_emptied_scenes(cursor, batch.user_id, holders, batch.at, fresh)
+            derived = [t for t in batch.done_turns if t not in fresh]
+            delete_vectors(cursor, batch.user_id, derived, ["context"])
 
         self._run(batch.user_id, work)
 

@@ -192,6 +192,8 @@ class SQLiteStore:
             holders -= {scene_id for _, scene_id in batch.scene_of_turn}
             fresh = {row.owner_id for row in batch.vectors if row.space == "context"}
             erased = deleting.erase_emptied_scenes(conn, batch.user_id, holders, batch.at, fresh)
+            derived = [t for t in batch.done_turns if t not in fresh]
+            erased += deleting.drop_context_vectors(conn, batch.user_id, derived)
             next_seq = max((turn.seq + 1 for turn in batch.turns), default=0)
             after = self._bump(conn, batch.user_id, next_seq)
             # Carry cached matrices through the write instead of reloading them. If the commit

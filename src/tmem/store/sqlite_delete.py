@@ -103,6 +103,18 @@ def scenes_of_turns(conn: sqlite3.Connection, user_id: str, turn_ids: Sequence[s
     return found
 
 
+def drop_context_vectors(conn: sqlite3.Connection, user_id: str, turn_ids: Sequence[str]) -> int:
+    """Delete the ``context`` vectors (a waiting turn's mark) of ``turn_ids``; return how many."""
+    dropped = 0
+    for chunk, marks in in_chunks(turn_ids):
+        dropped += conn.execute(
+            "DELETE FROM vectors WHERE user_id = ? AND space = 'context'"
+            f" AND owner_id IN ({marks})",
+            (user_id, *chunk),
+        ).rowcount
+    return dropped
+
+
 def erase_emptied_scenes(
     conn: sqlite3.Connection,
     user_id: str,
@@ -134,12 +146,7 @@ def erase_emptied_scenes(
     gone: set[str] = set()
     for scene_id in emptied:
         moved = [t for t in graph.sources.get(scene_id, ()) if t not in keep_context]
-        for chunk, marks in in_chunks(moved):
-            conn.execute(
-                "DELETE FROM vectors WHERE user_id = ? AND space = 'context'"
-                f" AND owner_id IN ({marks})",
-                (user_id, *chunk),
-            )
+        drop_context_vectors(conn, user_id, moved)
         if scene_id not in gone:
             plan = plan_deletion(graph, scene_id)
             _apply_plan(conn, user_id, plan, at, detail=REPLACED)
