@@ -2,12 +2,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 from click.testing import CliRunner
 
+from tests.fakes.openai_server import FakeOpenAIServer
 from tmem.cli.bench import bench
-from tmem.config import Config, EmbedderConfig
+from tmem.config import Config, EmbedderConfig, LLMConfig
 
 FIXTURE = Path(__file__).with_name("tiny_locomo.json")
 HASH = Config(embedder=EmbedderConfig(kind="hash", dim=32))
@@ -119,3 +121,43 @@ def test_bench_reports_bad_input_as_usage_errors(tmp_path: Path) -> None:
         obj={"config": HASH},
     )
     assert qa.exit_code == 1 and "needs an LLM" in qa.output
+
+
+def test_bench_locomo_qa_runs_through_the_http_client_and_resumes_from_its_cache(
+    tmp_path: Path,
+) -> None:
+    # Hand-authored replies: the baseline answers "Pixel" to everything, and the judge says
+    # CORRECT only when the generated answer matches the gold answer it was shown.
+    def judge(body: dict[str, Any]) -> str:
+        text = str(body["messages"][-1]["content"])
+        correct = "Gold answer: Pixel" in text and "Generated answer: Pixel" in text
+        return json.dumps({"reason": "compared", "label": "CORRECT" if correct else "WRONG"})
+
+    out = tmp_path / "qa"
+    args = ["locomo", "--data", str(FIXTURE), "--conversations", "0", "--mode", "qa",
+            "--systems", "bm25", "--out", str(out), "-q"]  # fmt: skip
+    with FakeOpenAIServer() as server:
+        server.script_chat("eval.baseline_answer@1", lambda body: '{"answer": "Pixel"}')
+        server.script_chat("eval.locomo_judge@1", judge)
+        config = Config(
+            llm=LLMConfig(base_url=server.base_url, model="fake-model", max_retries=0),
+            embedder=EmbedderConfig(kind="hash", dim=32),
+        )
+        first = CliRunner().invoke(bench, args, obj={"config": config})
+        assert first.exit_code == 0, first.output
+        sent = len(server.requests)
+        again = CliRunner().invoke(bench, args, obj={"config": config})
+        assert again.exit_code == 0, again.output
+        assert len(server.requests) == sent  # the rerun is answered from the cache
+
+    results = json.loads((out / "results.json").read_text())
+    bm25 = results["systems"]["bm25"]
+    # Four graded questions (category 5 is kept out); only the cat's name is right.
+    assert bm25["n"] == 4
+    assert bm25["overall"]["j"] == 0.25
+    assert bm25["by_category"]["4"]["j"] == 1.0
+    assert sent == 8  # one answer and one verdict per question
+    prompts = sorted(r.prompt_id for r in server.requests)
+    assert prompts == ["eval.baseline_answer@1"] * 4 + ["eval.locomo_judge@1"] * 4
+    assert results["models"]["llm"] == "fake-model"
+    assert results["llm_cache"]["sent"] == 0 and results["llm_cache"]["replayed"] == sent
