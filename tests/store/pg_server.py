@@ -7,7 +7,9 @@ importing ``pgserver`` emits a platformdirs warning that ``filterwarnings = erro
 failure. Locating the package with ``importlib.util.find_spec`` imports none of it.
 
 PostgreSQL refuses to run as root, so under root (as in CI) the server runs as ``nobody`` in a
-temporary directory owned by that user. It listens only on a unix socket in that directory (no
+temporary directory owned by that user. If that user cannot reach the wheel's binaries (a
+checkout inside a private directory, such as one made by ``mktemp -d``), they are copied into
+that directory first. It listens only on a unix socket in that directory (no
 TCP port, so nothing to collide with). The template database gets ``CREATE EXTENSION vector``,
 so every database created from it has pgvector without superuser rights.
 
@@ -58,6 +60,7 @@ class PgServer:
 
     root: Path
     socket_dir: Path
+    bin_dir: Path
     run_as: pwd.struct_passwd | None
     startup_seconds: float
 
@@ -83,6 +86,27 @@ def _run(server_user: pwd.struct_passwd | None, *args: str) -> None:
         )
 
 
+def _reachable_bin_dir(run_as: pwd.struct_passwd | None, root: Path) -> Path:
+    """The wheel's bin directory, or a copy in ``root`` if ``run_as`` cannot execute it.
+
+    The binaries find ``lib`` and ``share`` relative to themselves, and the wheel's bundled
+    shared libraries through ``$ORIGIN/../../../pgserver.libs``, so the copy keeps that layout.
+    """
+    bin_dir = _bin_dir()
+    if run_as is None:
+        return bin_dir
+    try:
+        _run(run_as, "test", "-x", str(bin_dir / "initdb"))
+    except RuntimeError:
+        install, package = bin_dir.parent, bin_dir.parent.parent
+        shutil.copytree(install, root / package.name / install.name, symlinks=True)
+        libs = package.with_name(f"{package.name}.libs")
+        if libs.is_dir():
+            shutil.copytree(libs, root / libs.name, symlinks=True)
+        return root / package.name / install.name / "bin"
+    return bin_dir
+
+
 def _server_user() -> pwd.struct_passwd | None:
     # postgres exits with "root execution of the PostgreSQL server is not permitted".
     return pwd.getpwnam("nobody") if os.geteuid() == 0 else None
@@ -91,12 +115,12 @@ def _server_user() -> pwd.struct_passwd | None:
 def start_server() -> PgServer:
     """initdb, start and prepare a server in a new temporary directory."""
     started = time.perf_counter()
-    bin_dir = _bin_dir()
     run_as = _server_user()
     root = Path(tempfile.mkdtemp(prefix="tmem-pg-"))  # short: unix socket paths max ~107 bytes
     data, socket_dir = root / "data", root / "socket"
     if run_as is not None:
         os.chown(root, run_as.pw_uid, run_as.pw_gid)
+    bin_dir = _reachable_bin_dir(run_as, root)
     for path in (data, socket_dir):
         _run(run_as, "mkdir", "-m", "0700", str(path))
     _run(run_as, str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
@@ -104,9 +128,9 @@ def start_server() -> PgServer:
     _run(run_as, str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(root / "server.log"), "-w",
          "-o", f"-h '' -k {socket_dir} {_SERVER_OPTIONS}", "start")  # fmt: skip
     os.chmod(socket_dir, 0o711)  # root (the test process) connects through it when run_as is set
-    server = PgServer(root, socket_dir, run_as, 0.0)
+    server = PgServer(root, socket_dir, bin_dir, run_as, 0.0)
     _prepare_template(server)
-    return PgServer(root, socket_dir, run_as, time.perf_counter() - started)
+    return PgServer(root, socket_dir, bin_dir, run_as, time.perf_counter() - started)
 
 
 def _prepare_template(server: PgServer) -> None:
@@ -119,9 +143,8 @@ def _prepare_template(server: PgServer) -> None:
 def stop_server(server: PgServer) -> None:
     """Stop the server fast and delete its directory."""
     data = server.root / "data"
-    _run(
-        server.run_as, str(_bin_dir() / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"
-    )
+    pg_ctl = str(server.bin_dir / "pg_ctl")
+    _run(server.run_as, pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop")
     shutil.rmtree(server.root, ignore_errors=True)
 
 
