@@ -84,7 +84,7 @@ def derived_vectors(
         if plain:
             continue
         rows.append((scene.id, "scene", scene_text(scene)))
-        dialogue = "\n".join(turns[t].text for t in scene.source_turns if t in turns)
+        dialogue = "\n".join(t.text for t in members)
         rows.append((scene.id, "dialogue", dialogue or scene.narrative))
     rows.extend((item.id, "item", item_text(item)) for item in items)
     rows.extend((t.id, TRIGGER_SPACE[t.family], t.text) for t in triggers)
