@@ -48,9 +48,25 @@ def _systems(value: str) -> list[str]:
     return names
 
 
+def _types(value: str | None) -> list[str] | None:
+    from tmem.eval.longmemeval import QUESTION_TYPES
+
+    names = [part.strip() for part in (value or "").split(",") if part.strip()]
+    unknown = [n for n in names if n not in QUESTION_TYPES]
+    if unknown:
+        raise click.BadParameter(
+            f"unknown question type {unknown[0]!r}; choose from {', '.join(QUESTION_TYPES)}"
+        )
+    return names or None
+
+
+def conversations_option(f: F) -> F:
+    option = click.option("--conversations", help="Comma-separated LoCoMo conversation indexes.")
+    return option(f)
+
+
 def common_options(f: F) -> F:
     options = [
-        click.option("--conversations", help="Comma-separated LoCoMo conversation indexes."),
         click.option(
             "--mode", type=click.Choice(["retrieval", "qa"]), default="retrieval",
             show_default=True, help="retrieval needs no LLM; qa answers and judges.",
@@ -78,6 +94,7 @@ def bench() -> None:
 @bench.command("locomo")
 @click.option("--data", required=True, type=click.Path(exists=True, dir_okay=False),
               help="locomo10.json (or a file in its schema).")  # fmt: skip
+@conversations_option
 @common_options
 @click.option("--out", default="bench-out/locomo", show_default=True, help="Report directory.")
 @click.pass_context
@@ -110,6 +127,7 @@ def locomo_command(
               help="Cue/trigger items in the LoCoMo-Plus format.")  # fmt: skip
 @click.option("--base", required=True, type=click.Path(exists=True, dir_okay=False),
               help="locomo10.json, the conversations the items are stitched into.")  # fmt: skip
+@conversations_option
 @common_options
 @click.option("--limit", type=int, help="Only the first N items.")
 @click.option(
@@ -146,14 +164,64 @@ def plus_command(
     _summary(results, out)
 
 
+@bench.command("longmemeval")
+@click.option("--data", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="longmemeval_s_cleaned.json (or _m, _oracle, or their schema).")  # fmt: skip
+@click.option("--questions", type=click.IntRange(min=1), help="Only the first N questions.")
+@click.option(
+    "--types", help="Comma-separated question types, e.g. multi-session,knowledge-update."
+)
+@click.option(
+    "--roles", type=click.Choice(["user", "all"]),
+    help="Turns the systems index: user (official; retrieval default) or all (QA default).",
+)  # fmt: skip
+@common_options
+@click.option("--out", default="bench-out/longmemeval", show_default=True, help="Report directory.")
+@click.pass_context
+def longmemeval_command(
+    ctx: click.Context,
+    data: str,
+    questions: int | None,
+    types: str | None,
+    roles: str | None,
+    mode: str,
+    systems: str,
+    judge_runs: int,
+    quiet: bool,
+    out: str,
+) -> None:
+    """LongMemEval: official retrieval metrics (and optionally judged QA), fresh stores."""
+    from tmem.eval.longmemeval_run import run_longmemeval
+
+    try:
+        results = run_longmemeval(
+            data, questions, _types(types), "qa" if mode == "qa" else "retrieval",
+            _systems(systems), out, _config(ctx), progress=not _quiet(ctx, quiet),
+            roles="all" if roles == "all" else "user" if roles == "user" else None,
+            command=shlex.join(sys.argv), judge_runs=judge_runs,
+        )  # fmt: skip
+    except TmemError as error:
+        raise click.ClickException(str(error)) from None
+    _summary(results, out)
+
+
+SUMMARY_METRICS = (
+    "any_hit@10",
+    "recall@10",
+    "mrr",
+    "j",
+    "awareness",
+    "session.recall_any@5",
+    "session.recall_all@10",
+    "turn.recall_all@10",
+    "accuracy",
+)
+
+
 def _summary(results: dict[str, Any], out: str) -> None:
     for name, summary in results["systems"].items():
         overall = summary["overall"]
-        shown = ", ".join(
-            f"{key} {overall[key]:.3f}"
-            for key in ("any_hit@10", "recall@10", "mrr", "j", "awareness")
-            if key in overall
-        )
+        shown = ", ".join(f"{key} {overall[key]:.3f}" for key in SUMMARY_METRICS if key in overall)
         click.echo(f"{name:<13} n={summary['n']:<5} {shown}")
     click.echo(f"report: {out}/report.md")
 

@@ -60,6 +60,8 @@ class QuestionRecord:
     usage: Usage = field(default_factory=Usage)
     prediction: str = ""
     judge_labels: tuple[str | None, ...] = ()
+    subsets: tuple[str, ...] = ()
+    """Named subsets the record belongs to; the report averages each one separately."""
 
 
 @dataclass

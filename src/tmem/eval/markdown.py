@@ -5,12 +5,31 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from tmem.eval.report import GROUP_METRICS, HEADLINE
+from tmem.eval.report import GROUP_METRICS, HEADLINE, group_key
 
 NOTES = {
     "locomo": "Ranks count turns; categories are LoCoMo file category numbers.",
     "locomo-plus": "Ranks count turns; the gold turns of an item are its own cue turns.",
+    "longmemeval": (
+        "Official LongMemEval metrics (session level from the turn ranking). Overall retrieval"
+        " means leave out abstention questions (n = 470 on a full file); `with_user_evidence`"
+        " also leaves out questions with no marked indexed turn (n = 419)."
+    ),
 }
+SUBSET_METRICS = (
+    "session.recall_any@5",
+    "session.recall_all@5",
+    "session.ndcg_any@5",
+    "session.recall_any@10",
+    "session.recall_all@10",
+    "session.ndcg_any@10",
+    "turn.recall_any@10",
+    "turn.recall_all@10",
+    "turn.ndcg_any@10",
+    "turn.recall_all@50",
+    "turn.ndcg_any@50",
+    "accuracy",
+)
 
 
 def _cell(value: object) -> str:
@@ -94,27 +113,59 @@ def _cache_line(counts: Mapping[str, int] | None) -> str:
     )
 
 
+def subset_tables(systems: Mapping[str, Any]) -> list[str]:
+    """One table per named subset: key metrics as rows, systems as columns."""
+    names = dict.fromkeys(name for s in systems.values() for name in s.get("subsets", {}))
+    parts = []
+    for name in names:
+        cells = {system: s.get("subsets", {}).get(name, {}) for system, s in systems.items()}
+        present = [m for m in SUBSET_METRICS if any(m in c for c in cells.values())]
+        rows = [[m, *(c.get(m) for c in cells.values())] for m in present]
+        rows.append(["questions", *(c.get("n", 0) for c in cells.values())])
+        parts += [f"## Subset {name}", table(["metric", *systems], rows)]
+    return parts
+
+
+def _task_averaged_line(systems: Mapping[str, Any]) -> str:
+    values = {n: s.get("task_averaged_accuracy") for n, s in systems.items()}
+    if all(value is None for value in values.values()):
+        return ""
+    shown = ", ".join(f"{name} {_cell(value)}" for name, value in values.items())
+    return f"Accuracy averaged over question types: {shown}."
+
+
+def _protocol_line(results: Mapping[str, Any]) -> str:
+    if results.get("benchmark") != "longmemeval":
+        return ""
+    if results.get("official"):
+        return "Indexed: user turns only (the official setup)."
+    return "Indexed: every turn, user and assistant (all roles: NOT the official setup)."
+
+
 def render_markdown(results: Mapping[str, Any]) -> str:
     """The whole report."""
     systems = results["systems"]
     benchmark = results.get("benchmark", "locomo")
-    group_key = "by_category" if benchmark == "locomo" else "by_relation_type"
+    groups = group_key(benchmark)
     parts = [
         f"# {benchmark} ({results.get('mode')})",
         f"config `{results['config_fingerprint']}`, {commit_line(results)}, "
         f"embedder `{results['models']['embedder']}`, LLM `{results['models']['llm']}`"
         + _cache_line(results.get("llm_cache")),
         NOTES.get(benchmark, ""),
+        _protocol_line(results),
         "## Overall",
         overall_table(systems),
+        _task_averaged_line(systems),
+        *subset_tables(systems),
     ]
     for metric in GROUP_METRICS:
         if any(metric in s["overall"] for s in systems.values()):
             parts += [
-                f"## {metric} by {group_key.removeprefix('by_')}",
-                group_table(systems, group_key, metric),
+                f"## {metric} by {groups.removeprefix('by_')}",
+                group_table(systems, groups, metric),
             ]
     parts += ["## Cost", cost_table(systems)]
     if results.get("command"):
         parts += ["## Command", f"`{results['command']}`"]
-    return "\n\n".join(parts) + "\n"
+    return "\n\n".join(part for part in parts if part) + "\n"

@@ -91,4 +91,7 @@ SPECS: tuple[PromptSpec[Any], ...] = (LOCOMO_JUDGE, PLUS_JUDGE, BASELINE_ANSWER)
 
 def eval_prompt_versions() -> dict[str, str]:
     """``{prompt id: version}`` for the harness's own prompts."""
-    return {spec.id: spec.version for spec in SPECS}
+    # Imported here: the judge module imports tmem.eval.qa, which imports this module.
+    from tmem.eval.longmemeval_judge import LONGMEMEVAL_JUDGE
+
+    return {spec.id: spec.version for spec in (*SPECS, LONGMEMEVAL_JUDGE)}

@@ -18,6 +18,7 @@ import numpy as np
 from tmem.config import Config
 from tmem.eval.harness import Harness, QuestionRecord, SystemRun
 from tmem.eval.locomo import CATEGORY_NAMES
+from tmem.eval.longmemeval_metrics import metric_names
 from tmem.eval.metrics import K_VALUES, TOKEN_BUDGETS
 from tmem.eval.prompts import eval_prompt_versions
 from tmem.models import Usage
@@ -32,9 +33,27 @@ HEADLINE = (
     "f1",
     "bleu1",
     "awareness",
+    *metric_names(),
+    "accuracy",
 )
 """Metrics in the order the report prints them."""
-GROUP_METRICS = ("any_hit@10", "all_hit@10", "recall@10", "mrr", "j", "awareness")
+GROUP_METRICS = (
+    "any_hit@10",
+    "all_hit@10",
+    "recall@10",
+    "mrr",
+    "j",
+    "awareness",
+    "session.recall_all@10",
+    "turn.recall_all@10",
+    "accuracy",
+)
+GROUP_KEYS = {"locomo": "by_category", "longmemeval": "by_question_type"}
+
+
+def group_key(benchmark: str) -> str:
+    """The ``results.json`` key of the per-group means: category, question or relation type."""
+    return GROUP_KEYS.get(benchmark, "by_relation_type")
 
 
 def mean_scores(records: Iterable[QuestionRecord]) -> dict[str, float]:
@@ -101,13 +120,37 @@ def usage_summary(run: SystemRun) -> dict[str, Any]:
     }
 
 
+def by_subset(records: Sequence[QuestionRecord]) -> dict[str, dict[str, Any]]:
+    """Means over each named subset the records declare (none for most benchmarks)."""
+    names = dict.fromkeys(name for record in records for name in record.subsets)
+    result = {}
+    for name in names:
+        members = [r for r in records if name in r.subsets]
+        result[name] = {"n": len(members), **mean_scores(members)}
+    return result
+
+
+def task_averaged(groups: Mapping[str, Mapping[str, Any]], metric: str) -> float | None:
+    """The mean over groups of each group's mean of ``metric`` (``None`` if no group has it)."""
+    values = [group[metric] for group in groups.values() if metric in group]
+    return float(np.mean(values)) if values else None
+
+
 def summarize(run: SystemRun, benchmark: str) -> dict[str, Any]:
     """The ``results.json`` entry of one system."""
-    group_key = "by_category" if benchmark == "locomo" else "by_relation_type"
+    groups = by_group(run.records, benchmark)
+    extra: dict[str, Any] = {}
+    subsets = by_subset(run.records)
+    if subsets:
+        extra["subsets"] = subsets
+    if benchmark == "longmemeval":
+        # LongMemEval reports accuracy overall and averaged over question types.
+        extra["task_averaged_accuracy"] = task_averaged(groups, "accuracy")
     return {
         "n": len(run.records),
         "overall": mean_scores(run.records),
-        group_key: by_group(run.records, benchmark),
+        group_key(benchmark): groups,
+        **extra,
         "latency_ms": latency_summary(run.records),
         "usage": usage_summary(run),
         "ingest": {
