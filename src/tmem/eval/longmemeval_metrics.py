@@ -86,8 +86,8 @@ def session_of(doc: str) -> str:
 
 
 def session_cutoff(ranked_sessions: Sequence[str], corpus_size: int, k: int) -> int:
-    """The smallest cut-off >= ``k`` whose ranked turns span ``k`` distinct sessions, or the
-    first one past the corpus size when there are not that many."""
+    """The smallest cut-off >= ``k`` whose ranked turns span ``k`` distinct sessions; the search
+    stops one past the corpus size when there are not that many."""
     cutoff = k
     while cutoff <= corpus_size and len(set(ranked_sessions[:cutoff])) < k:
         cutoff += 1
