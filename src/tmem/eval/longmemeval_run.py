@@ -135,7 +135,18 @@ def run_question(
     position: int,
     roles: Roles,
 ) -> None:
-    """Build every system over one question's haystack, ask it, and throw the systems away."""
+    """Build every system over one question's haystack, ask it, and throw the systems away.
+
+    In retrieval mode an abstention question is only counted: nothing scores it, so nothing is
+    built for it.
+    """
+    if harness.mode == "retrieval" and instance.abstention:
+        member = subsets(instance, roles)
+        for name, run in runs.items():
+            if name != "full-context":
+                record = QuestionRecord(name, instance.question_id, instance.question_type, {})
+                run.records.append(replace(record, subsets=member))
+        return
     stack = haystack(instance, roles)
     # An opaque user id: the question id would tell the system which questions abstain.
     user_id = f"q{position}"
