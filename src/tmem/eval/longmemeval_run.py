@@ -44,7 +44,7 @@ from tmem.eval.longmemeval import (
 )
 from tmem.eval.longmemeval_judge import judge_longmemeval
 from tmem.eval.longmemeval_metrics import retrieval_scores
-from tmem.eval.metrics import expand_to_turns
+from tmem.eval.metrics import HitLike, expand_to_turns
 from tmem.eval.plus_run import remove_sqlite
 from tmem.eval.systems import RETRIEVING, SYSTEMS, System
 from tmem.llm.base import LLM
@@ -73,7 +73,7 @@ def subsets(instance: Instance, roles: Roles) -> tuple[str, ...]:
     return (NOT_ABSTENTION,)
 
 
-def ranked_official_ids(hits: Sequence[Any], stack: Haystack) -> list[str]:
+def ranked_official_ids(hits: Sequence[HitLike], stack: Haystack) -> list[str]:
     """The official ids of the turns a search returned, in rank order (scenes and items expand
     to their source turns; ids outside the haystack are dropped)."""
     ids = (stack.official_ids.get(turn) for turn in expand_to_turns(hits))
