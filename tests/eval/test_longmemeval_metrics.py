@@ -128,3 +128,22 @@ def test_ndcg_is_one_for_the_ideal_and_below_for_any_other_order() -> None:
     ideal = ("answer_s_1", "answer_s_5", "f_1", "g_1", "noans_s_3")
     assert ndcg_any(ideal, TURNS, correct, 5) == 1.0
     assert ndcg_any(RANKED, TURNS, correct, 5) < 1.0
+
+
+@given(
+    st.lists(st.sampled_from(["answer", "noans", "other"]), min_size=1, max_size=25),
+    st.lists(st.integers(min_value=0, max_value=24), unique=True, max_size=25),
+)
+def test_metrics_are_bounded_and_recall_grows_with_k(kinds: list[str], order: list[int]) -> None:
+    corpus = [f"{kind}_{i % 4}_{i}" for i, kind in enumerate(kinds)]
+    ranked = [corpus[i] for i in order if i < len(corpus)]
+    scores = retrieval_scores(ranked, corpus)
+    assert all(0.0 <= value <= 1.0 + 1e-12 for value in scores.values())
+    has_gold = bool(correct_ids(corpus))
+    for level in ("session", "turn"):
+        for name in ("recall_any", "recall_all"):
+            values = [scores[f"{level}.{name}@{k}"] for k in LONGMEMEVAL_K]
+            assert values == sorted(values)
+        for k in LONGMEMEVAL_K:
+            if has_gold:
+                assert scores[f"{level}.recall_all@{k}"] <= scores[f"{level}.recall_any@{k}"]
