@@ -17,6 +17,8 @@ from tmem.config import Config, EmbedderConfig, LLMConfig
 from tmem.eval.longmemeval import haystack, load_longmemeval
 from tmem.eval.longmemeval_metrics import LONGMEMEVAL_K, metric_names
 from tmem.eval.longmemeval_run import run_longmemeval
+from tmem.llm.base import LLMRequest
+from tmem.llm.replay import ScriptedLLM
 from tmem.models import Answer, Hit, IngestReport, Usage
 
 FIXTURE = Path(__file__).with_name("tiny_longmemeval.json")
@@ -228,3 +230,37 @@ def test_qa_mode_judges_with_the_reference_prompts_through_the_http_client(
     assert bm25["task_averaged_accuracy"] == pytest.approx((1.0 + 0.5) / 6)
     assert bm25["usage"]["judge_parse_failures"] == 0
     assert "Accuracy averaged over question types" in (out / "report.md").read_text()
+
+
+def scripted(request: LLMRequest) -> str:
+    text = request.messages[-1].content
+    if request.prompt_id.startswith("eval.baseline_answer"):
+        return json.dumps({"answer": "A border collie" if "dog" in text else "No idea"})
+    return "yes" if "Model Response: A border collie" in text else "no"
+
+
+@pytest.mark.parametrize("workers", [1, 4])
+def test_qa_questions_run_concurrently_and_merge_in_file_order(
+    tmp_path: Path, workers: int
+) -> None:
+    config = Config(
+        llm=LLMConfig(model="scripted", concurrency=workers),
+        embedder=EmbedderConfig(kind="hash", dim=32),
+    )
+    llm = ScriptedLLM(scripted)
+    results = run_longmemeval(
+        FIXTURE, mode="qa", systems=["tmem", "bm25"], out_dir=tmp_path, config=config,
+        progress=False, llm=llm, memory_factory=oracle,
+    )  # fmt: skip
+    bm25, tmem = results["systems"]["bm25"], results["systems"]["tmem"]
+    assert bm25["overall"]["accuracy"] == pytest.approx(1 / 7)  # only the dog question
+    assert tmem["overall"]["accuracy"] == 0.0  # the oracle answers "not used"
+    assert bm25["usage"]["judge_llm_calls"] == tmem["usage"]["judge_llm_calls"] == 7
+    assert bm25["usage"]["query_llm_calls_per_query"] == 1.0
+    assert tmem["ingest"]["turns"] == sum(len(m) for i in INSTANCES
+                                          for _, m in haystack(i, "all").sessions)  # fmt: skip
+    assert llm.calls == 7 * 3  # bm25 answers + two systems' verdicts
+    lines = [json.loads(line) for line in (tmp_path / "questions.jsonl").read_text().splitlines()]
+    for system in ("tmem", "bm25"):
+        ids = [r["id"] for r in lines if r["system"] == system]
+        assert ids == [i.question_id for i in INSTANCES]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -130,23 +131,25 @@ def ask(
 
 def run_question(
     harness: Harness,
-    runs: dict[str, SystemRun],
+    names: Sequence[str],
     instance: Instance,
     position: int,
     roles: Roles,
-) -> None:
+) -> dict[str, SystemRun]:
     """Build every system over one question's haystack, ask it, and throw the systems away.
 
-    In retrieval mode an abstention question is only counted: nothing scores it, so nothing is
-    built for it.
+    Returns one :class:`SystemRun` per system holding only this question's outcome, so
+    questions can run on worker threads and be merged in order. In retrieval mode an
+    abstention question is only counted: nothing scores it, so nothing is built for it.
     """
+    runs = {name: SystemRun(name) for name in names}
     if harness.mode == "retrieval" and instance.abstention:
         member = subsets(instance, roles)
         for name, run in runs.items():
             if name != "full-context":
                 record = QuestionRecord(name, instance.question_id, instance.question_type, {})
                 run.records.append(replace(record, subsets=member))
-        return
+        return runs
     stack = haystack(instance, roles)
     # An opaque user id: the question id would tell the system which questions abstain.
     user_id = f"q{position}"
@@ -161,6 +164,43 @@ def run_question(
     finally:
         harness.vectors.pop(user_id, None)
         remove_sqlite(harness.workdir / f"{user_id}.sqlite")
+    return runs
+
+
+def merge_run(total: SystemRun, part: SystemRun) -> None:
+    """Add one question's outcome to a system's running totals."""
+    total.records.extend(part.records)
+    total.ingest.turns += part.ingest.turns
+    total.ingest.seconds += part.ingest.seconds
+    total.ingest.usage = total.ingest.usage + part.ingest.usage
+    total.ingest.failures += part.ingest.failures
+    total.judge_usage = total.judge_usage + part.judge_usage
+    total.judge_failures += part.judge_failures
+    total.context_tokens.extend(part.context_tokens)
+
+
+def run_all(
+    harness: Harness, runs: dict[str, SystemRun], instances: Sequence[Instance], roles: Roles
+) -> None:
+    """Every question, merged into ``runs`` in file order.
+
+    Retrieval mode runs one question at a time, so search latencies are not inflated by
+    contention. QA mode is bound by LLM round trips and runs ``config.llm.concurrency``
+    questions at once, each with its own stores.
+    """
+    bar = progress_bar(harness, len(instances), "longmemeval")
+
+    def one(item: tuple[int, Instance]) -> dict[str, SystemRun]:
+        parts = run_question(harness, list(runs), item[1], item[0], roles)
+        bar.update(1)
+        return parts
+
+    workers = harness.config.llm.concurrency if harness.mode == "qa" else 1
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for parts in pool.map(one, enumerate(instances)):
+            for name, part in parts.items():
+                merge_run(runs[name], part)
+    bar.close()
 
 
 def run_longmemeval(
@@ -214,11 +254,7 @@ def run_longmemeval(
         memory_factory=memory_factory,
         judge_runs=judge_runs,
     ) as harness:
-        bar = progress_bar(harness, len(instances), "longmemeval")
-        for position, instance in enumerate(instances):
-            run_question(harness, runs, instance, position, roles)
-            bar.update(1)
-        bar.close()
+        run_all(harness, runs, instances, roles)
         meta = {
             "benchmark": "longmemeval",
             "mode": mode,
