@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 
-.PHONY: install dev demo test check lint format clean
+.PHONY: install dev demo demo-full test check lint format clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -30,6 +30,11 @@ dev: $(VENV)/.installed-dev
 
 demo: install
 	$(BIN)/python -m tmem.demo
+
+# Full mode against a scripted OpenAI-compatible server on 127.0.0.1: replies scripted to show
+# the mechanism, not a model's output. For a real model: TMEM_LLM_BASE_URL=... make demo
+demo-full: install
+	$(BIN)/python -m tmem.demo --scripted-llm
 
 test: dev
 	$(BIN)/python -m pytest
