@@ -115,8 +115,8 @@ def test_bad_file_is_a_clear_error_and_writes_nothing(tmp_path: Path) -> None:
     result = run(["--db", db, "add", "--user", "u", str(bad)])
     assert result.exit_code != 0  # type: ignore[attr-defined]
     assert "content" in result.output  # type: ignore[attr-defined]
-    listed = json.loads(run(["--db", db, "--json", "list", "--user", "u"]).output)  # type: ignore[attr-defined]
-    assert listed == []
+    assert "line 1: message 2: content must be a string" in result.output  # type: ignore[attr-defined]
+    assert not Path(db).exists()  # a file that fails validation does not even create the store
     notjson = tmp_path / "n.json"
     notjson.write_text("[{")
     assert "not valid JSON" in run(["--db", db, "add", "--user", "u", str(notjson)]).output  # type: ignore[attr-defined]

@@ -9,6 +9,9 @@ from typing import Any
 
 import click
 
+from tmem.chatlog.messages import ParsedMessages, parse_messages
+from tmem.errors import InputError
+
 
 def _read_text(path: Path) -> str:
     if str(path) == "-":
@@ -33,22 +36,20 @@ def _jsonl(text: str, path: Path) -> list[Any]:
     return rows
 
 
-def read_messages(path: Path) -> list[dict[str, Any]]:
-    """Messages from a JSON array or JSONL file; each must be an object."""
-    text = _read_text(path)
-    stripped = text.lstrip()
-    if stripped.startswith("["):
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise click.ClickException(
-                f"{path}: not valid JSON ({error.msg}, line {error.lineno})"
-            ) from None
-    else:
-        data = _jsonl(text, path)
-    if not isinstance(data, list) or not all(isinstance(m, dict) for m in data):
-        raise click.ClickException(f"{path}: expected a JSON array (or JSONL) of message objects")
-    return data
+def read_messages(path: Path) -> ParsedMessages:
+    """Messages from a JSON array, JSON lines or ``{"messages": [...]}`` file, all validated."""
+    try:
+        return parse_messages(_read_text(path))
+    except InputError as error:
+        raise click.ClickException(f"{_name(path)}, {error}") from None
+
+
+def read_text(path: Path) -> str:
+    return _read_text(path)
+
+
+def _name(path: Path) -> str:
+    return "stdin" if str(path) == "-" else str(path)
 
 
 def read_records(path: Path) -> list[dict[str, Any]]:

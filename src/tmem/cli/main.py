@@ -5,22 +5,23 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
+from tmem.cli.feedback import exit_if_failed, progress_bar, step_unit
 from tmem.cli.io import read_messages, read_records
+from tmem.cli.options import common_options, user_option
 from tmem.cli.settings import config_from_env, describe_mode
 from tmem.config import Config
 from tmem.errors import TmemError
 from tmem.memory import Memory
 from tmem.models import KINDS, Hit
 from tmem.serialize import to_dict
-
-F = TypeVar("F", bound=Callable[..., Any])
+from tmem.store.factory import is_postgres_url
 
 
 class State:
@@ -33,7 +34,10 @@ class State:
         self.quiet = quiet
 
     @contextmanager
-    def memory(self) -> Iterator[Memory]:
+    def memory(self, *, create: bool = False) -> Iterator[Memory]:
+        """The store at ``--db``; only writing commands (``create=True``) may create it."""
+        if not create:
+            self.require_store()
         try:
             mem = Memory.open(self.db, self.config)
         except TmemError as error:
@@ -45,6 +49,27 @@ class State:
         finally:
             mem.close()
 
+    def require_store(self) -> None:
+        """A reading command never creates a store: a typo in --db is an error, not an empty
+        result."""
+        if self.db == ":memory:" or is_postgres_url(self.db) or Path(self.db).exists():
+            return
+        raise click.ClickException(
+            f"no tmem store at {Path(self.db).resolve()}; give the right --db (or TMEM_DB), "
+            "or create one with `tmem add`"
+        )
+
+    def require_user(self, mem: Memory, user_id: str) -> None:
+        """An unknown user is an error naming the users the store has, not "no memories"."""
+        users = mem.store.users()
+        if user_id in users:
+            return
+        known = ", ".join(repr(u) for u in users[:10]) + (" ..." if len(users) > 10 else "")
+        raise click.ClickException(
+            f"no user {user_id!r} in {self.db}"
+            + (f" (its users: {known})" if users else " (the store has no users yet)")
+        )
+
     def emit(self, obj: Any, human: Callable[[], None]) -> None:
         if self.as_json:
             click.echo(json.dumps(to_dict(obj), ensure_ascii=False, indent=2))
@@ -53,10 +78,6 @@ class State:
 
 
 pass_state = click.make_pass_decorator(State)
-
-
-def user_option(f: F) -> F:
-    return click.option("--user", "user_id", required=True, help="The user (tenant) id.")(f)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -83,6 +104,7 @@ def cli(ctx: click.Context, db: str, as_json: bool, quiet: bool) -> None:
 
 
 @cli.command()
+@common_options
 @user_option
 @click.option("--session", "session_id", default=None, help="Session id (generated if omitted).")
 @click.option(
@@ -94,26 +116,39 @@ def cli(ctx: click.Context, db: str, as_json: bool, quiet: bool) -> None:
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
 @pass_state
 def add(state: State, user_id: str, session_id: str | None, derive: bool, file: Path) -> None:
-    """Remember the messages in FILE (a JSON array or JSONL of messages; - for stdin)."""
-    messages = read_messages(file)
+    """Remember the messages in FILE; - for stdin.
+
+    FILE is a JSON array of messages, JSON lines, or {"messages": [...]}; a message is
+    {"speaker", "content", "timestamp"?, "id"?} or OpenAI-style {"role", "content"}. Give
+    each message an id to make re-adding it a no-op. Exits 3 when deriving scenes, items or
+    triggers failed for some turns (they are stored; `tmem reindex` retries them).
+    """
+    parsed = read_messages(file)
     if not state.quiet:
         click.echo(describe_mode(state.config), err=True)
-    with state.memory() as mem, _progress(state.quiet, len(messages), "ingest") as progress:
-        report = mem.add(messages, user_id, session_id, progress=progress, derive=derive)
+        if parsed.skipped:
+            click.echo(f"skipped {parsed.skipped} system or tool messages", err=True)
+    unit = step_unit(state.config.llm.enabled, derive)
+    with state.memory(create=True) as mem, progress_bar(state.quiet, "add", unit) as progress:
+        report = mem.add(
+            list(parsed.messages), user_id, session_id, progress=progress, derive=derive
+        )
 
     def human() -> None:
+        already = len(parsed.messages) - report.turns
         click.echo(
             f"added {report.turns} turns, {report.scenes} scenes, {report.items} items, "
             f"{sum(report.triggers.values())} triggers ({report.mode}); "
             f"{report.llm_calls} LLM calls, {report.tokens} tokens"
+            + (f"; {already} messages were already stored" if already else "")
         )
-        for failure in report.failures:
-            click.echo(f"  failed: {failure.stage}: {failure.error}", err=True)
 
     state.emit(report, human)
+    exit_if_failed([report], user_id, state.quiet)
 
 
 @cli.command()
+@common_options
 @user_option
 @click.option("--limit", "-n", default=10, show_default=True, type=click.IntRange(1, 1000))
 @click.argument("query")
@@ -121,17 +156,20 @@ def add(state: State, user_id: str, session_id: str | None, derive: bool, file: 
 def search(state: State, user_id: str, limit: int, query: str) -> None:
     """Recall memories for QUERY."""
     with state.memory() as mem:
+        state.require_user(mem, user_id)
         hits = mem.search(query, user_id, limit=limit)
     state.emit(hits, lambda: _print_hits(hits))
 
 
 @cli.command()
+@common_options
 @user_option
 @click.argument("question")
 @pass_state
 def answer(state: State, user_id: str, question: str) -> None:
     """Answer QUESTION from memory (needs an LLM)."""
     with state.memory() as mem:
+        state.require_user(mem, user_id)
         result = mem.answer(question, user_id)
 
     def human() -> None:
@@ -143,12 +181,14 @@ def answer(state: State, user_id: str, question: str) -> None:
 
 
 @cli.command(name="list")
+@common_options
 @user_option
 @click.option("--kind", type=click.Choice(KINDS), default=None)
 @pass_state
 def list_(state: State, user_id: str, kind: str | None) -> None:
     """List a user's memories in time order."""
     with state.memory() as mem:
+        state.require_user(mem, user_id)
         records = mem.list(user_id, kind)  # type: ignore[arg-type]
 
     def human() -> None:
@@ -159,12 +199,14 @@ def list_(state: State, user_id: str, kind: str | None) -> None:
 
 
 @cli.command()
+@common_options
 @user_option
 @click.argument("memory_id")
 @pass_state
 def get(state: State, user_id: str, memory_id: str) -> None:
     """Show one memory."""
     with state.memory() as mem:
+        state.require_user(mem, user_id)
         record = mem.get(memory_id, user_id)
     state.emit(
         record, lambda: click.echo(json.dumps(to_dict(record), indent=2, ensure_ascii=False))
@@ -172,6 +214,7 @@ def get(state: State, user_id: str, memory_id: str) -> None:
 
 
 @cli.command()
+@common_options
 @user_option
 @click.argument("memory_id")
 @click.argument("content")
@@ -179,17 +222,20 @@ def get(state: State, user_id: str, memory_id: str) -> None:
 def update(state: State, user_id: str, memory_id: str, content: str) -> None:
     """Replace a memory's text (history keeps the old one)."""
     with state.memory() as mem:
+        state.require_user(mem, user_id)
         record = mem.update(memory_id, user_id, content)
     state.emit(record, lambda: click.echo(f"updated {record.id}"))
 
 
 @cli.command()
+@common_options
 @user_option
 @click.argument("memory_id")
 @pass_state
 def delete(state: State, user_id: str, memory_id: str) -> None:
     """Delete a memory and what was derived only from it."""
     with state.memory() as mem:
+        state.require_user(mem, user_id)
         removed = mem.delete(memory_id, user_id)
     state.emit(
         {"deleted": memory_id, "rows": removed}, lambda: click.echo(f"deleted {removed} rows")
@@ -197,6 +243,7 @@ def delete(state: State, user_id: str, memory_id: str) -> None:
 
 
 @cli.command(name="delete-user")
+@common_options
 @user_option
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @pass_state
@@ -205,17 +252,20 @@ def delete_user(state: State, user_id: str, yes: bool) -> None:
     if not yes:
         click.confirm(f"Delete every memory of user {user_id!r}?", abort=True)
     with state.memory() as mem:
+        state.require_user(mem, user_id)
         removed = mem.delete_user(user_id)
     state.emit({"user_id": user_id, "rows": removed}, lambda: click.echo(f"deleted {removed} rows"))
 
 
 @cli.command()
+@common_options
 @user_option
 @click.argument("memory_id")
 @pass_state
 def history(state: State, user_id: str, memory_id: str) -> None:
     """Show every version of a memory."""
     with state.memory() as mem:
+        state.require_user(mem, user_id)
         entries = mem.history(memory_id, user_id)
 
     def human() -> None:
@@ -227,6 +277,7 @@ def history(state: State, user_id: str, memory_id: str) -> None:
 
 
 @cli.command()
+@common_options
 @user_option
 @click.option(
     "--output",
@@ -238,45 +289,77 @@ def history(state: State, user_id: str, memory_id: str) -> None:
 @pass_state
 def export(state: State, user_id: str, output: Path) -> None:
     """Export a user's memories as JSONL (lossless; `tmem import` reads it back)."""
-    with state.memory() as mem, _open_out(output) as out:
-        count = 0
-        for record in mem.export(user_id):
-            out.write(json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n")
-            count += 1
+    with state.memory() as mem:
+        state.require_user(mem, user_id)
+        with _open_out(output) as out:
+            count = 0
+            for record in mem.export(user_id):
+                out.write(json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n")
+                count += 1
     if not state.quiet and str(output) != "-":
         click.echo(f"exported {count} records to {output}", err=True)
 
 
 @cli.command(name="import")
+@common_options
 @user_option
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
 @pass_state
 def import_(state: State, user_id: str, file: Path) -> None:
-    """Import a JSONL export into a user."""
+    """Import a JSONL export into a user; records already stored are left as they are."""
     records = read_records(file)
-    with state.memory() as mem:
+    with state.memory(create=True) as mem:
+        before = _record_keys(mem.export(user_id))
         written = mem.import_records(records, user_id)
+        added = len(_record_keys(mem.export(user_id)) - before)
+    result = {"user_id": user_id, "rows": written, "new_rows": added}
     state.emit(
-        {"user_id": user_id, "rows": written}, lambda: click.echo(f"imported {written} rows")
-    )
-
-
-@cli.command()
-@user_option
-@pass_state
-def reindex(state: State, user_id: str) -> None:
-    """Derive scenes, items and triggers for turns without them (needs an LLM)."""
-    with state.memory() as mem:
-        report = mem.reindex(user_id)
-    state.emit(
-        report,
+        result,
         lambda: click.echo(
-            f"reindexed {report.turns} turns: {report.scenes} scenes, {report.items} items"
+            f"imported {written} rows into user {user_id!r}: {added} new, "
+            f"{written - added} already stored"
         ),
     )
 
 
+def _record_keys(records: Iterable[dict[str, Any]]) -> set[tuple[str, ...]]:
+    """One key per stored row of an export (the header is not a row)."""
+    return {
+        (
+            str(r.get("type")),
+            str(r.get("id") or r.get("owner_id") or r.get("memory_id")),
+            str(r.get("space") or r.get("version") or ""),
+        )
+        for r in records
+        if r.get("type") != "header"
+    }
+
+
 @cli.command()
+@common_options
+@user_option
+@pass_state
+def reindex(state: State, user_id: str) -> None:
+    """Derive scenes, items and triggers for turns without them (needs an LLM).
+
+    Exits 3 when derivation failed again for some turns.
+    """
+    unit = step_unit(state.config.llm.enabled, True)
+    with state.memory() as mem, progress_bar(state.quiet, "reindex", unit) as progress:
+        state.require_user(mem, user_id)
+        report = mem.reindex(user_id, progress=progress)
+    state.emit(
+        report,
+        lambda: click.echo(
+            f"reindexed {report.turns} turns: {report.scenes} scenes, {report.items} items; "
+            f"{report.llm_calls} LLM calls, {report.tokens} tokens"
+        ),
+    )
+    exit_if_failed([report], user_id, state.quiet)
+
+
+@cli.command()
+@common_options
 @pass_state
 def info(state: State) -> None:
     """Say which mode tmem runs in and why."""
@@ -303,26 +386,6 @@ def _short(text: str, width: int = 100) -> str:
 
 
 @contextmanager
-def _progress(quiet: bool, total: int, label: str) -> Iterator[Callable[[int, int], None] | None]:
-    if quiet or total < 50 or not sys.stderr.isatty():
-        yield None
-        return
-    from tqdm import tqdm
-
-    bar = tqdm(total=total, desc=label, unit="turn", file=sys.stderr)
-
-    def update(done: int, of: int) -> None:
-        bar.total = of
-        bar.n = done
-        bar.refresh()
-
-    try:
-        yield update
-    finally:
-        bar.close()
-
-
-@contextmanager
 def _open_out(path: Path) -> Iterator[Any]:
     if str(path) == "-":
         yield sys.stdout
@@ -341,6 +404,7 @@ def _attach_optional_groups() -> None:
         ("tmem.cli.bench", ("bench",)),
         ("tmem.cli.admin", ("migrate", "keys")),
         ("tmem.cli.serve", ("serve", "worker", "mcp")),
+        ("tmem.cli.chat", ("import_chat",)),
     ):
         try:
             module = importlib.import_module(module_name)

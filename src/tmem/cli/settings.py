@@ -154,5 +154,5 @@ def describe_mode(config: Config) -> str:
     return (
         "LLM-free mode: no LLM configured (set TMEM_LLM_BASE_URL and TMEM_LLM_MODEL); "
         "evidence is the raw turns, found by dense + BM25 + context fusion; "
-        "no scenes narratives, items, triggers or answers"
+        "no scene narratives, items, triggers or answers"
     )

@@ -12,6 +12,7 @@ a chunk whose extraction fails leaves its turns in ``failed_turns`` for a later 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,7 +20,7 @@ from datetime import datetime
 from tmem.config import WriteConfig
 from tmem.ingest.assemble import Assembly, AssemblyContext, assemble
 from tmem.ingest.extract import ChunkJob, ChunkOutcome, plan_jobs, run_jobs
-from tmem.ingest.segment import PlannedScene, segment_turns
+from tmem.ingest.segment import PlannedScene, segment_turns, windows
 from tmem.llm.base import LLM
 from tmem.llm.prompts import extract as extract_prompt
 from tmem.models import Failure, Item, PersonaProfile, Provenance, Scene, Trigger, Turn, Usage
@@ -167,6 +168,7 @@ def derive(
     new_id: Callable[[str], str],
     max_workers: int = 4,
     retries: int = 2,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Derivation:
     """Derive scenes, items, triggers, supersessions and persona updates from new turns.
 
@@ -180,9 +182,12 @@ def derive(
         new_id: makes ids from a prefix ("scn", "itm", "trg").
         max_workers: concurrent extraction calls.
         retries: corrective retries of a reply that fails validation, per call.
+        progress: called with (LLM calls done, LLM calls planned so far) after each call;
+            the plan grows once segmentation has fixed the extraction calls.
     """
     if not turns:
         return Derivation((), (), (), (), (), (), Usage(), (), (), 0)
+    steps = _Steps(progress, len(windows(turns, config.segment_window_turns)))
     segmented = segment_turns(
         llm,
         turns,
@@ -192,11 +197,13 @@ def derive(
         now=now,
         copy_ratio=config.copy_ratio,
         retries=retries,
+        on_window=steps.done,
     )
     plans = segmented.scenes
     scenes = [build_scene(p, user_id=user_id, open_scene=open_scene, new_id=new_id) for p in plans]
     jobs = _jobs(scenes, plans, open_scene_turns, known_items, config.trigger_chunk_turns)
-    outcomes = run_jobs(llm, jobs, now, max_workers, retries)
+    steps.plan(len(jobs))
+    outcomes = run_jobs(llm, jobs, now, max_workers, retries, on_done=steps.done)
     context = _context(llm, config, user_id=user_id, new_id=new_id)
     assembly = assemble(outcomes, context)
     entity_bridge, rejected = item_triggers(
@@ -228,6 +235,30 @@ def derive(
         rejected_triggers=rejected + assembly.rejected,
         rejected_items=assembly.rejected_items,
     )
+
+
+class _Steps:
+    """Counts LLM calls for a progress callback; safe to call from the extraction pool."""
+
+    def __init__(self, progress: Callable[[int, int], None] | None, planned: int) -> None:
+        self._progress = progress
+        self._lock = threading.Lock()
+        self._done = 0
+        self._planned = planned
+
+    def plan(self, more: int) -> None:
+        with self._lock:
+            self._planned += more
+            self._report()
+
+    def done(self) -> None:
+        with self._lock:
+            self._done += 1
+            self._report()
+
+    def _report(self) -> None:
+        if self._progress is not None:
+            self._progress(self._done, self._planned)
 
 
 def _context(

@@ -7,7 +7,7 @@ spec §6 item 3). Each chunk sees up to three earlier turns of its scene as cont
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -106,10 +106,25 @@ def run_job(llm: LLM, job: ChunkJob, now: datetime, retries: int = 2) -> ChunkOu
 
 
 def run_jobs(
-    llm: LLM, jobs: Sequence[ChunkJob], now: datetime, max_workers: int, retries: int = 2
+    llm: LLM,
+    jobs: Sequence[ChunkJob],
+    now: datetime,
+    max_workers: int,
+    retries: int = 2,
+    on_done: Callable[[], None] | None = None,
 ) -> list[ChunkOutcome]:
-    """All jobs through one bounded pool; outcomes come back in job order."""
+    """All jobs through one bounded pool; outcomes come back in job order.
+
+    ``on_done`` is called as each job finishes, in completion order (progress).
+    """
     if not jobs:
         return []
+
+    def run(job: ChunkJob) -> ChunkOutcome:
+        outcome = run_job(llm, job, now, retries)
+        if on_done is not None:
+            on_done()
+        return outcome
+
     with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(jobs)))) as pool:
-        return list(pool.map(lambda job: run_job(llm, job, now, retries), jobs))
+        return list(pool.map(run, jobs))

@@ -34,7 +34,9 @@ from tmem.models import (
 from tmem.store.base import Store, WriteBatch
 
 Progress = Callable[[int, int], None]
-"""Called with (turns done, turns total) while a long ingest runs."""
+"""Called with (steps done, steps planned) while a long ingest runs. A step is one embedded text
+in LLM-free mode (and with ``derive=False``), one LLM call in full mode; the plan can grow once
+segmentation has fixed the extraction calls."""
 
 
 def new_id(prefix: str) -> str:
@@ -186,6 +188,7 @@ class Ingestor:
             new_id=new_id,
             max_workers=self.config.llm.concurrency,
             retries=self.config.llm.output_retries,
+            progress=progress,
         )
         triggers = self._merge_with_existing(user_id, derivation.triggers)
         failed = set(derivation.failed_turns)
@@ -213,8 +216,6 @@ class Ingestor:
                 done_turns=tuple(t.id for t in turns if t.id not in failed),
             )
         )
-        if progress is not None:
-            progress(len(turns), len(turns))
         return self._report(
             user_id,
             session,

@@ -7,7 +7,7 @@ becomes one heuristic scene, recorded as a failure, so no turn is ever lost.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -222,6 +222,7 @@ def segment_turns(
     now: datetime,
     copy_ratio: float = 0.85,
     retries: int = 2,
+    on_window: Callable[[], None] | None = None,
 ) -> SegmentResult:
     """Segment ``turns`` window by window, each window seeing the scene before it.
 
@@ -229,6 +230,7 @@ def segment_turns(
         copy_ratio: scene texts this similar to the prompt's example count as copies.
         retries: corrective retries per call of a reply that fails validation; with any, a
             reply that leaves turns uncovered gets one more round with the gap named.
+        on_window: called after each window's call, failed or not (progress).
     """
     planned: list[PlannedScene] = []
     usage = Usage()
@@ -241,6 +243,8 @@ def segment_turns(
         )
         spans, spent, error = _ask(llm, inputs, len(window), now, retries)
         usage += spent
+        if on_window is not None:
+            on_window()
         if spans is None:
             failures.append(Failure("segment", error, prompt.SPEC.key, tuple(t.id for t in window)))
             planned.append(fallback_scene(window))

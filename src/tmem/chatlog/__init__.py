@@ -1,0 +1,71 @@
+"""Reading chat logs people already have into tmem messages.
+
+Pure functions from text to messages, with errors that name the line and say why:
+
+* :func:`~tmem.chatlog.messages.parse_messages`: tmem's own message files (``tmem add``): a
+  JSON array, JSONL, or ``{"messages": [...]}``, with tmem-style ``{"speaker", "content"}`` or
+  OpenAI-style ``{"role", "content", "name"?}`` messages.
+* :func:`read_chat` (``tmem import-chat``): a ChatGPT data export (``conversations.json``), a
+  role/content JSONL file, or a plain ``Name: text`` transcript, split into sessions.
+
+Imported messages get stable ids (the export's own message ids, else ``<session>:<line>``), so
+importing the same file again adds nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Literal
+
+from tmem.chatlog.chatgpt import parse_chatgpt
+from tmem.chatlog.messages import parse_messages
+from tmem.chatlog.model import ChatSession
+from tmem.chatlog.transcript import parse_transcript
+from tmem.errors import InputError
+
+ChatFormat = Literal["auto", "chatgpt", "jsonl", "transcript"]
+CHAT_FORMATS: tuple[ChatFormat, ...] = ("auto", "chatgpt", "jsonl", "transcript")
+
+__all__ = [
+    "CHAT_FORMATS",
+    "ChatFormat",
+    "ChatSession",
+    "detect_format",
+    "parse_messages",
+    "read_chat",
+]
+
+
+def detect_format(text: str) -> ChatFormat:
+    """``chatgpt`` for a JSON export with a ``mapping``, ``jsonl`` for JSON messages (lines, an
+    array or ``{"messages": [...]}``), else ``transcript``."""
+    stripped = text.strip()
+    first_line = stripped.split("\n", 1)[0]
+    for candidate in (stripped, first_line):
+        try:
+            json.loads(candidate)
+        except ValueError:
+            continue
+        return "chatgpt" if '"mapping"' in stripped[:1_000_000] else "jsonl"
+    return "transcript"
+
+
+def read_chat(text: str, format: ChatFormat, session_id: str) -> list[ChatSession]:
+    """The sessions in ``text``; ``session_id`` names a file that holds one conversation.
+
+    Raises:
+        InputError: the text is not in ``format``; the message says which line and why.
+    """
+    chosen = detect_format(text) if format == "auto" else format
+    if chosen == "chatgpt":
+        return parse_chatgpt(text)
+    if chosen == "transcript":
+        return [parse_transcript(text, session_id)]
+    if chosen == "jsonl":
+        parsed = parse_messages(text)
+        messages = tuple(
+            message if "id" in message else {**message, "id": f"{session_id}:{line}"}
+            for message, line in zip(parsed.messages, parsed.lines, strict=True)
+        )
+        return [ChatSession(session_id, "", messages, parsed.skipped)]
+    raise InputError(f"unknown chat format {format!r}; choose one of {list(CHAT_FORMATS)}")

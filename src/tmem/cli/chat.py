@@ -1,0 +1,99 @@
+"""``tmem import-chat``: chat history people already have (ChatGPT export, JSONL, transcript)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from tmem.chatlog import CHAT_FORMATS, ChatFormat, read_chat
+from tmem.cli.feedback import exit_if_failed, failed_turns, progress_bar, step_unit
+from tmem.cli.io import read_text
+from tmem.cli.options import common_options, user_option
+from tmem.errors import InputError
+from tmem.models import IngestReport
+
+
+@click.command(name="import-chat")
+@common_options
+@user_option
+@click.option(
+    "--format",
+    "chat_format",
+    type=click.Choice(CHAT_FORMATS),
+    default="auto",
+    show_default=True,
+    help="chatgpt: conversations.json of a ChatGPT data export; jsonl: one {role, content} "
+    "message per line; transcript: 'Name: text' lines. auto guesses from the content.",
+)
+@click.option(
+    "--session",
+    "session_id",
+    default=None,
+    help="Session id for a file holding one conversation (default: the file name).",
+)
+@click.option(
+    "--derive/--no-derive",
+    default=True,
+    show_default=True,
+    help="Full mode: derive now, or store now and derive on the next `tmem reindex`.",
+)
+@click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.pass_obj
+def import_chat(
+    state: Any,
+    user_id: str,
+    chat_format: ChatFormat,
+    session_id: str | None,
+    derive: bool,
+    file: Path,
+) -> None:
+    """Import the chat history in FILE, one session per conversation.
+
+    Message ids come from the source (ChatGPT's message ids) or from the session and line
+    (`notes:12`), so importing the same file again adds nothing. Timestamps are kept where the
+    source has them. Exits 3 when deriving scenes, items or triggers failed for some turns.
+    """
+    try:
+        sessions = read_chat(read_text(file), chat_format, session_id or file.stem)
+    except InputError as error:
+        raise click.ClickException(f"{file}, {error}") from None
+    if not sessions:
+        raise click.ClickException(f"{file}: no messages to import")
+    unit = step_unit(state.config.llm.enabled, derive)
+    reports: list[IngestReport] = []
+    with state.memory(create=True) as mem:
+        for number, session in enumerate(sessions, start=1):
+            label = f"{number}/{len(sessions)}"
+            with progress_bar(state.quiet, label, unit) as progress:
+                reports.append(
+                    mem.add(
+                        list(session.messages),
+                        user_id,
+                        session.session_id,
+                        progress=progress,
+                        derive=derive,
+                    )
+                )
+    skipped = sum(s.skipped for s in sessions)
+    total = sum(len(s.messages) for s in sessions)
+    added = sum(r.turns for r in reports)
+    summary = {
+        "user_id": user_id,
+        "sessions": len(sessions),
+        "messages": total,
+        "added": added,
+        "already_stored": total - added,
+        "skipped": skipped,
+        "failed_turns": failed_turns(reports),
+    }
+
+    def human() -> None:
+        click.echo(
+            f"imported {len(sessions)} conversation(s): {added} new turns, "
+            f"{total - added} already stored, {skipped} system/tool/non-text messages skipped"
+        )
+
+    state.emit(summary, human)
+    exit_if_failed(reports, user_id, state.quiet)

@@ -1,0 +1,57 @@
+"""Options shared by the commands."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def user_option(f: F) -> F:
+    return click.option("--user", "user_id", required=True, help="The user (tenant) id.")(f)
+
+
+def _set_on_state(attr: str) -> Callable[[click.Context, click.Parameter, Any], None]:
+    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+        # The group's callback has built the state (ctx.obj) before a subcommand parses.
+        if value is not None and value is not False and ctx.obj is not None:
+            setattr(ctx.obj, attr, value)
+
+    return callback
+
+
+def common_options(f: F) -> F:
+    """``--db``, ``--json`` and ``--quiet`` after the subcommand too (``tmem search --json``)."""
+    options = (
+        click.option(
+            "--db",
+            default=None,
+            expose_value=False,
+            callback=_set_on_state("db"),
+            help="SQLite file, or a postgresql:// URL (also accepted before the command).",
+        ),
+        click.option(
+            "--json",
+            "as_json",
+            is_flag=True,
+            default=None,
+            expose_value=False,
+            callback=_set_on_state("as_json"),
+            help="Print machine-readable JSON.",
+        ),
+        click.option(
+            "--quiet",
+            "-q",
+            is_flag=True,
+            default=None,
+            expose_value=False,
+            callback=_set_on_state("quiet"),
+            help="No progress bars or notes on stderr.",
+        ),
+    )
+    for option in reversed(options):
+        f = option(f)
+    return f
