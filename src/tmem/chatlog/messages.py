@@ -85,6 +85,8 @@ def _single_object(text: str) -> list[tuple[Any, int]] | None:
         data = json.loads(text)
     except json.JSONDecodeError:
         return None
+    if isinstance(data, dict) and "messages" not in data and _FIELDS.isdisjoint(data):
+        raise InputError(f'line 1: a JSON object without a "messages" array; {_SHAPES}')
     if not isinstance(data, dict) or "messages" not in data:
         return None  # one message on one line: JSON lines
     return _json_document(text)
