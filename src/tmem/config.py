@@ -1,13 +1,14 @@
 """One typed, frozen configuration, built at the edges (CLI, server) and passed inward.
 
-The library never reads the environment; :func:`tmem.cli.settings.config_from_env` does, for
-the command line and the server only.
+The library never reads the environment on its own: :func:`tmem.cli.settings.config_from_env`
+does, for the command line, the server, and a program that asks with :meth:`Config.from_env`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
@@ -167,6 +168,26 @@ class Config:
     reranker: RerankerConfig = field(default_factory=RerankerConfig)
     durable: bool = False
     """SQLite ``synchronous=FULL`` (every acknowledged write survives power loss) vs NORMAL."""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
+        """The configuration the CLI and the server use: ``TMEM_*`` variables over defaults.
+
+        ``Memory.open(path)`` alone uses ``Config()`` and never looks at the environment; pass
+        ``Config.from_env()`` to configure a program the way the ``tmem`` command is. The
+        variables are listed in :mod:`tmem.cli.settings`, their one reader.
+
+        Args:
+            env: the variables to read (default ``os.environ``).
+
+        Raises:
+            ConfigError: a variable is malformed or contradicts another.
+        """
+        import os
+
+        from tmem.cli.settings import config_from_env
+
+        return config_from_env(os.environ if env is None else env)
 
     def validate(self) -> Config:
         self.llm.validate()

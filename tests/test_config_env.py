@@ -1,0 +1,48 @@
+"""``Config.from_env``: the CLI's configuration for programs that want it; ``Memory.open``
+alone never reads the environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tmem import Config, Memory
+from tmem.errors import ConfigError
+
+
+def test_from_env_reads_the_tmem_variables_the_cli_documents() -> None:
+    config = Config.from_env(
+        {
+            "TMEM_LLM_BASE_URL": "http://127.0.0.1:8000/v1",
+            "TMEM_LLM_MODEL": "qwen2.5-7b-instruct",
+            "TMEM_LLM_MAX_TOKENS": "1024",
+            "TMEM_EMBEDDER": "hash",
+        }
+    )
+    assert config.llm.base_url == "http://127.0.0.1:8000/v1"
+    assert (config.llm.model, config.llm.max_tokens, config.embedder.kind) == (
+        "qwen2.5-7b-instruct",
+        1024,
+        "hash",
+    )
+
+
+def test_from_env_defaults_to_os_environ_and_validates(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TMEM_EMBEDDER", "hash")
+    assert Config.from_env().embedder.kind == "hash"
+    monkeypatch.setenv("TMEM_LLM_BASE_URL", "http://127.0.0.1:9/v1")  # no model: an error
+    with pytest.raises(ConfigError, match="TMEM_LLM_MODEL"):
+        Config.from_env()
+
+
+def test_memory_open_alone_ignores_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("TMEM_LLM_BASE_URL", "http://127.0.0.1:9/v1")
+    monkeypatch.setenv("TMEM_LLM_MODEL", "m")
+    monkeypatch.setenv("TMEM_EMBEDDER", "hash")
+    with Memory.open(tmp_path / "a.db", Config(embedder=Config.from_env().embedder)) as mem:
+        assert mem.mode == "llm-free"
+    with Memory.open(tmp_path / "b.db", Config.from_env()) as mem:
+        assert mem.mode == "full"
