@@ -47,7 +47,9 @@ class LLMConfig:
     concurrency: int = 4
     json_mode: JsonMode = "auto"
     temperature: float = 0.0
-    max_tokens: int = 4096
+    max_tokens: int = 2048
+    """Cap on the tokens one call may generate: it stops a weak model that rambles from spending
+    thousands of tokens on a few turns. Raise it if a capable model's replies get cut off."""
     context_tokens: int = 8192
     """The model's context window; prompts are windowed to fit it."""
 

