@@ -205,8 +205,23 @@ def worker(
 
 @click.command()
 @click.option("--user", "user_id", required=True, help="The one user every tool acts for.")
+@click.option(
+    "--derive",
+    type=click.Choice(["now", "batched"]),
+    default="now",
+    show_default=True,
+    help="Full mode: derive at each `remember` (two LLM calls each), or store at once and "
+    "derive in the background per --batch-turns turns and when the server stops.",
+)
+@click.option(
+    "--batch-turns",
+    type=click.IntRange(1, 1000),
+    default=40,
+    show_default=True,
+    help="With --derive batched: turns waiting before a background derivation pass.",
+)
 @click.pass_context
-def mcp(ctx: click.Context, user_id: str) -> None:
+def mcp(ctx: click.Context, user_id: str, derive: str, batch_turns: int) -> None:
     """Serve remember / recall / forget tools over MCP (stdio) for one user."""
     try:
         from tmem.server.mcp import build_server
@@ -225,10 +240,20 @@ def mcp(ctx: click.Context, user_id: str) -> None:
         check_user_id(user_id)
     except TmemError as error:
         raise click.ClickException(str(error)) from None
+    server, batched = build_server(
+        memory,
+        user_id,
+        derive="batched" if derive == "batched" else "now",
+        batch_turns=batch_turns,
+    )
     try:
-        build_server(memory, user_id).run("stdio")
+        server.run("stdio")
     finally:
-        memory.close()
+        try:
+            if batched is not None:
+                batched.flush()
+        finally:
+            memory.close()
 
 
 __all__ = ["mcp", "serve", "worker"]
