@@ -185,3 +185,23 @@ def test_failed_derivation_exits_3_with_a_summary_and_the_turns_stay(tmp_path: P
         assert [r["id"] for r in listed] == ["m1", "m2"]
         again = run(["--db", db, "reindex", "--user", "ana"], env)
         assert again.exit_code == EXIT_DERIVATION_FAILED, again.output
+
+
+def test_full_mode_add_reports_each_llm_call_off_a_terminal(tmp_path: Path) -> None:
+    from tests.test_full_mode import extract_reply
+
+    with FakeOpenAIServer() as server:
+        server.script_chat("segment", segment_reply)
+        server.script_chat("extract", extract_reply)
+        env = {"TMEM_LLM_BASE_URL": server.base_url, "TMEM_LLM_MODEL": "fake-model"}
+        messages = tmp_path / "m.json"
+        messages.write_text(json.dumps(MESSAGES))
+        result = run(["--db", str(tmp_path / "p.db"), "add", "--user", "ana", str(messages)], env)
+        calls = len(server.chat_requests())
+        quiet = run(
+            ["--db", str(tmp_path / "q.db"), "-q", "add", "--user", "ana", str(messages)], env
+        )
+    assert result.exit_code == 0, result.output
+    assert "add: 1/1 LLM calls done" in result.output  # the segmentation window
+    assert f"add: {calls}/{calls} LLM calls done" in result.output
+    assert quiet.exit_code == 0 and "LLM calls done" not in quiet.output

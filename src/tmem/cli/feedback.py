@@ -18,12 +18,16 @@ them."""
 
 @contextmanager
 def progress_bar(quiet: bool, label: str, unit: str) -> Iterator[Callable[[int, int], None] | None]:
-    """A progress bar on a terminal's stderr that appears once work takes over half a second.
+    """Progress on stderr: a bar on a terminal that appears once work takes over half a second;
+    elsewhere (logs, CI) one line per finished LLM call, and nothing for fast LLM-free work.
 
     ``unit`` names what the library counts: an embedded text, or an LLM call in full mode.
     """
-    if quiet or not sys.stderr.isatty():
+    if quiet or (not sys.stderr.isatty() and unit != LLM_CALL):
         yield None
+        return
+    if not sys.stderr.isatty():
+        yield _line_per_call(label)
         return
     from tqdm import tqdm
 
@@ -40,8 +44,22 @@ def progress_bar(quiet: bool, label: str, unit: str) -> Iterator[Callable[[int, 
         bar.close()
 
 
+LLM_CALL = "LLM call"
+
+
+def _line_per_call(label: str) -> Callable[[int, int], None]:
+    last = [0]
+
+    def update(done: int, of: int) -> None:
+        if done != last[0]:
+            last[0] = done
+            click.echo(f"{label}: {done}/{of} LLM calls done", err=True)
+
+    return update
+
+
 def step_unit(llm_enabled: bool, derive: bool) -> str:
-    return "LLM call" if llm_enabled and derive else "text"
+    return LLM_CALL if llm_enabled and derive else "text"
 
 
 def failed_turns(reports: Sequence[IngestReport]) -> int:
