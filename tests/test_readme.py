@@ -14,7 +14,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import tmem
+from tmem import Memory
+from tmem.errors import LLMUnavailableError
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -84,3 +88,18 @@ def test_readme_shell_blocks_run_verbatim_in_order(tmp_path: Path) -> None:
     assert "updated s1:3" in out and "imported" in out and "deleted" in out
     assert "2 new turns, 0 already stored" in out and "0 new turns, 2 already stored" in out
     assert (tmp_path / "tmem.db").exists() and (tmp_path / "maya.jsonl").exists()
+
+
+def test_the_python_snippet_runs_and_rerunning_it_stores_nothing_new(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = README.read_text(encoding="utf-8")
+    section = text[text.index("## From Python") :]
+    start = section.index("```python\n") + len("```python\n")
+    snippet = section[start : section.index("\n```", start)]
+    monkeypatch.chdir(tmp_path)
+    for _ in range(2):  # the id rule next to the snippet: a second run adds nothing
+        with pytest.raises(LLMUnavailableError):  # its last line needs an LLM
+            exec(compile(snippet, "README.md", "exec"), {})
+    with Memory.open(tmp_path / "tmem.db") as mem:
+        assert [t.id for t in mem.list("maya", "turn")] == ["s1:3", "s1:4"]
