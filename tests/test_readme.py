@@ -68,6 +68,7 @@ def test_the_example_file_in_the_readme_is_the_shipped_one() -> None:
     assert json.loads(shipped)[2]["id"] == "s1:3"
 
 
+@pytest.mark.slow  # a dozen tmem processes, each loading MiniLM
 def test_readme_shell_blocks_run_verbatim_in_order(tmp_path: Path) -> None:
     script = "set -eu\n" + "\n".join(body for body, reason in shell_blocks() if reason is None)
     env = {k: v for k, v in os.environ.items() if not k.startswith("TMEM_")}
@@ -90,6 +91,7 @@ def test_readme_shell_blocks_run_verbatim_in_order(tmp_path: Path) -> None:
     assert (tmp_path / "tmem.db").exists() and (tmp_path / "maya.jsonl").exists()
 
 
+@pytest.mark.slow  # loads MiniLM
 def test_the_python_snippet_runs_and_rerunning_it_stores_nothing_new(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

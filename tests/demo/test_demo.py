@@ -19,6 +19,8 @@ from tmem.demo.scripted import ScriptedServer, extract_reply, segment_reply
 from tmem.llm.prompts.extract import ExtractOutput
 from tmem.llm.prompts.segment import SegmentOutput, coverage_error
 
+slow = pytest.mark.slow  # loads the real MiniLM embedder
+
 
 def verdicts(output: str) -> dict[str, str]:
     """``{query: verdict line}`` from the demo's output."""
@@ -26,6 +28,7 @@ def verdicts(output: str) -> dict[str, str]:
     return dict(found)
 
 
+@slow
 def test_llm_free_demo_shows_descriptive_wins_and_says_what_needs_an_llm(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -43,6 +46,7 @@ def test_llm_free_demo_shows_descriptive_wins_and_says_what_needs_an_llm(
     assert "make demo-full" in output and "TMEM_LLM_BASE_URL" in output
 
 
+@slow
 def test_full_demo_against_the_scripted_server_reaches_the_allergy_by_a_trigger(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
