@@ -11,6 +11,7 @@ import json
 import re
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -91,3 +92,34 @@ def test_scripted_server_refuses_prompts_it_has_no_script_for() -> None:
             urllib.request.urlopen(request, timeout=5)
     assert caught.value.code == 404
     assert "no reply for prompt 'answer@1'" in caught.value.read().decode()
+
+
+def _normalised(text: str) -> list[str]:
+    """Lines with the run's random parts (memory ids, the scripted server's port) masked."""
+    text = re.sub(r"\b(scn|itm|trg)_[0-9a-f]+", r"\1_…", text)
+    return re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:…", text).splitlines()
+
+
+def _readme_block(starting: str) -> list[str]:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    start = readme.index("```text\n" + starting) + len("```text\n")
+    return _normalised(readme[start : readme.index("\n```", start)])
+
+
+def _is_subsequence(part: list[str], whole: list[str]) -> bool:
+    lines = iter(whole)
+    return all(any(line == candidate for candidate in lines) for line in part)
+
+
+@slow
+def test_the_demo_output_pasted_in_the_readme_is_what_the_demo_prints(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Paste `make demo` / `make demo-full` output into the README again when this fails."""
+    assert main([]) == 0
+    free = _normalised(capsys.readouterr().out)
+    assert _readme_block("tmem demo — LLM-free mode") == free
+    assert main(["--scripted-llm"]) == 0
+    full = _normalised(capsys.readouterr().out)
+    excerpt = _readme_block("tmem demo — full mode")
+    assert len(excerpt) > 20 and _is_subsequence(excerpt, full)
