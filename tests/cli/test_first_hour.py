@@ -205,3 +205,13 @@ def test_full_mode_add_reports_each_llm_call_off_a_terminal(tmp_path: Path) -> N
     assert "add: 1/1 LLM calls done" in result.output  # the segmentation window
     assert f"add: {calls}/{calls} LLM calls done" in result.output
     assert quiet.exit_code == 0 and "LLM calls done" not in quiet.output
+
+
+def test_import_chat_session_ids_from_file_names_are_plain(tmp_path: Path) -> None:
+    transcript = tmp_path / "Team chat (Sept).txt"
+    transcript.write_text("Maya: Dinner on Friday?\n")
+    db = str(tmp_path / "s.db")
+    assert run(["--db", db, "import-chat", "--user", "maya", str(transcript)]).exit_code == 0
+    listed = json.loads(run(["--db", db, "--json", "list", "--user", "maya"]).output)
+    turn = next(r for r in listed if r["kind"] == "turn")
+    assert (turn["session_id"], turn["id"]) == ("Team-chat-Sept", "Team-chat-Sept:1")

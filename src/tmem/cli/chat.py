@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ from tmem.models import IngestReport
     "--session",
     "session_id",
     default=None,
-    help="Session id for a file holding one conversation (default: the file name).",
+    help="Session id for a file holding one conversation (default: from the file name).",
 )
 @click.option(
     "--derive/--no-derive",
@@ -56,7 +57,7 @@ def import_chat(
     source has them. Exits 3 when deriving scenes, items or triggers failed for some turns.
     """
     try:
-        sessions = read_chat(read_text(file), chat_format, session_id or file.stem)
+        sessions = read_chat(read_text(file), chat_format, session_id or _session_of(file))
     except InputError as error:
         raise click.ClickException(f"{file}, {error}") from None
     if not sessions:
@@ -97,3 +98,8 @@ def import_chat(
 
     state.emit(summary, human)
     exit_if_failed(reports, user_id, state.quiet)
+
+
+def _session_of(file: Path) -> str:
+    """A session id from the file name, in plain characters ("my notes.txt" -> "my-notes")."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", file.stem).strip("-") or "chat"
