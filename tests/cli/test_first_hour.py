@@ -215,3 +215,18 @@ def test_import_chat_session_ids_from_file_names_are_plain(tmp_path: Path) -> No
     listed = json.loads(run(["--db", db, "--json", "list", "--user", "maya"]).output)
     turn = next(r for r in listed if r["kind"] == "turn")
     assert (turn["session_id"], turn["id"]) == ("Team-chat-Sept", "Team-chat-Sept:1")
+
+
+def test_import_chat_names_the_roles_as_asked(tmp_path: Path) -> None:
+    export = tmp_path / "conversations.json"
+    export.write_text(json.dumps([_chatgpt_conversation()]))
+    db = str(tmp_path / "n.db")
+    args = ["--db", db, "import-chat", "--user", "maya", str(export)]
+    named = run([*args, "--speaker", "user=Maya", "--speaker", "assistant=ChatGPT"])
+    assert named.exit_code == 0, named.output
+    listed = json.loads(
+        run(["--db", db, "--json", "list", "--user", "maya", "--kind", "turn"]).output
+    )
+    assert [r["speaker"] for r in listed] == ["Maya", "ChatGPT"]
+    bad = run([*args, "--speaker", "user"])
+    assert bad.exit_code == 2 and "expected ROLE=NAME" in bad.output

@@ -15,6 +15,8 @@ importing the same file again adds nothing.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Literal
 
 from tmem.chatlog.chatgpt import parse_chatgpt
@@ -33,6 +35,7 @@ __all__ = [
     "detect_format",
     "parse_messages",
     "read_chat",
+    "rename_speakers",
 ]
 
 
@@ -69,3 +72,18 @@ def read_chat(text: str, format: ChatFormat, session_id: str) -> list[ChatSessio
         )
         return [ChatSession(session_id, "", messages, parsed.skipped)]
     raise InputError(f"unknown chat format {format!r}; choose one of {list(CHAT_FORMATS)}")
+
+
+def rename_speakers(sessions: Sequence[ChatSession], names: Mapping[str, str]) -> list[ChatSession]:
+    """``sessions`` with each speaker in ``names`` renamed (``{"user": "Maya"}``)."""
+    if not names:
+        return list(sessions)
+    return [
+        replace(
+            session,
+            messages=tuple(
+                {**m, "speaker": names.get(m["speaker"], m["speaker"])} for m in session.messages
+            ),
+        )
+        for session in sessions
+    ]

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from tmem.chatlog import CHAT_FORMATS, ChatFormat, read_chat
+from tmem.chatlog import CHAT_FORMATS, ChatFormat, read_chat, rename_speakers
 from tmem.cli.feedback import exit_if_failed, failed_turns, progress_bar, step_unit
 from tmem.cli.io import read_text
 from tmem.cli.options import common_options, user_option
@@ -35,6 +35,13 @@ from tmem.models import IngestReport
     help="Session id for a file holding one conversation (default: from the file name).",
 )
 @click.option(
+    "--speaker",
+    "renames",
+    multiple=True,
+    metavar="ROLE=NAME",
+    help="Store ROLE's messages under NAME, e.g. --speaker user=Maya --speaker assistant=ChatGPT.",
+)
+@click.option(
     "--derive/--no-derive",
     default=True,
     show_default=True,
@@ -47,6 +54,7 @@ def import_chat(
     user_id: str,
     chat_format: ChatFormat,
     session_id: str | None,
+    renames: tuple[str, ...],
     derive: bool,
     file: Path,
 ) -> None:
@@ -62,6 +70,7 @@ def import_chat(
         raise click.ClickException(f"{file}, {error}") from None
     if not sessions:
         raise click.ClickException(f"{file}: no messages to import")
+    sessions = rename_speakers(sessions, _renames(renames))
     unit = step_unit(state.config.llm.enabled, derive)
     reports: list[IngestReport] = []
     with state.memory(create=True) as mem:
@@ -98,6 +107,16 @@ def import_chat(
 
     state.emit(summary, human)
     exit_if_failed(reports, user_id, state.quiet)
+
+
+def _renames(pairs: tuple[str, ...]) -> dict[str, str]:
+    names = {}
+    for pair in pairs:
+        role, sep, name = pair.partition("=")
+        if not sep or not role.strip() or not name.strip():
+            raise click.BadParameter(f"expected ROLE=NAME, got {pair!r}", param_hint="--speaker")
+        names[role.strip()] = name.strip()
+    return names
 
 
 def _session_of(file: Path) -> str:
