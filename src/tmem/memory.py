@@ -144,6 +144,8 @@ class Memory:
                 that adds every exchange and reindexes at the end of a conversation pays one
                 segmentation call per 40 turns instead of two calls per exchange. Ignored
                 without an LLM.
+            progress: called with (steps done, steps planned): embedded texts in LLM-free mode
+                (and with ``derive=False``), LLM calls in full mode, as each one finishes.
 
         Raises:
             InputError: a message is malformed; nothing was written.
@@ -151,7 +153,10 @@ class Memory:
         return self._ingestor.add(messages, user_id, session_id, progress, derive)
 
     def reindex(self, user_id: str, *, progress: Progress | None = None) -> IngestReport:
-        """Derive scenes, items and triggers for turns that have none (failed or LLM-free)."""
+        """Derive scenes, items and triggers for turns that have none (failed or LLM-free).
+
+        ``progress`` receives (LLM calls done, LLM calls planned) as each call finishes.
+        """
         return self._ingestor.reindex(user_id, progress)
 
     def update(self, id: str, user_id: str, content: str) -> Record:
