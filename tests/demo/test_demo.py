@@ -7,6 +7,8 @@ hand-authored (:mod:`tmem.demo.scripted`); the test checks the mechanism the dem
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import re
 import urllib.error
@@ -23,6 +25,25 @@ from tmem.llm.prompts.segment import SegmentOutput, coverage_error
 slow = pytest.mark.slow  # loads the real MiniLM embedder
 
 
+def _run_demo(*args: str) -> str:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(list(args)) == 0
+    return out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def llm_free_output() -> str:
+    """``make demo``'s output, run once for the module (it loads MiniLM and ingests 25 turns)."""
+    return _run_demo()
+
+
+@pytest.fixture(scope="module")
+def full_output() -> str:
+    """``make demo-full``'s output, run once for the module."""
+    return _run_demo("--scripted-llm")
+
+
 def verdicts(output: str) -> dict[str, str]:
     """``{query: verdict line}`` from the demo's output."""
     found = re.findall(r"^search: (.+)$(?:\n(?!search:).*)*?\n  -> (.+)$", output, flags=re.M)
@@ -31,10 +52,9 @@ def verdicts(output: str) -> dict[str, str]:
 
 @slow
 def test_llm_free_demo_shows_descriptive_wins_and_says_what_needs_an_llm(
-    capsys: pytest.CaptureFixture[str],
+    llm_free_output: str,
 ) -> None:
-    assert main([]) == 0
-    output = capsys.readouterr().out
+    output = llm_free_output
     assert output.startswith("tmem demo — LLM-free mode")
     found = verdicts(output)
     assert found["Who needs an emergency injection?"].startswith("turn s1:3 ranks 1 of 25")
@@ -49,10 +69,9 @@ def test_llm_free_demo_shows_descriptive_wins_and_says_what_needs_an_llm(
 
 @slow
 def test_full_demo_against_the_scripted_server_reaches_the_allergy_by_a_trigger(
-    capsys: pytest.CaptureFixture[str],
+    full_output: str,
 ) -> None:
-    assert main(["--scripted-llm"]) == 0
-    output = capsys.readouterr().out
+    output = full_output
     first = output.splitlines()[0]
     assert first.startswith("tmem demo — full mode: LLM demo-scripted at http://127.0.0.1:")
     assert "replies scripted to show the mechanism, not a model's output" in first
@@ -113,13 +132,10 @@ def _is_subsequence(part: list[str], whole: list[str]) -> bool:
 
 @slow
 def test_the_demo_output_pasted_in_the_readme_is_what_the_demo_prints(
-    capsys: pytest.CaptureFixture[str],
+    llm_free_output: str, full_output: str
 ) -> None:
     """Paste `make demo` / `make demo-full` output into the README again when this fails."""
-    assert main([]) == 0
-    free = _normalised(capsys.readouterr().out)
-    assert _readme_block("tmem demo — LLM-free mode") == free
-    assert main(["--scripted-llm"]) == 0
-    full = _normalised(capsys.readouterr().out)
+    assert _readme_block("tmem demo — LLM-free mode") == _normalised(llm_free_output)
+    full = _normalised(full_output)
     excerpt = _readme_block("tmem demo — full mode")
     assert len(excerpt) > 20 and _is_subsequence(excerpt, full)
