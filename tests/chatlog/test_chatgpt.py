@@ -124,3 +124,14 @@ def test_a_file_that_is_not_an_export_says_so() -> None:
 
     with pytest.raises(InputError, match='conversation 1 has no "mapping"'):
         read_chat(json.dumps([{"title": "x"}]), "chatgpt", "s")
+
+
+def test_a_cycle_in_the_tree_ends_the_branch_instead_of_looping() -> None:
+    mapping = {
+        "a": node("a", "b", ["b"], message("m-a", "user", ["first"], 1.0)),
+        "b": node("b", "a", ["a"], message("m-b", "assistant", ["second"], 2.0)),
+    }
+    (session,) = read_chat(
+        json.dumps([{"id": "c", "current_node": "b", "mapping": mapping}]), "chatgpt", "s"
+    )
+    assert [m["id"] for m in session.messages] == ["m-a", "m-b"]

@@ -11,7 +11,7 @@ text parts of user and assistant messages are conversation.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -70,21 +70,30 @@ def _session(conversation: Mapping[str, Any], number: int) -> ChatSession:
 def _active_branch(mapping: Mapping[str, Any], current: object) -> list[str]:
     """Node ids from the root to ``current`` (or, without it, along each node's last child)."""
     if isinstance(current, str) and current in mapping:
-        path: list[str] = []
-        node_id: object = current
-        while isinstance(node_id, str) and node_id in mapping and node_id not in path:
-            path.append(node_id)
-            node = mapping[node_id]
-            node_id = node.get("parent") if isinstance(node, Mapping) else None
-        return path[::-1]
+        return _walk(mapping, current, _parent)[::-1]
     roots = [k for k, v in mapping.items() if isinstance(v, Mapping) and not v.get("parent")]
-    path = []
-    node_id = roots[0] if roots else None
-    while isinstance(node_id, str) and node_id in mapping and node_id not in path:
+    return _walk(mapping, roots[0], _last_child) if roots else []
+
+
+def _walk(mapping: Mapping[str, Any], start: str, step: Callable[[Any], object]) -> list[str]:
+    """Node ids from ``start`` following ``step``, stopping at a missing node or a cycle."""
+    path: list[str] = []
+    seen: set[str] = set()
+    node_id: object = start
+    while isinstance(node_id, str) and node_id in mapping and node_id not in seen:
         path.append(node_id)
-        children = mapping[node_id].get("children") or []
-        node_id = children[-1] if children else None
+        seen.add(node_id)
+        node_id = step(mapping[node_id])
     return path
+
+
+def _parent(node: Any) -> object:
+    return node.get("parent") if isinstance(node, Mapping) else None
+
+
+def _last_child(node: Any) -> object:
+    children = node.get("children") if isinstance(node, Mapping) else None
+    return children[-1] if isinstance(children, list) and children else None
 
 
 def _message(raw: Mapping[str, Any], node_id: str) -> dict[str, Any] | None:

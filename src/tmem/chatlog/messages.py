@@ -110,9 +110,12 @@ def _member_offset(text: str, start: int, key: str) -> int:
 def _element_lines(text: str, start: int) -> list[int]:
     """The line on which each element of the JSON array at ``start`` begins."""
     lines = []
+    line, counted = _line_of(text, start), start  # lines counted incrementally: large files
     index = _skip_space(text, start + 1)
     while index < len(text) and text[index] != "]":
-        lines.append(_line_of(text, index))
+        line += text.count("\n", counted, index)
+        counted = index
+        lines.append(line)
         _, index = _DECODER.raw_decode(text, index)
         index = _skip_space(text, index)
         if text[index] == ",":
