@@ -71,3 +71,18 @@ def test_role_content_jsonl_gets_ids_from_session_and_line() -> None:
     assert session.skipped == 1
     assert [m["id"] for m in session.messages] == ["chat:2", "own-id"]
     assert session.messages[0]["timestamp"] == "2025-01-05T10:00:00+00:00"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[2025-09-02 19:40] Maya: hi", "transcript"),
+        ("Maya: hi", "transcript"),
+        ('[\n  {"role": "user", "content": "hi"}\n]', "jsonl"),
+        ('{"role": "user", "content": "hi"}', "jsonl"),
+        ('{"messages": []}', "jsonl"),
+        ('[{"id": "c", "mapping": {}}]', "chatgpt"),
+    ],
+)
+def test_detect_format_from_the_start_of_the_text(text: str, expected: str) -> None:
+    assert detect_format(text) == expected

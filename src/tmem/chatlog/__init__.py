@@ -14,7 +14,6 @@ importing the same file again adds nothing.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Literal
@@ -41,16 +40,16 @@ __all__ = [
 
 def detect_format(text: str) -> ChatFormat:
     """``chatgpt`` for a JSON export with a ``mapping``, ``jsonl`` for JSON messages (lines, an
-    array or ``{"messages": [...]}``), else ``transcript``."""
-    stripped = text.strip()
-    first_line = stripped.split("\n", 1)[0]
-    for candidate in (stripped, first_line):
-        try:
-            json.loads(candidate)
-        except ValueError:
-            continue
-        return "chatgpt" if '"mapping"' in stripped[:1_000_000] else "jsonl"
-    return "transcript"
+    array or ``{"messages": [...]}``), else ``transcript`` (whose lines may start with
+    ``[timestamp]``, so a ``[`` alone does not mean JSON). Looks at the start only: an export
+    can be hundreds of megabytes."""
+    stripped = text.lstrip()
+    opens_json = stripped.startswith("{") or (
+        stripped.startswith("[") and stripped[1:].lstrip()[:1] in ("{", "]")
+    )
+    if not opens_json:
+        return "transcript"
+    return "chatgpt" if '"mapping"' in stripped[:1_000_000] else "jsonl"
 
 
 def read_chat(text: str, format: ChatFormat, session_id: str) -> list[ChatSession]:
