@@ -81,6 +81,22 @@ def test_bench_locomo_plus_runs_items(tmp_path: Path) -> None:
     assert json.loads((out / "results.json").read_text())["systems"]["bm25"]["n"] == 1
 
 
+def test_bench_locomo_plus_split_option(tmp_path: Path) -> None:
+    devset = Path(__file__).resolve().parents[2] / "benchmarks" / "devset" / "associative-dev.json"
+    out = tmp_path / "plus"
+    args = ["locomo-plus", "--data", str(devset), "--base", str(FIXTURE), "--systems", "bm25"]
+    result = CliRunner().invoke(
+        bench,
+        [*args, "--split", "tune", "--limit", "3", "--out", str(out), "-q"],
+        obj={"config": HASH},
+    )
+    assert result.exit_code == 0, result.output
+    results = json.loads((out / "results.json").read_text())
+    assert results["split"] == "tune" and results["systems"]["bm25"]["n"] == 3
+    bad = CliRunner().invoke(bench, [*args, "--split", "test"], obj={"config": HASH})
+    assert bad.exit_code == 2 and "'test' is not one of 'tune', 'check'" in bad.output
+
+
 def test_bench_reports_bad_input_as_usage_errors(tmp_path: Path) -> None:
     runner = CliRunner()
     bad_system = runner.invoke(

@@ -1,4 +1,5 @@
-"""The development set's rules: balanced, well-formed, no content word shared by cue and trigger."""
+"""The development set's rules: balanced, well-formed, split in two fixed halves, no content word
+shared by cue and trigger."""
 
 from __future__ import annotations
 
@@ -8,7 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from tmem.eval.plus import RELATION_TYPES, load_plus, parse_dialogue, parse_time_gap
+from tmem.eval.plus import (
+    RELATION_TYPES,
+    SPLITS,
+    load_plus,
+    parse_dialogue,
+    parse_time_gap,
+    select_split,
+)
 from tmem.eval.stopwords import STOP_WORDS
 from tmem.porter import stem
 
@@ -30,8 +38,24 @@ def test_content_stems_match_plurals_and_inflections() -> None:
 def test_devset_is_balanced_and_large_enough() -> None:
     counts = Counter(item.relation_type for item in ITEMS)
     assert set(counts) == set(RELATION_TYPES)
-    assert len(ITEMS) >= 80
-    assert min(counts.values()) >= 20
+    assert len(ITEMS) >= 300
+    assert min(counts.values()) >= 75
+
+
+def test_every_item_is_in_one_half_and_each_half_is_balanced() -> None:
+    halves = {split: select_split(ITEMS, split) for split in SPLITS}
+    assert sum(len(half) for half in halves.values()) == len(ITEMS)
+    by_type = {
+        split: Counter(item.relation_type for item in half) for split, half in halves.items()
+    }
+    assert by_type["tune"] == by_type["check"]
+    assert min(by_type["check"].values()) >= 35
+
+
+def test_no_cue_or_trigger_appears_twice() -> None:
+    for texts in ([i.cue_dialogue for i in ITEMS], [i.trigger_query for i in ITEMS]):
+        repeated = [text for text, n in Counter(t.lower() for t in texts).items() if n > 1]
+        assert repeated == []
 
 
 def test_items_follow_the_format() -> None:
@@ -44,9 +68,9 @@ def test_items_follow_the_format() -> None:
 
 def test_time_gaps_vary_and_include_vague_ones() -> None:
     units = Counter(re.search(r"week|month|year|$", item.time_gap).group() for item in ITEMS)
-    assert units["week"] >= 10 and units["month"] >= 10 and units["year"] >= 10
+    assert units["week"] >= 30 and units["month"] >= 30 and units["year"] >= 30
     vague = [item for item in ITEMS if parse_time_gap(item.time_gap) == 0]
-    assert 3 <= len(vague) <= 10
+    assert 0.02 <= len(vague) / len(ITEMS) <= 0.10
 
 
 @pytest.mark.parametrize("index", range(len(ITEMS)))

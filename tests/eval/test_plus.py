@@ -17,6 +17,7 @@ from tmem.eval.plus import (
     parse_dialogue,
     parse_time_gap,
     query_time,
+    select_split,
     stitch,
     stitch_all,
     trigger_text,
@@ -156,3 +157,43 @@ def test_first_per_type_keeps_file_order_and_a_cap_per_type() -> None:
         ("state", "A: cue 5"),
         ("value", "A: cue 7"),
     ]
+
+
+def test_split_field_is_read_and_one_half_selected_in_file_order(tmp_path: Path) -> None:
+    path = tmp_path / "items.json"
+    halves = ["tune", "check", "check", "tune", "check"]
+    path.write_text(
+        json.dumps(
+            [
+                {
+                    "relation_type": "state",
+                    "cue_dialogue": f"A: cue {i}",
+                    "trigger_query": "A: trigger",
+                    "time_gap": "1 week",
+                    "split": half,
+                }
+                for i, half in enumerate(halves)
+            ]
+        )
+    )
+    items = load_plus(path)
+    assert [item.split for item in items] == halves
+    assert all(item.extra == {} for item in items)
+    assert [i.cue_dialogue for i in select_split(items, "check")] == [
+        "A: cue 1",
+        "A: cue 2",
+        "A: cue 4",
+    ]
+    assert [i.cue_dialogue for i in select_split(items, "tune")] == ["A: cue 0", "A: cue 3"]
+    with pytest.raises(EvalError, match="unknown split"):
+        select_split(items, "train")
+
+
+def test_a_file_without_halves_cannot_be_split_and_bad_halves_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(EvalError, match="no tune half"):
+        select_split([item()], "tune")
+    path = tmp_path / "items.json"
+    raw = {"relation_type": "goal", "cue_dialogue": "A: x", "trigger_query": "A: y"}
+    path.write_text(json.dumps([{**raw, "time_gap": "1 week", "split": "test"}]))
+    with pytest.raises(EvalError, match="split must be one of tune, check"):
+        load_plus(path)

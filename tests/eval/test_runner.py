@@ -12,7 +12,7 @@ import pytest
 from tmem.config import Config, EmbedderConfig
 from tmem.embed.hashing import HashEmbedder
 from tmem.errors import EvalError
-from tmem.eval.plus import load_plus, parse_dialogue
+from tmem.eval.plus import load_plus, parse_dialogue, select_split
 from tmem.eval.runner import run_locomo, run_plus
 from tmem.llm.base import LLMRequest
 from tmem.llm.replay import ScriptedLLM
@@ -240,6 +240,43 @@ def test_real_memory_on_devset_items(tmp_path: Path) -> None:
     # Each base library is built once (6 + 3 turns); each item adds only its own cue turns.
     cue_turns = sum(len(parse_dialogue(item.cue_dialogue)) for item in load_plus(DEVSET)[:6])
     assert tmem["ingest"]["turns"] == 9 + cue_turns
+
+
+def test_plus_runs_only_the_chosen_half_and_records_it(tmp_path: Path) -> None:
+    seen: list[StandInMemory] = []
+
+    def recording(path: Path, now: datetime) -> StandInMemory:
+        memory = StandInMemory(path, now)
+        seen.append(memory)
+        return memory
+
+    results = run_plus(
+        DEVSET,
+        FIXTURE,
+        None,
+        "retrieval",
+        ["tmem"],
+        tmp_path / "out",
+        CONFIG,
+        progress=False,
+        memory_factory=recording,
+        split="check",
+        limit=4,
+    )
+    assert results["split"] == "check" and results["items"] == 4
+    expected = [
+        [said for _, said in parse_dialogue(item.cue_dialogue)]
+        for item in select_split(load_plus(DEVSET), "check")[:4]
+    ]
+    cues = [
+        [t["content"] for t in memory.turns if t["id"].startswith("P")]
+        for memory in seen
+        if memory.path.name.startswith("item-")
+    ]
+    assert cues == expected
+    assert (
+        "4 items from the check half of the file." in (tmp_path / "out" / "report.md").read_text()
+    )
 
 
 class CountingEmbedder:

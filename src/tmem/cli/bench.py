@@ -11,6 +11,7 @@ import click
 
 from tmem.config import Config
 from tmem.errors import TmemError
+from tmem.eval.plus import SPLITS
 from tmem.eval.systems import SYSTEMS
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -134,6 +135,10 @@ def locomo_command(
     "--per-type", type=click.IntRange(min=1),
     help="Only the first N items of each relation type (a balanced subset).",
 )  # fmt: skip
+@click.option(
+    "--split", type=click.Choice(SPLITS),
+    help="Only one half of a file divided into tune/check halves (benchmarks/devset).",
+)  # fmt: skip
 @click.option("--out", default="bench-out/locomo-plus", show_default=True, help="Report directory.")
 @click.pass_context
 def plus_command(
@@ -147,6 +152,7 @@ def plus_command(
     quiet: bool,
     limit: int | None,
     per_type: int | None,
+    split: str | None,
     out: str,
 ) -> None:
     """Cue recall from a later trigger, with items stitched into LoCoMo conversations."""
@@ -157,7 +163,7 @@ def plus_command(
             data, base, _indexes(conversations), "qa" if mode == "qa" else "retrieval",
             _systems(systems), out, _config(ctx), progress=not _quiet(ctx, quiet),
             command=shlex.join(sys.argv), limit=limit, per_type=per_type,
-            judge_runs=judge_runs,
+            split=split, judge_runs=judge_runs,
         )  # fmt: skip
     except TmemError as error:
         raise click.ClickException(str(error)) from None

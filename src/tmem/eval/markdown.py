@@ -142,6 +142,15 @@ def _protocol_line(results: Mapping[str, Any]) -> str:
     return "Indexed: every turn, user and assistant (all roles: NOT the official setup)."
 
 
+def items_line(results: Mapping[str, Any]) -> str:
+    """For cue/trigger runs: how many items ran, and from which half of the file."""
+    if results.get("benchmark") != "locomo-plus":
+        return ""
+    half = results.get("split")
+    which = f"the {half} half of the file" if half else "the whole file (no split chosen)"
+    return f"{results.get('items')} items from {which}."
+
+
 def render_markdown(results: Mapping[str, Any]) -> str:
     """The whole report."""
     systems = results["systems"]
@@ -154,6 +163,7 @@ def render_markdown(results: Mapping[str, Any]) -> str:
         + _cache_line(results.get("llm_cache")),
         NOTES.get(benchmark, ""),
         _protocol_line(results),
+        items_line(results),
         "## Overall",
         overall_table(systems),
         _task_averaged_line(systems),

@@ -20,6 +20,7 @@ from tmem.errors import EvalError
 from tmem.eval.locomo import TURN_SPACING, Message, session_numbers, session_time
 
 RELATION_TYPES: tuple[str, ...] = ("causal", "state", "goal", "value")
+SPLITS: tuple[str, ...] = ("tune", "check")
 QUERY_OFFSET = timedelta(days=7)
 
 _REQUIRED = ("relation_type", "cue_dialogue", "trigger_query", "time_gap")
@@ -36,13 +37,18 @@ _LINE = re.compile(r"^\s*([AB])\s*:\s*(.*)$")
 
 @dataclass(frozen=True)
 class PlusItem:
-    """One cue/trigger pair; fields beyond the four required ones are kept in ``extra``."""
+    """One cue/trigger pair; fields beyond the known ones are kept in ``extra``.
+
+    ``split`` is ``"tune"`` or ``"check"`` in a file divided into a half that methods may be
+    fitted on and a half kept for checking them (``benchmarks/devset``), and ``""`` elsewhere.
+    """
 
     relation_type: str
     cue_dialogue: str
     trigger_query: str
     time_gap: str
     model_name: str = ""
+    split: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -89,6 +95,21 @@ def load_plus(path: str | Path) -> list[PlusItem]:
     return [parse_item(raw, index) for index, raw in enumerate(data)]
 
 
+def select_split(items: Sequence[PlusItem], split: str) -> list[PlusItem]:
+    """The items of one half, ``"tune"`` or ``"check"``, in file order.
+
+    Raises:
+        EvalError: ``split`` is not a known half, or no item is marked with it (a file
+            without ``split`` fields cannot be divided).
+    """
+    if split not in SPLITS:
+        raise EvalError(f"unknown split {split!r}: expected one of {', '.join(SPLITS)}")
+    kept = [item for item in items if item.split == split]
+    if not kept:
+        raise EvalError(f"no item is marked split={split!r}; this file has no {split} half")
+    return kept
+
+
 def first_per_type(items: Sequence[PlusItem], count: int) -> list[PlusItem]:
     """The first ``count`` items of each relation type, in file order (a quick, balanced run)."""
     seen: dict[str, int] = {}
@@ -104,13 +125,17 @@ def parse_item(raw: object, index: int = 0) -> PlusItem:
     """Build a :class:`PlusItem` from one JSON object."""
     if not isinstance(raw, dict) or any(not isinstance(raw.get(k), str) for k in _REQUIRED):
         raise EvalError(f"item {index} lacks one of {', '.join(_REQUIRED)}")
-    known = (*_REQUIRED, "model_name")
+    split = raw.get("split", "")
+    if split != "" and split not in SPLITS:
+        raise EvalError(f"item {index}: split must be one of {', '.join(SPLITS)}, not {split!r}")
+    known = (*_REQUIRED, "model_name", "split")
     return PlusItem(
         relation_type=raw["relation_type"],
         cue_dialogue=raw["cue_dialogue"],
         trigger_query=raw["trigger_query"],
         time_gap=raw["time_gap"],
         model_name=str(raw.get("model_name", "")),
+        split=split,
         extra={k: v for k, v in raw.items() if k not in known},
     )
 

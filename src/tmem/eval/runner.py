@@ -31,7 +31,7 @@ from tmem.eval.harness import (
 )
 from tmem.eval.locomo import Question, conversation_messages, load_locomo, questions
 from tmem.eval.metrics import bleu1, locomo_f1
-from tmem.eval.plus import first_per_type, load_plus, query_time, stitch_all
+from tmem.eval.plus import first_per_type, load_plus, query_time, select_split, stitch_all
 from tmem.eval.qa import judge_answer
 from tmem.eval.systems import RETRIEVING, SYSTEMS, System
 from tmem.llm.base import LLM
@@ -198,6 +198,7 @@ def run_plus(
     judge_runs: int = 1,
     limit: int | None = None,
     per_type: int | None = None,
+    split: str | None = None,
 ) -> dict[str, Any]:
     """Run a LoCoMo-Plus-format file stitched into LoCoMo (``benchmarks.md`` §4.2).
 
@@ -211,6 +212,7 @@ def run_plus(
         conversations: indexes of the base conversations to use (all when None).
         limit: run only the first ``limit`` items.
         per_type: run only the first ``per_type`` items of each relation type (after ``limit``).
+        split: run only the items of this half, ``"tune"`` or ``"check"`` (before ``limit``).
         mode, systems, out_dir, config, progress, embedder, llm, memory_factory, command,
             judge_runs: as for :func:`run_locomo`.
 
@@ -223,7 +225,10 @@ def run_plus(
     started = source_state()
     config = config or Config()
     chosen = check_systems(systems)
-    items = load_plus(data_path)[:limit]
+    items = load_plus(data_path)
+    if split is not None:
+        items = select_split(items, split)
+    items = items[:limit]
     if per_type is not None:
         items = first_per_type(items, per_type)
     bases = select_conversations(load_locomo(base_path), conversations)
@@ -248,6 +253,7 @@ def run_plus(
             "conversations": conversations,
             "items": len(stitched),
             "per_type": per_type,
+            "split": split,
             "judge_runs": judge_runs,
             **started,
         }
