@@ -2,8 +2,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -362,3 +364,26 @@ def test_plus_qa_mode_judges_awareness_of_the_cue(tmp_path: Path) -> None:
     assert results["systems"]["bm25"]["overall"]["awareness"] == 0.0
     assert results["systems"]["tmem"]["n"] == 2
     assert results["systems"]["tmem"]["usage"]["judge_llm_calls"] == 2
+
+
+def test_kept_libraries_are_reused_only_when_ingest_inputs_match(tmp_path: Path) -> None:
+    libraries = tmp_path / "libraries"
+
+    def run(config: Config, out: str) -> dict[str, Any]:
+        return run_plus(
+            DEVSET, FIXTURE, None, "retrieval", ["tmem"], tmp_path / out, config,
+            progress=False, limit=4, libraries=libraries,
+        )  # fmt: skip
+
+    cue_turns = sum(len(parse_dialogue(item.cue_dialogue)) for item in load_plus(DEVSET)[:4])
+    first = run(CONFIG, "first")
+    assert first["systems"]["tmem"]["ingest"]["turns"] == 9 + cue_turns
+    assert len(list(libraries.glob("base-*.sqlite"))) == 2
+    # A retrieval setting does not change what ingest writes: the libraries are reused.
+    second = run(CONFIG.with_retrieval(rrf_k=10), "second")
+    assert second["systems"]["tmem"]["ingest"]["turns"] == cue_turns
+    assert second["libraries"] == str(libraries)
+    # A write setting does: both bases are built again, under new names.
+    third = run(replace(CONFIG, write=replace(CONFIG.write, max_scene_turns=5)), "third")
+    assert third["systems"]["tmem"]["ingest"]["turns"] == 9 + cue_turns
+    assert len(list(libraries.glob("base-*.sqlite"))) == 4

@@ -139,6 +139,11 @@ def locomo_command(
     "--split", type=click.Choice(SPLITS),
     help="Only one half of a file divided into tune/check halves (benchmarks/devset).",
 )  # fmt: skip
+@click.option(
+    "--libraries", type=click.Path(file_okay=False),
+    help="Keep tmem's base libraries here and reuse them when ingest inputs are unchanged "
+    "(search-only reruns); empty it after changing ingest code.",
+)  # fmt: skip
 @click.option("--out", default="bench-out/locomo-plus", show_default=True, help="Report directory.")
 @click.pass_context
 def plus_command(
@@ -153,6 +158,7 @@ def plus_command(
     limit: int | None,
     per_type: int | None,
     split: str | None,
+    libraries: str | None,
     out: str,
 ) -> None:
     """Cue recall from a later trigger, with items stitched into LoCoMo conversations."""
@@ -163,7 +169,7 @@ def plus_command(
             data, base, _indexes(conversations), "qa" if mode == "qa" else "retrieval",
             _systems(systems), out, _config(ctx), progress=not _quiet(ctx, quiet),
             command=shlex.join(sys.argv), limit=limit, per_type=per_type,
-            split=split, judge_runs=judge_runs,
+            split=split, libraries=libraries, judge_runs=judge_runs,
         )  # fmt: skip
     except TmemError as error:
         raise click.ClickException(str(error)) from None

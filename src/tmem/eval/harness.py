@@ -88,6 +88,8 @@ class Harness:
     progress: bool
     memory_factory: MemoryFactory
     judge_runs: int = 1
+    libraries: Path | None = None
+    """Where base libraries outlive the run, to be reused by later runs (None: scratch only)."""
     vectors: dict[str, npt.NDArray[np.float32]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     """Guards the counters that QA-mode worker threads update."""
@@ -150,14 +152,21 @@ def open_harness(
     llm: LLM | None = None,
     memory_factory: MemoryFactory | None = None,
     judge_runs: int = 1,
+    libraries: Path | None = None,
 ) -> Iterator[Harness]:
-    """Build the embedder and the cached LLM, and a scratch directory removed afterwards."""
+    """Build the embedder and the cached LLM, and a scratch directory removed afterwards.
+
+    ``libraries``, when given, is a directory kept across runs for libraries that may be
+    reused (see :func:`tmem.eval.plus_run.run_plus_system`); it is created if missing.
+    """
     from tmem.embed.factory import build_embedder
     from tmem.llm.factory import build_llm
 
     if judge_runs < 1:
         raise EvalError("judge_runs must be at least 1")
     out_dir.mkdir(parents=True, exist_ok=True)
+    if libraries is not None:
+        libraries.mkdir(parents=True, exist_ok=True)
     embedder = embedder or build_embedder(config.embedder)
     inner = llm or build_llm(config.llm)
     if mode == "qa" and inner is None:
@@ -171,7 +180,9 @@ def open_harness(
                 return open_memory(path, config, embedder, cached, now)
 
             factory = memory_factory or default_factory
-            yield Harness(config, mode, embedder, cached, workdir, progress, factory, judge_runs)
+            yield Harness(
+                config, mode, embedder, cached, workdir, progress, factory, judge_runs, libraries
+            )
     finally:
         if cached is not None and hasattr(cached, "close"):
             cached.close()

@@ -4,10 +4,19 @@ For ``tmem`` the base conversation's memory is built once into a SQLite file; ea
 a byte copy of that file (taken after the base memory was closed), adds its cue session to the
 copy only, and is searched with its trigger. Baselines reuse the base conversation's turn
 embeddings and add the cue turns' own.
+
+With ``harness.libraries`` set, base libraries are kept in that directory under a name derived
+from everything that shapes what ingest writes (the base conversation, the user id, the
+embedder, the LLM model, the write settings and the prompt versions), and a later run whose
+inputs give the same name reuses the file instead of ingesting again: a search-only change is
+measured in minutes. Retrieval settings are not part of the name. Changes to ingest *code* are
+not detected either; empty the directory after making one.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import shutil
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -96,15 +105,40 @@ def _tmem_copy(
 def _base_library(
     harness: Harness, run: SystemRun, index: int, base: Mapping[str, Any], user_id: str
 ) -> Path:
-    path = harness.workdir / f"base-{index}.sqlite"
+    scratch = harness.workdir / f"base-{index}.sqlite"
+    if harness.libraries is None:
+        path = scratch
+    else:
+        path = harness.libraries / f"base-{library_key(harness, base, user_id)}.sqlite"
     if path.exists():
         return path
-    memory = harness.memory_factory(path, query_time(base))
+    memory = harness.memory_factory(scratch, query_time(base))
     try:
         ingest_sessions(memory, conversation_messages(base), user_id, run.ingest)
     finally:
         memory.close()
+    if path != scratch:
+        # Only a finished library is given its kept name, so an interrupted build is never reused.
+        copy_sqlite(scratch, path)
+        remove_sqlite(scratch)
     return path
+
+
+def library_key(harness: Harness, base: Mapping[str, Any], user_id: str) -> str:
+    """A hash of every input that shapes a base library's content (retrieval settings excluded)."""
+    from tmem.llm.prompts import prompt_versions
+
+    config = harness.config
+    inputs = {
+        "base": base,
+        "user_id": user_id,
+        "embedder": harness.embedder.name,
+        "llm_model": config.llm.model or config.llm.local_model_path or None,
+        "write": config.write,
+        "prompts": prompt_versions(),
+    }
+    blob = json.dumps(inputs, sort_keys=True, default=repr).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
 
 
 def copy_sqlite(source: Path, target: Path) -> None:

@@ -199,6 +199,7 @@ def run_plus(
     limit: int | None = None,
     per_type: int | None = None,
     split: str | None = None,
+    libraries: str | Path | None = None,
 ) -> dict[str, Any]:
     """Run a LoCoMo-Plus-format file stitched into LoCoMo (``benchmarks.md`` §4.2).
 
@@ -213,6 +214,8 @@ def run_plus(
         limit: run only the first ``limit`` items.
         per_type: run only the first ``per_type`` items of each relation type (after ``limit``).
         split: run only the items of this half, ``"tune"`` or ``"check"`` (before ``limit``).
+        libraries: keep tmem's base libraries in this directory and reuse those an earlier run
+            built from the same inputs (:mod:`tmem.eval.plus_run`).
         mode, systems, out_dir, config, progress, embedder, llm, memory_factory, command,
             judge_runs: as for :func:`run_locomo`.
 
@@ -244,6 +247,7 @@ def run_plus(
         llm=llm,
         memory_factory=memory_factory,
         judge_runs=judge_runs,
+        libraries=None if libraries is None else Path(libraries),
     ) as harness:
         for run in runs.values():
             run_plus_system(harness, run, stitched, bases)
@@ -254,6 +258,7 @@ def run_plus(
             "items": len(stitched),
             "per_type": per_type,
             "split": split,
+            "libraries": None if libraries is None else str(libraries),
             "judge_runs": judge_runs,
             **started,
         }
