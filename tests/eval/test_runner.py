@@ -387,3 +387,25 @@ def test_kept_libraries_are_reused_only_when_ingest_inputs_match(tmp_path: Path)
     third = run(replace(CONFIG, write=replace(CONFIG.write, max_scene_turns=5)), "third")
     assert third["systems"]["tmem"]["ingest"]["turns"] == 9 + cue_turns
     assert len(list(libraries.glob("base-*.sqlite"))) == 4
+
+
+def test_locomo_reuses_kept_libraries_and_shares_them_with_plus(tmp_path: Path) -> None:
+    libraries = tmp_path / "libraries"
+
+    def locomo(out: str) -> dict[str, Any]:
+        return run_locomo(
+            FIXTURE, None, "retrieval", ["tmem"], tmp_path / out, CONFIG, progress=False,
+            libraries=libraries,
+        )  # fmt: skip
+
+    first, second = locomo("first"), locomo("second")
+    assert first["systems"]["tmem"]["ingest"]["turns"] == 9
+    assert second["systems"]["tmem"]["ingest"]["turns"] == 0
+    assert second["systems"]["tmem"]["overall"] == first["systems"]["tmem"]["overall"]
+    plus = run_plus(
+        DEVSET, FIXTURE, None, "retrieval", ["tmem"], tmp_path / "plus", CONFIG,
+        progress=False, limit=2, libraries=libraries,
+    )  # fmt: skip
+    cue_turns = sum(len(parse_dialogue(item.cue_dialogue)) for item in load_plus(DEVSET)[:2])
+    assert plus["systems"]["tmem"]["ingest"]["turns"] == cue_turns
+    assert len(list(libraries.glob("base-*.sqlite"))) == 2

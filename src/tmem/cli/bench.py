@@ -87,6 +87,13 @@ def common_options(f: F) -> F:
     return f
 
 
+LIBRARIES_HELP = (
+    "Keep tmem's ingested conversations here and reuse them while the ingest inputs are "
+    "unchanged (search-only reruns; locomo and locomo-plus share them). Empty it after "
+    "changing ingest code."
+)
+
+
 @click.group()
 def bench() -> None:
     """Benchmark tmem against raw-turn baselines."""
@@ -97,6 +104,7 @@ def bench() -> None:
               help="locomo10.json (or a file in its schema).")  # fmt: skip
 @conversations_option
 @common_options
+@click.option("--libraries", type=click.Path(file_okay=False), help=LIBRARIES_HELP)
 @click.option("--out", default="bench-out/locomo", show_default=True, help="Report directory.")
 @click.pass_context
 def locomo_command(
@@ -107,6 +115,7 @@ def locomo_command(
     systems: str,
     judge_runs: int,
     quiet: bool,
+    libraries: str | None,
     out: str,
 ) -> None:
     """Evidence-turn retrieval (and optionally judged QA) on LoCoMo."""
@@ -116,7 +125,7 @@ def locomo_command(
         results = run_locomo(
             data, _indexes(conversations), "qa" if mode == "qa" else "retrieval",
             _systems(systems), out, _config(ctx), progress=not _quiet(ctx, quiet),
-            command=shlex.join(sys.argv), judge_runs=judge_runs,
+            command=shlex.join(sys.argv), judge_runs=judge_runs, libraries=libraries,
         )  # fmt: skip
     except TmemError as error:
         raise click.ClickException(str(error)) from None
@@ -139,11 +148,7 @@ def locomo_command(
     "--split", type=click.Choice(SPLITS),
     help="Only one half of a file divided into tune/check halves (benchmarks/devset).",
 )  # fmt: skip
-@click.option(
-    "--libraries", type=click.Path(file_okay=False),
-    help="Keep tmem's base libraries here and reuse them when ingest inputs are unchanged "
-    "(search-only reruns); empty it after changing ingest code.",
-)  # fmt: skip
+@click.option("--libraries", type=click.Path(file_okay=False), help=LIBRARIES_HELP)
 @click.option("--out", default="bench-out/locomo-plus", show_default=True, help="Report directory.")
 @click.pass_context
 def plus_command(

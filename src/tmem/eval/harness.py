@@ -212,9 +212,26 @@ def build_system(
     now: datetime,
     run: SystemRun,
 ) -> Iterator[System]:
-    """One system built over ``sessions``; a tmem memory is closed afterwards."""
+    """One system built over ``sessions``; a tmem memory is closed afterwards.
+
+    With ``harness.libraries`` set, tmem searches a copy of a kept library
+    (:mod:`tmem.eval.libraries`), built only if no earlier run left one for the same inputs.
+    """
     messages = [m for _, session in sessions for m in session]
-    if name == "tmem":
+    if name == "tmem" and harness.libraries is not None:
+        from tmem.eval.libraries import built_library, copy_sqlite, remove_sqlite
+
+        scratch = harness.workdir / f"{user_id}-build.sqlite"
+        kept = built_library(harness, run, sessions, user_id, now, scratch)
+        path = harness.workdir / f"{user_id}.sqlite"
+        copy_sqlite(kept, path)
+        memory = harness.memory_factory(path, now)
+        try:
+            yield TmemSystem(memory, user_id)
+        finally:
+            memory.close()
+            remove_sqlite(path)
+    elif name == "tmem":
         memory = harness.memory_factory(harness.workdir / f"{user_id}.sqlite", now)
         try:
             ingest_sessions(memory, sessions, user_id, run.ingest)

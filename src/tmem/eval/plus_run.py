@@ -4,20 +4,12 @@ For ``tmem`` the base conversation's memory is built once into a SQLite file; ea
 a byte copy of that file (taken after the base memory was closed), adds its cue session to the
 copy only, and is searched with its trigger. Baselines reuse the base conversation's turn
 embeddings and add the cue turns' own.
-
-With ``harness.libraries`` set, base libraries are kept in that directory under a name derived
-from everything that shapes what ingest writes (the base conversation, the user id, the
-embedder, the LLM model, the write settings and the prompt versions), and a later run whose
-inputs give the same name reuses the file instead of ingesting again: a search-only change is
-measured in minutes. Retrieval settings are not part of the name. Changes to ingest *code* are
-not detected either; empty the directory after making one.
+With ``harness.libraries`` set, the base libraries are kept and reused across runs
+(:mod:`tmem.eval.libraries`).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import shutil
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,6 +19,7 @@ import numpy as np
 
 from tmem.eval.baselines import BASELINES, build_turn_index, embed_texts, turn_texts
 from tmem.eval.harness import Harness, QuestionRecord, SystemRun, progress_bar, timed_search
+from tmem.eval.libraries import built_library, copy_sqlite, remove_sqlite
 from tmem.eval.locomo import Message, conversation_messages
 from tmem.eval.plus import StitchedItem, query_time
 from tmem.eval.qa import judge_awareness
@@ -38,8 +31,6 @@ from tmem.eval.systems import (
     TmemSystem,
     ingest_sessions,
 )
-
-SQLITE_SIDE_FILES = ("-wal", "-shm")
 
 
 def run_plus_system(
@@ -105,55 +96,9 @@ def _tmem_copy(
 def _base_library(
     harness: Harness, run: SystemRun, index: int, base: Mapping[str, Any], user_id: str
 ) -> Path:
+    sessions = conversation_messages(base)
     scratch = harness.workdir / f"base-{index}.sqlite"
-    if harness.libraries is None:
-        path = scratch
-    else:
-        path = harness.libraries / f"base-{library_key(harness, base, user_id)}.sqlite"
-    if path.exists():
-        return path
-    memory = harness.memory_factory(scratch, query_time(base))
-    try:
-        ingest_sessions(memory, conversation_messages(base), user_id, run.ingest)
-    finally:
-        memory.close()
-    if path != scratch:
-        # Only a finished library is given its kept name, so an interrupted build is never reused.
-        copy_sqlite(scratch, path)
-        remove_sqlite(scratch)
-    return path
-
-
-def library_key(harness: Harness, base: Mapping[str, Any], user_id: str) -> str:
-    """A hash of every input that shapes a base library's content (retrieval settings excluded)."""
-    from tmem.llm.prompts import prompt_versions
-
-    config = harness.config
-    inputs = {
-        "base": base,
-        "user_id": user_id,
-        "embedder": harness.embedder.name,
-        "llm_model": config.llm.model or config.llm.local_model_path or None,
-        "write": config.write,
-        "prompts": prompt_versions(),
-    }
-    blob = json.dumps(inputs, sort_keys=True, default=repr).encode()
-    return hashlib.sha256(blob).hexdigest()[:16]
-
-
-def copy_sqlite(source: Path, target: Path) -> None:
-    """Copy a closed SQLite database with any journal side files."""
-    shutil.copyfile(source, target)
-    for suffix in SQLITE_SIDE_FILES:
-        side = source.with_name(source.name + suffix)
-        if side.exists():
-            shutil.copyfile(side, target.with_name(target.name + suffix))
-
-
-def remove_sqlite(path: Path) -> None:
-    """Delete a SQLite database and its side files."""
-    for suffix in ("", *SQLITE_SIDE_FILES):
-        path.with_name(path.name + suffix).unlink(missing_ok=True)
+    return built_library(harness, run, sessions, user_id, query_time(base), scratch)
 
 
 def _baseline(

@@ -128,6 +128,7 @@ def run_locomo(
     memory_factory: MemoryFactory | None = None,
     command: str | None = None,
     judge_runs: int = 1,
+    libraries: str | Path | None = None,
 ) -> dict[str, Any]:
     """Run LoCoMo and write ``results.json``, ``questions.jsonl``, ``report.md`` and plots.
 
@@ -144,6 +145,9 @@ def run_locomo(
         memory_factory: open something other than :class:`tmem.Memory` for system ``tmem``.
         command: the command line to record.
         judge_runs: independent judge runs per answer in QA mode (scores are averaged).
+        libraries: keep tmem's conversation libraries in this directory and reuse those an
+            earlier run built from the same inputs (:mod:`tmem.eval.libraries`); the
+            LoCoMo-Plus base libraries are the same files.
 
     Returns:
         The ``results.json`` content.
@@ -165,6 +169,7 @@ def run_locomo(
         llm=llm,
         memory_factory=memory_factory,
         judge_runs=judge_runs,
+        libraries=None if libraries is None else Path(libraries),
     ) as harness:
         for sample in samples:
             run_locomo_conversation(harness, sample, runs)
@@ -173,6 +178,7 @@ def run_locomo(
             "mode": mode,
             "conversations": conversations,
             "judge_runs": judge_runs,
+            "libraries": None if libraries is None else str(libraries),
             **started,
         }
         return write_report(out, runs, harness, meta, command)
@@ -215,7 +221,7 @@ def run_plus(
         per_type: run only the first ``per_type`` items of each relation type (after ``limit``).
         split: run only the items of this half, ``"tune"`` or ``"check"`` (before ``limit``).
         libraries: keep tmem's base libraries in this directory and reuse those an earlier run
-            built from the same inputs (:mod:`tmem.eval.plus_run`).
+            built from the same inputs (:mod:`tmem.eval.libraries`).
         mode, systems, out_dir, config, progress, embedder, llm, memory_factory, command,
             judge_runs: as for :func:`run_locomo`.
 
