@@ -157,6 +157,28 @@ class RetrievalConfig:
     """Trigger families used at read time (ablations switch them off here)."""
     lexical: bool = True
     dense: bool = True
+    fusion: str = "rrf"
+    """``"rrf"``: every channel weighted 1. ``"adaptive"``: BM25 and ``context`` weighted per
+    query from the strength of its lexical evidence, in LLM-free turn search
+    (:mod:`tmem.retrieve.fusion`); experimental, see ``docs/benchmarks.md``."""
+    lexical_null: float = 9.0
+    """Adaptive fusion: a best BM25 score up to this gives BM25 weight 0."""
+    lexical_sure: float = 12.0
+    """Adaptive fusion: from this best BM25 score on, BM25 has weight ``lexical_weight``."""
+    lexical_weight: float = 1.0
+    context_weight: float = 1.0
+
+    def validate(self) -> None:
+        from tmem.retrieve.fusion import FUSIONS, AdaptiveWeights
+
+        if self.fusion not in FUSIONS:
+            raise ConfigError(f"retrieval fusion must be one of {', '.join(FUSIONS)}")
+        try:
+            AdaptiveWeights(
+                self.lexical_null, self.lexical_sure, self.lexical_weight, self.context_weight
+            )
+        except ValueError as error:
+            raise ConfigError(f"adaptive fusion: {error}") from None
 
 
 @dataclass(frozen=True)
@@ -194,6 +216,7 @@ class Config:
     def validate(self) -> Config:
         self.llm.validate()
         self.embedder.validate()
+        self.retrieval.validate()
         self.reranker.validate()
         return self
 

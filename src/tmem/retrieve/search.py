@@ -41,7 +41,7 @@ from tmem.embed.base import Embedder
 from tmem.errors import TmemError
 from tmem.models import HEURISTIC, Hit, Item, Kind, Record, Scene
 from tmem.rerank.base import Reranker
-from tmem.retrieve.fusion import rrf
+from tmem.retrieve.fusion import fuse
 from tmem.store.base import Store, Vector
 
 _log = logging.getLogger("tmem.retrieve")
@@ -56,6 +56,8 @@ class _Channels:
 
     rankings: dict[str, list[str]] = field(default_factory=dict)
     labels: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    lexical: list[float] | None = None
+    """BM25 scores of the turn search's lexical channel, read by the adaptive fusion."""
 
     def add(self, name: str, ids: Sequence[str]) -> None:
         if ids:
@@ -97,7 +99,9 @@ class Searcher:
             channels.add("dense", self._vector_ids(user_id, "turn", vector, n))
             channels.add("context", self._vector_ids(user_id, "context", vector, n))
         if self.config.lexical:
-            channels.add("bm25", self._text_ids(user_id, "turn", query, n))
+            scored = self.store.search_text(user_id, "turn", query, n)
+            channels.add("bm25", [s.id for s in scored])
+            channels.lexical = [s.score for s in scored]
         return self._ranked(query, user_id, channels, limit, self.rerank_pool[1])
 
     # --- channels over scenes and items -------------------------------------------------------
@@ -224,7 +228,7 @@ class Searcher:
     def _fuse(self, user_id: str, channels: _Channels, limit: int) -> list[Hit]:
         if not channels.rankings or limit < 1:
             return []
-        fused = rrf(channels.rankings, k=self.config.rrf_k)
+        fused = fuse(channels.rankings, channels.lexical, self.config)
         records = self.store.get_many(user_id, [f.id for f in fused])
         hits: list[Hit] = []
         for f in fused:
