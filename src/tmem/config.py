@@ -161,10 +161,13 @@ class RetrievalConfig:
     """``"rrf"``: every channel weighted 1. ``"adaptive"``: BM25 and ``context`` weighted per
     query from the strength of its lexical evidence, in LLM-free turn search
     (:mod:`tmem.retrieve.fusion`); experimental, see ``docs/benchmarks.md``."""
-    lexical_null: float = 9.0
-    """Adaptive fusion: a best BM25 score up to this gives BM25 weight 0."""
-    lexical_sure: float = 12.0
-    """Adaptive fusion: from this best BM25 score on, BM25 has weight ``lexical_weight``."""
+    lexical_null: float = 10.4
+    """Adaptive fusion: a best BM25 score up to this gives BM25 weight 0 (the 90th percentile
+    of the best BM25 score on the development set's tuning half, where no query shares a word
+    with what it needs)."""
+    lexical_sure: float = 13.6
+    """Adaptive fusion: from this best BM25 score on, BM25 has weight ``lexical_weight`` (the
+    tuning half's maximum)."""
     lexical_weight: float = 1.0
     context_weight: float = 1.0
 

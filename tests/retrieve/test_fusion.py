@@ -126,3 +126,12 @@ def test_fuse_uses_the_configured_fusion() -> None:
     )
     # No BM25 scores (scene and item search): plain RRF whatever the setting.
     assert fuse(data, None, adaptive) == rrf(data)
+
+
+def test_fusion_is_chosen_from_the_environment() -> None:
+    from tmem.cli.settings import config_from_env
+
+    assert config_from_env({}).retrieval.fusion == "rrf"
+    assert config_from_env({"TMEM_FUSION": "adaptive"}).retrieval.fusion == "adaptive"
+    with pytest.raises(ConfigError, match="TMEM_FUSION"):
+        config_from_env({"TMEM_FUSION": "combsum"})

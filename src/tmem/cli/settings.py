@@ -28,6 +28,7 @@ TMEM_RERANK_BASE_URL          optional cross-encoder /rerank endpoint (vLLM, lla
 TMEM_RERANK_MODEL             reranker model name
 TMEM_RERANK_API_KEY           reranker API key
 TMEM_DURABLE                  1/true: fsync every write (SQLite synchronous=FULL)
+TMEM_FUSION                   rrf (default) | adaptive: experimental per-query channel weights
 ============================  ==============================================================
 """
 
@@ -43,6 +44,7 @@ from tmem.config import (
     JsonMode,
     LLMConfig,
     RerankerConfig,
+    RetrievalConfig,
     Secret,
 )
 from tmem.errors import ConfigError
@@ -141,6 +143,7 @@ def config_from_env(env: Mapping[str, str]) -> Config:
         llm=llm_from_env(env),
         embedder=embedder_from_env(env),
         reranker=reranker_from_env(env),
+        retrieval=RetrievalConfig(fusion=_choice(env, "TMEM_FUSION", "rrf", ("rrf", "adaptive"))),
         durable=durable,
     ).validate()
 
