@@ -34,6 +34,7 @@ from tmem.eval.harness import (
     open_harness,
     progress_bar,
 )
+from tmem.eval.libraries import remove_sqlite
 from tmem.eval.longmemeval import (
     Haystack,
     Instance,
@@ -46,7 +47,6 @@ from tmem.eval.longmemeval import (
 from tmem.eval.longmemeval_judge import judge_longmemeval
 from tmem.eval.longmemeval_metrics import retrieval_scores
 from tmem.eval.metrics import HitLike, expand_to_turns
-from tmem.eval.plus_run import remove_sqlite
 from tmem.eval.systems import RETRIEVING, SYSTEMS, System
 from tmem.llm.base import LLM
 
