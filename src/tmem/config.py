@@ -160,7 +160,8 @@ class RetrievalConfig:
     fusion: str = "rrf"
     """``"rrf"``: every channel weighted 1. ``"adaptive"``: BM25 and ``context`` weighted per
     query from the strength of its lexical evidence, in LLM-free turn search
-    (:mod:`tmem.retrieve.fusion`); experimental, see ``docs/benchmarks.md``."""
+    (:mod:`tmem.retrieve.fusion`); experimental, see ``docs/benchmarks.md``. Its thresholds
+    are on the SQLite store's BM25 scale; Postgres ranks text on another scale."""
     lexical_null: float = 10.4
     """Adaptive fusion: a best BM25 score up to this gives BM25 weight 0 (the 90th percentile
     of the best BM25 score on the development set's tuning half, where no query shares a word

@@ -157,7 +157,7 @@ def open_harness(
     """Build the embedder and the cached LLM, and a scratch directory removed afterwards.
 
     ``libraries``, when given, is a directory kept across runs for libraries that may be
-    reused (see :func:`tmem.eval.plus_run.run_plus_system`); it is created if missing.
+    reused (see :mod:`tmem.eval.libraries`); it is created if missing.
     """
     from tmem.embed.factory import build_embedder
     from tmem.llm.factory import build_llm

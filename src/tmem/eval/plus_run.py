@@ -4,6 +4,7 @@ For ``tmem`` the base conversation's memory is built once into a SQLite file; ea
 a byte copy of that file (taken after the base memory was closed), adds its cue session to the
 copy only, and is searched with its trigger. Baselines reuse the base conversation's turn
 embeddings and add the cue turns' own.
+
 With ``harness.libraries`` set, the base libraries are kept and reused across runs
 (:mod:`tmem.eval.libraries`).
 """
