@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from tmem import timestamps
 from tmem.errors import InputError
 from tmem.models import Message
 
@@ -24,26 +25,14 @@ _USER_ID_RE = re.compile(r"^[^\x00-\x1f\x7f]{1,200}$")
 def parse_timestamp(value: str | datetime) -> datetime:
     """Parse an ISO 8601 timestamp; a value without a zone is taken as UTC.
 
-    Accepts a trailing ``Z`` and a space instead of ``T``. Returns an aware datetime.
+    Accepts a trailing ``Z`` and a space instead of ``T``. Returns an aware datetime whose UTC
+    instant lies within years 1..9999 (see :mod:`tmem.timestamps`).
 
     Raises:
-        InputError: the value is not an ISO 8601 date or date-time.
+        InputError: the value is not an ISO 8601 date or date-time, contains control
+            characters, or lies outside the accepted range.
     """
-    if isinstance(value, datetime):
-        parsed = value
-    else:
-        if not isinstance(value, str) or not value.strip():
-            raise InputError(f"timestamp must be an ISO 8601 string, got {value!r}")
-        text = value.strip()
-        if text.endswith(("Z", "z")):
-            text = text[:-1] + "+00:00"
-        try:
-            parsed = datetime.fromisoformat(text)
-        except ValueError:
-            raise InputError(f"timestamp is not ISO 8601: {value!r}") from None
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=UTC)
-    return parsed
+    return timestamps.parse(value)
 
 
 def check_user_id(user_id: object) -> str:

@@ -16,6 +16,7 @@ from typing import Any, cast
 
 import numpy as np
 
+from tmem import timestamps
 from tmem.errors import InputError
 from tmem.models import (
     KINDS,
@@ -51,9 +52,8 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 # --- time and vectors -------------------------------------------------------------------------
-def aware(moment: datetime) -> datetime:
-    """``moment`` with a zone: naive values are taken as UTC, as :mod:`tmem.models` promises."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+aware = timestamps.aware
+"""``moment`` with a zone: naive values are taken as UTC, as :mod:`tmem.models` promises."""
 
 
 def encode_time(moment: datetime) -> str:
@@ -61,7 +61,21 @@ def encode_time(moment: datetime) -> str:
 
 
 def decode_time(text: str) -> datetime:
-    return aware(datetime.fromisoformat(text))
+    """A stored time, read defensively: never raises (see :func:`tmem.timestamps.decode`)."""
+    return timestamps.decode(text)
+
+
+def readable_time(text: str) -> str:
+    """A stored time as it should be exported: unchanged if it is in range, else clamped.
+
+    An export therefore always imports, even when a row was stored before the range check.
+    """
+    try:
+        if timestamps.in_range(datetime.fromisoformat(text)):
+            return text
+    except (TypeError, ValueError):
+        pass
+    return encode_time(timestamps.decode(text))
 
 
 def time_key(moment: datetime) -> int:
@@ -331,7 +345,40 @@ def split_export(records: list[Row]) -> tuple[tuple[str, int] | None, list[Row]]
     for row in rows:
         if row.get("type") not in RECORD_TYPES:
             raise InputError(f"unknown export record type {row.get('type')!r}")
-    return embedder, rows
+    return embedder, [_with_checked_times(row) for row in rows]
+
+
+TIME_FIELDS: dict[str, tuple[str, ...]] = {
+    "turn": ("timestamp",),
+    "scene": ("timestamp",),
+    "item": ("timestamp",),
+    "persona": ("updated_at",),
+    "history": ("at",),
+}
+"""The time fields of each record type, checked on import like a message's timestamp."""
+
+
+def _with_checked_times(row: Row) -> Row:
+    """``row`` with its times in canonical form, refused if a message could not carry them.
+
+    Every store thereby accepts the same range on import as on ``add``.
+
+    Raises:
+        InputError: a time is not an ISO 8601 string or lies outside the accepted range.
+    """
+    checked = dict(row)
+    for name in TIME_FIELDS.get(row["type"], ()):
+        value = row.get(name)
+        if value is None:  # a missing time is the store's "malformed record" error
+            continue
+        which = f"{row['type']} record {row.get('id', row.get('memory_id'))!r}"
+        if not isinstance(value, str):
+            raise InputError(f"{which}: {name} must be a string")
+        try:
+            checked[name] = encode_time(timestamps.parse(value))
+        except InputError as error:
+            raise InputError(f"{which}: {error}") from None
+    return checked
 
 
 def in_time_order(records: list[Record]) -> list[Record]:

@@ -10,15 +10,19 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any, TypeVar
 
 import psycopg
 from psycopg import errors as pg_errors
 from psycopg import sql
+from psycopg.abc import Buffer
 from psycopg.pq import TransactionStatus
+from psycopg.types.datetime import TimestamptzLoader
 
 from tmem.errors import InputError, StoreError, TmemError
 from tmem.store.postgres_schema import TENANT_SETTING
+from tmem.timestamps import EARLIEST, LATEST
 
 Connection = psycopg.Connection[tuple[Any, ...]]
 Cursor = psycopg.Cursor[tuple[Any, ...]]
@@ -66,9 +70,11 @@ class ConnectionPool:
             if self._idle:
                 return self._idle.pop()
         try:
-            return psycopg.connect(self._url, autocommit=False)
+            conn = psycopg.connect(self._url, autocommit=False)
+            prepare(conn)
         except psycopg.Error as error:
             raise StoreError(f"cannot connect to Postgres: {error}") from error
+        return conn
 
     def _give_back(self, conn: Connection) -> None:
         if not conn.closed and conn.info.transaction_status != TransactionStatus.IDLE:
@@ -81,6 +87,32 @@ class ConnectionPool:
                 conn.close()
             else:
                 self._idle.append(conn)
+
+
+class _ClampedTimestamptzLoader(TimestamptzLoader):
+    """Reads a ``timestamptz`` Python cannot hold as the nearest end of the accepted range.
+
+    tmem refuses such values on the way in (:mod:`tmem.timestamps`), but a row written before
+    that check (or by hand) must not make every read of its user fail (issue 12).
+    """
+
+    def load(self, data: Buffer) -> datetime:
+        try:
+            return super().load(data)
+        except psycopg.DataError:
+            text = bytes(data)
+            return EARLIEST if text.startswith(b"-") or text.endswith(b" BC") else LATEST
+
+
+def prepare(conn: Connection) -> None:
+    """Session settings every pooled connection needs.
+
+    UTC, so a stored instant near either end of years 1..9999 loads whatever the server's
+    default zone is (a zone east or west of UTC could push it past Python's range).
+    """
+    conn.adapters.register_loader("timestamptz", _ClampedTimestamptzLoader)
+    conn.execute("SET TIME ZONE 'UTC'")
+    conn.commit()
 
 
 @contextmanager

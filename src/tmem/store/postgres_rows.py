@@ -38,7 +38,11 @@ def split_time(moment: datetime) -> tuple[datetime, int]:
 
 
 def join_time(instant: datetime, offset: int) -> datetime:
-    return instant.astimezone(timezone(timedelta(seconds=offset)))
+    """The stored instant in its writer's offset; in UTC if that would leave years 1..9999."""
+    try:
+        return instant.astimezone(timezone(timedelta(seconds=offset)))
+    except (OverflowError, ValueError):
+        return instant
 
 
 # --- turns --------------------------------------------------------------------------------------

@@ -104,7 +104,12 @@ def _encode(table: Table, column: str, value: Any) -> Any:
     return value
 
 
+_TIMES = frozenset({"timestamp", "updated_at", "at"})
+
+
 def _decode(table: Table, column: str, value: Any) -> Any:
+    if column in _TIMES and value is not None:
+        return codec.readable_time(value)  # a row stored out of range still reads (issue 12)
     if column in table.json:
         return json.loads(value)
     if column in table.bools:
