@@ -24,9 +24,21 @@ def _read_text(path: Path) -> str:
         raise click.ClickException(f"{path} is not UTF-8 text") from None
 
 
+# JSON needs no escape for these, but str.splitlines() and many line-based tools break lines at
+# them; a line of an export must stay one line whatever text it carries (issue 12).
+_LINE_BREAKS = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
+def jsonl_line(record: Any) -> str:
+    """``record`` as one JSONL line (with its ``\\n``): UTF-8 text, Unicode line breaks escaped."""
+    return json.dumps(record, ensure_ascii=False, sort_keys=True).translate(_LINE_BREAKS) + "\n"
+
+
 def _jsonl(text: str, path: Path) -> list[Any]:
     rows = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    # Only "\n" ends a JSONL line (a "\r" before it is JSON whitespace): str.splitlines() would
+    # also split at U+2028, U+0085 and the like inside a string value.
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:

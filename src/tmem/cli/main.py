@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from tmem.cli.feedback import exit_if_failed, progress_bar, step_unit
-from tmem.cli.io import read_messages, read_records
+from tmem.cli.io import jsonl_line, read_messages, read_records
 from tmem.cli.options import common_options, user_option
 from tmem.cli.settings import config_from_env, describe_mode
 from tmem.config import Config
@@ -294,7 +294,7 @@ def export(state: State, user_id: str, output: Path) -> None:
         with _open_out(output) as out:
             count = 0
             for record in mem.export(user_id):
-                out.write(json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n")
+                out.write(jsonl_line(record))
                 count += 1
     if not state.quiet and str(output) != "-":
         click.echo(f"exported {count} records to {output}", err=True)

@@ -92,11 +92,22 @@ def _text(value: object, name: str, index: int, limit: int) -> str:
         raise InputError(f"message {index}: {name} must be a string")
     if "\x00" in value:
         raise InputError(f"message {index}: {name} contains a NUL character")
+    if not _is_unicode(value):
+        raise InputError(f"message {index}: {name} contains a lone surrogate (not Unicode text)")
     if not value.strip():
         raise InputError(f"message {index}: {name} is empty")
     if len(value) > limit:
         raise InputError(f"message {index}: {name} is longer than {limit} characters")
     return value
+
+
+def _is_unicode(value: str) -> bool:
+    """False for a str holding a lone UTF-16 surrogate, which no store can encode."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _optional_timestamp(value: object, index: int) -> datetime | None:

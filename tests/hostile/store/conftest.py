@@ -5,6 +5,7 @@ Every test using it runs on a SQLite file and on the local Postgres the fixtures
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,6 +19,10 @@ from tests.store.pg_server import (  # noqa: F401 - fixtures that pg_new_url nee
 from tmem import Config, EmbedderConfig
 
 HASH = Config(embedder=EmbedderConfig(kind="hash"))
+
+SCALE = max(1, int(os.environ.get("TMEM_HOSTILE_SCALE", "1")))
+"""Multiplies examples, processes' batches and rounds: 1 (the default) is the bounded run CI
+makes; a long run sets ``TMEM_HOSTILE_SCALE`` (e.g. 20)."""
 
 
 @pytest.fixture(
