@@ -8,7 +8,8 @@ Every error is a :class:`TmemError`, so one ``except TmemError`` catches all of 
     ├── NotFoundError          no such memory for this user
     ├── StoreError             the store cannot do what was asked
     │   ├── SchemaVersionError the file was written by a newer tmem
-    │   └── EmbedderMismatchError  the store was built with another embedder
+    │   ├── EmbedderMismatchError  the store was built with another embedder
+    │   └── WriteConflictError     another writer changed the user since the write was planned
     ├── LLMError               the language model could not be reached or used
     │   ├── LLMUnavailableError    no LLM is configured (LLM-free mode)
     │   ├── LLMTimeoutError
@@ -47,6 +48,13 @@ class SchemaVersionError(StoreError):
 
 class EmbedderMismatchError(StoreError):
     """The store holds vectors from a different embedder."""
+
+
+class WriteConflictError(StoreError):
+    """Another writer changed the user after this write was planned; nothing was written.
+
+    tmem re-plans and retries on its own; callers see this only when writers kept colliding.
+    """
 
 
 class LLMError(TmemError):

@@ -16,8 +16,10 @@ from typing import Any
 
 from tmem.config import Config
 from tmem.embed.base import Embedder
+from tmem.errors import WriteConflictError
 from tmem.ingest.llm_free import context_text, group_turns
 from tmem.ingest.normalize import check_user_id, to_messages
+from tmem.ingest.replan import replanned
 from tmem.ingest.vectors import derived_vectors, embed_rows
 from tmem.llm.base import LLM
 from tmem.models import (
@@ -31,7 +33,7 @@ from tmem.models import (
     Turn,
     Usage,
 )
-from tmem.store.base import Store, WriteBatch
+from tmem.store.base import Basis, Store, VectorRow, WriteBatch
 
 Progress = Callable[[int, int], None]
 """Called with (steps done, steps planned) while a long ingest runs. A step is one embedded text
@@ -39,8 +41,24 @@ in LLM-free mode (and with ``derive=False``), one LLM call in full mode; the pla
 segmentation has fixed the extraction calls."""
 
 
+Memo = dict[tuple[str, str, str], VectorRow]
+"""Vectors already embedded in this call, by ``(owner, space, text)``."""
+
+DERIVE_ATTEMPTS = 3
+"""Plans of one derivation before its turns are left pending (each plan calls the LLM)."""
+
+
 def new_id(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:16]}"
+
+
+def derivation_basis(turns: Sequence[Turn], scenes: Sequence[Scene]) -> Basis:
+    """What deriving ``turns`` depends on: the ``scenes`` read (the open scene it may extend
+    and those holding the turns), and that turns held by none of them are still in none."""
+    read = {scene.id: scene.source_turns for scene in scenes}
+    held = {turn_id for members in read.values() for turn_id in members}
+    unplaced = tuple(t.id for t in turns if t.id not in held)
+    return Basis(scenes=tuple(read.items()), unplaced=unplaced)
 
 
 @dataclass
@@ -72,13 +90,19 @@ class Ingestor:
         check_user_id(user_id)
         parsed = to_messages(messages)
         session = session_id or new_id("ses")
+        # Fixed before planning, so a re-planned write (see ingest/replan.py) reuses the ids
+        # and the vectors already embedded for them.
+        ids = [m.id or new_id("turn") for m in parsed]
+        memo: Memo = {}
         with self._lock(user_id):
-            turns = self._new_turns(parsed, user_id, session)
+            if self.llm is None or not derive:
+                return replanned(
+                    lambda: self._add_llm_free(parsed, ids, user_id, session, progress, memo)
+                )
+            turns = replanned(lambda: self._store_pending(parsed, ids, user_id, session, memo))
             if not turns:
                 return self._report(user_id, session, [])
-            if self.llm is None or not derive:
-                return self._add_llm_free(turns, user_id, session, progress)
-            return self._add_full(self.llm, turns, user_id, session, progress)
+            return self._derive_and_write(self.llm, turns, user_id, session, progress)
 
     def reindex(self, user_id: str, progress: Progress | None = None) -> IngestReport:
         """Derive scenes, items and triggers for turns that have none yet (needs an LLM).
@@ -93,21 +117,27 @@ class Ingestor:
                 "reindex needs an LLM: set TMEM_LLM_BASE_URL and TMEM_LLM_MODEL"
             )
         with self._lock(user_id):
-            turns = self._underived_turns(user_id)
+            turns, held = self._underived(user_id)
             if not turns:
                 return self._report(user_id, "", [])
-            return self._derive_and_write(self.llm, turns, user_id, turns[0].session_id, progress)
+            session = turns[0].session_id
+            return self._derive_and_write(self.llm, turns, user_id, session, progress, held)
 
     # --- LLM-free ------------------------------------------------------------------------------
     def _add_llm_free(
         self,
-        turns: list[Turn],
+        messages: list[Message],
+        ids: list[str],
         user_id: str,
         session: str,
         progress: Progress | None,
+        memo: Memo,
     ) -> IngestReport:
         """Group turns into plain scenes without the LLM (LLM-free mode, or derivation deferred
         to ``reindex``); each turn gets a ``context`` vector, which search uses while it waits."""
+        turns = self._new_turns(messages, ids, user_id, session)
+        if not turns:
+            return self._report(user_id, session, [])
         open_scene = self.store.last_scene(user_id)
         open_turns: list[Turn] = []
         if open_scene is not None and open_scene.provenance.method == "heuristic":
@@ -128,12 +158,13 @@ class Ingestor:
                 # The open scene's last turn gains a neighbour, so its context changes too.
                 if turn.id in fresh or i == len(open_turns) - 1:
                     texts.append((turn.id, "context", context_text(members, i)))
-        vectors = embed_rows(self.embedder, texts, self.config.embedder.batch_size, progress)
+        vectors = self._embed(texts, progress, memo)
         links = tuple(
             (t.id, s.id)
             for s, members in zip(grouping.scenes, grouping.members, strict=True)
             for t in members
         )
+        extended = ((open_scene.id, open_scene.source_turns),) if open_scene else ()
         self.store.write(
             WriteBatch(
                 user_id=user_id,
@@ -142,31 +173,70 @@ class Ingestor:
                 scenes=grouping.scenes,
                 vectors=tuple(vectors),
                 scene_of_turn=links,
+                basis=Basis(next_seq=turns[0].seq, scenes=extended),
             )
         )
         return self._report(user_id, session, turns, scenes=grouping.scenes)
 
     # --- full mode -----------------------------------------------------------------------------
-    def _add_full(
-        self, llm: LLM, turns: list[Turn], user_id: str, session: str, progress: Progress | None
-    ) -> IngestReport:
-        # Commit the raw turns first: nothing the caller handed over depends on the LLM.
-        turn_vectors = embed_rows(
-            self.embedder, [(t.id, "turn", t.text) for t in turns], self.config.embedder.batch_size
-        )
-        self.store.write(
-            WriteBatch(
-                user_id=user_id,
-                at=self.now(),
-                turns=tuple(turns),
-                vectors=tuple(turn_vectors),
-                pending_turns=tuple(t.id for t in turns),
+    def _store_pending(
+        self, messages: list[Message], ids: list[str], user_id: str, session: str, memo: Memo
+    ) -> list[Turn]:
+        """Commit the raw turns, pending, before any LLM call: nothing depends on the LLM."""
+        turns = self._new_turns(messages, ids, user_id, session)
+        if turns:
+            turn_vectors = self._embed([(t.id, "turn", t.text) for t in turns], None, memo)
+            self.store.write(
+                WriteBatch(
+                    user_id=user_id,
+                    at=self.now(),
+                    turns=tuple(turns),
+                    vectors=tuple(turn_vectors),
+                    pending_turns=tuple(t.id for t in turns),
+                    basis=Basis(next_seq=turns[0].seq),
+                )
             )
-        )
-        return self._derive_and_write(llm, turns, user_id, session, progress)
+        return turns
 
     def _derive_and_write(
-        self, llm: LLM, turns: list[Turn], user_id: str, session: str, progress: Progress | None
+        self,
+        llm: LLM,
+        turns: list[Turn],
+        user_id: str,
+        session: str,
+        progress: Progress | None,
+        held: Sequence[Scene] = (),
+    ) -> IngestReport:
+        """Derive and write ``turns`` (held by ``held`` scenes, or by none), re-planned if
+        another writer changed those scenes meanwhile.
+
+        Each plan repeats its LLM calls, so after :data:`DERIVE_ATTEMPTS` the turns are left
+        as they are (pending, found as turns) with a failure saying so; ``reindex`` retries.
+        """
+        asked = turns
+        for _ in range(DERIVE_ATTEMPTS):
+            try:
+                return self._derive_once(llm, turns, user_id, session, progress, held)
+            except WriteConflictError:
+                turns, held = self._underived(user_id, only={t.id for t in asked})
+                if not turns:  # another writer derived them all
+                    return self._report(user_id, session, asked)
+        failure = Failure(
+            stage="write",
+            error=f"other writers kept changing this user's scenes ({DERIVE_ATTEMPTS} plans);"
+            " the turns stay pending for `tmem reindex`",
+            turn_ids=tuple(t.id for t in turns),
+        )
+        return self._report(user_id, session, asked, failures=(failure,))
+
+    def _derive_once(
+        self,
+        llm: LLM,
+        turns: list[Turn],
+        user_id: str,
+        session: str,
+        progress: Progress | None,
+        held: Sequence[Scene],
     ) -> IngestReport:
         from tmem.ingest.derive import derive
 
@@ -214,6 +284,7 @@ class Ingestor:
                 scene_of_turn=derivation.scene_of_turn,
                 pending_turns=tuple(sorted(failed)),
                 done_turns=tuple(t.id for t in turns if t.id not in failed),
+                basis=derivation_basis(turns, [*held, *([open_scene] if open_scene else [])]),
             )
         )
         return self._report(
@@ -248,19 +319,33 @@ class Ingestor:
         )
 
     # --- helpers -------------------------------------------------------------------------------
-    def _new_turns(self, messages: list[Message], user_id: str, session: str) -> list[Turn]:
-        """Turns for messages not stored yet: re-adding a message with a known id is a no-op."""
+    def _embed(
+        self, texts: list[tuple[str, str, str]], progress: Progress | None, memo: Memo
+    ) -> list[VectorRow]:
+        """Vectors of ``(owner, space, text)`` rows, embedding only those not in ``memo``."""
+        missing = [row for row in texts if row not in memo]
+        embedded = embed_rows(self.embedder, missing, self.config.embedder.batch_size, progress)
+        memo.update(zip(missing, embedded, strict=True))
+        return [memo[row] for row in texts]
+
+    def _new_turns(
+        self, messages: list[Message], ids: list[str], user_id: str, session: str
+    ) -> list[Turn]:
+        """Turns for messages not stored yet: re-adding a message with a known id is a no-op.
+
+        Numbered from the user's next ``seq`` as read now; the write checks it is still that.
+        """
         given = [m.id for m in messages if m.id is not None]
         known = {t.id for t in self.store.turns(user_id, given)} if given else set()
         seq = self.store.next_seq(user_id)
         now = self.now()
         turns = []
-        for message in messages:
+        for message, turn_id in zip(messages, ids, strict=True):
             if message.id is not None and message.id in known:
                 continue
             turns.append(
                 Turn(
-                    id=message.id or new_id("turn"),
+                    id=turn_id,
                     user_id=user_id,
                     session_id=session,
                     seq=seq,
@@ -272,13 +357,21 @@ class Ingestor:
             seq += 1
         return turns
 
-    def _underived_turns(self, user_id: str) -> list[Turn]:
+    def _underived(
+        self, user_id: str, only: set[str] | None = None
+    ) -> tuple[list[Turn], tuple[Scene, ...]]:
+        """Turns waiting for derivation (of ``only``, if given), by ``seq``, and the scenes
+        holding them as read now (the basis of their derivation)."""
         pending = {t.id: t for t in self.store.pending_turns(user_id)}
-        for scene in self.store.list(user_id, "scene"):
-            if isinstance(scene, Scene) and scene.provenance.method == "heuristic":
+        scenes = [s for s in self.store.list(user_id, "scene") if isinstance(s, Scene)]
+        for scene in scenes:
+            if scene.provenance.method == "heuristic":
                 for turn in self.store.turns(user_id, scene.source_turns):
                     pending.setdefault(turn.id, turn)
-        return sorted(pending.values(), key=lambda t: t.seq)
+        if only is not None:
+            pending = {turn_id: t for turn_id, t in pending.items() if turn_id in only}
+        held = tuple(s for s in scenes if not pending.keys().isdisjoint(s.source_turns))
+        return sorted(pending.values(), key=lambda t: t.seq), held
 
     def _report(
         self,

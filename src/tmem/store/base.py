@@ -77,6 +77,25 @@ class Supersession:
 
 
 @dataclass(frozen=True)
+class Basis:
+    """What a batch was planned on, re-checked by the store inside the write transaction.
+
+    Sequence numbers and scene membership are decided before the write (grouping, embedding
+    and LLM calls take time), so another thread, process or machine may have written the same
+    user meanwhile. The store compares this basis with what is stored while it holds the user's
+    write lock; on any difference it writes nothing and raises
+    :class:`~tmem.errors.WriteConflictError`, and the caller plans again (issue 12).
+    """
+
+    next_seq: int | None = None
+    """The user's next sequence number when the batch's new turns were numbered."""
+    scenes: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """Scenes the batch extends or takes turns from, each with its source turns as read."""
+    unplaced: tuple[str, ...] = ()
+    """Stored turns the batch places in a scene, read as belonging to none."""
+
+
+@dataclass(frozen=True)
 class WriteBatch:
     """Everything one ingest step writes, applied by :meth:`Store.write` in one transaction.
 
@@ -104,6 +123,8 @@ class WriteBatch:
     done_turns: tuple[str, ...] = field(default=())
     """Turn ids whose derivation succeeded: clears a pending mark, and drops their ``context``
     vectors (which mark turns still waiting) unless this batch writes new ones."""
+    basis: Basis | None = None
+    """What the batch was planned on (checked before anything is written); None: unchecked."""
 
 
 @dataclass(frozen=True)
@@ -239,7 +260,11 @@ class Store(Protocol):
 
     # --- writes ------------------------------------------------------------------------------
     def write(self, batch: WriteBatch) -> None:
-        """Apply ``batch`` atomically: all of it or none of it."""
+        """Apply ``batch`` atomically: all of it or none of it.
+
+        Raises:
+            WriteConflictError: ``batch.basis`` no longer holds; nothing was written.
+        """
         ...
 
     def next_seq(self, user_id: str) -> int:

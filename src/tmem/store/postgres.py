@@ -40,6 +40,7 @@ from tmem.store.base import (
     VectorRow,
     WriteBatch,
 )
+from tmem.store.conflict import check_basis
 from tmem.store.postgres_export import export_rows, import_row
 from tmem.store.postgres_migrate import (
     bind,
@@ -55,6 +56,7 @@ from tmem.store.postgres_write import (
     apply_batch,
     checked_vector,
     delete_vectors,
+    lock_user,
     put_memory,
     put_turn,
     put_vectors,
@@ -114,6 +116,15 @@ class PostgresStore:
     def _run(self, user_id: str | None, work: Callable[[Cursor], T]) -> T:
         return run(self._pool, user_id, work)
 
+    def _locked(self, user_id: str, work: Callable[[Cursor], T]) -> T:
+        """Run a write of ``user_id`` holding the user's lock (see :func:`lock_user`)."""
+
+        def locked(cursor: Cursor) -> T:
+            lock_user(cursor, user_id)
+            return work(cursor)
+
+        return self._run(user_id, locked)
+
     def _vector_dim(self, cursor: Cursor) -> int | None:
         # Read each time, not cached: a transaction that created the table may still roll back.
         return vector_dim(read_meta(cursor))
@@ -143,6 +154,13 @@ class PostgresStore:
         """Apply ``batch`` atomically: all of it or none of it."""
 
         def work(cursor: Cursor) -> None:
+            check_basis(
+                batch.user_id,
+                batch.basis,
+                next_seq=lambda: _next_seq(cursor, batch.user_id),
+                scenes=lambda ids: reading.scene_sources(cursor, batch.user_id, ids),
+                links=lambda ids: reading.scene_links(cursor, batch.user_id, ids),
+            )
             relinked = [turn_id for turn_id, _ in batch.scene_of_turn]
             holders = deleting.scenes_of_turns(cursor, batch.user_id, relinked)
             apply_batch(cursor, batch, self._writable_dim(cursor, batch.vectors))
@@ -152,15 +170,10 @@ class PostgresStore:
             derived = [t for t in batch.done_turns if t not in fresh]
             delete_vectors(cursor, batch.user_id, derived, ["context"])
 
-        self._run(batch.user_id, work)
+        self._locked(batch.user_id, work)
 
     def next_seq(self, user_id: str) -> int:
-        def work(cursor: Cursor) -> int:
-            cursor.execute("SELECT next_seq FROM tmem_users WHERE user_id = %s", (user_id,))
-            row = cursor.fetchone()
-            return 0 if row is None else int(row[0])
-
-        return self._run(user_id, work)
+        return self._run(user_id, lambda cursor: _next_seq(cursor, user_id))
 
     def update_memory(
         self,
@@ -195,7 +208,7 @@ class PostgresStore:
             touch_user(cursor, user_id)
             return updated
 
-        return self._run(user_id, work)
+        return self._locked(user_id, work)
 
     def delete_memory(self, user_id: str, memory_id: str, at: datetime) -> int:
         """Delete a memory and everything derived only from it; return rows removed.
@@ -203,13 +216,13 @@ class PostgresStore:
         Counts the memories, triggers and vectors removed, as the SQLite store does; see
         :mod:`tmem.store.cascade` for what a deletion takes with it.
         """
-        return self._run(
+        return self._locked(
             user_id, lambda cursor: deleting.delete_memory(cursor, user_id, memory_id, at)
         )
 
     def delete_user(self, user_id: str) -> int:
         """Delete every row of this user, history and queued jobs included; return rows removed."""
-        return self._run(
+        return self._locked(
             user_id,
             lambda cursor: deleting.delete_user(
                 cursor, user_id, self._vector_dim(cursor) is not None
@@ -301,7 +314,7 @@ class PostgresStore:
                 import_row(cursor, user_id, row, dim)
             return len(rows)
 
-        return self._run(user_id, work)
+        return self._locked(user_id, work)
 
     # --- background jobs ----------------------------------------------------------------------
     def enqueue_job(
@@ -386,6 +399,12 @@ class PostgresStore:
             user_id,
             lambda cursor: reading.list_memories(cursor, user_id, kind, include_superseded),
         )
+
+
+def _next_seq(cursor: Cursor, user_id: str) -> int:
+    cursor.execute("SELECT next_seq FROM tmem_users WHERE user_id = %s", (user_id,))
+    row = cursor.fetchone()
+    return 0 if row is None else int(row[0])
 
 
 def _current_text(record: Record) -> str:

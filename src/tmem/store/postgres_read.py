@@ -160,3 +160,24 @@ def history(cursor: Cursor, user_id: str, memory_id: str | None = None) -> list[
         params,
     )
     return [history_from_row(row) for row in cursor.fetchall()]
+
+
+# --- what a write was planned on (see tmem.store.conflict) ------------------------------------
+def scene_sources(
+    cursor: Cursor, user_id: str, scene_ids: Sequence[str]
+) -> dict[str, tuple[str, ...]]:
+    """Source turns of the scenes that exist among ``scene_ids``."""
+    cursor.execute(
+        "SELECT id, source_turns FROM tmem_scenes WHERE user_id = %s AND id = ANY(%s)",
+        (user_id, list(scene_ids)),
+    )
+    return {str(scene_id): tuple(turns) for scene_id, turns in cursor.fetchall()}
+
+
+def scene_links(cursor: Cursor, user_id: str, turn_ids: Sequence[str]) -> dict[str, str | None]:
+    """The scene each existing turn among ``turn_ids`` is linked to (None: no scene)."""
+    cursor.execute(
+        "SELECT id, scene_id FROM tmem_turns WHERE user_id = %s AND id = ANY(%s)",
+        (user_id, list(turn_ids)),
+    )
+    return {str(turn_id): scene_id for turn_id, scene_id in cursor.fetchall()}

@@ -45,6 +45,7 @@ from tmem.store.base import (
     WriteBatch,
 )
 from tmem.store.codec import RECORD_TYPES, Row
+from tmem.store.conflict import check_basis
 from tmem.store.sqlite_rows import fetch_rows, put_row
 from tmem.store.sqlite_schema import connect, migrate, next_generation, read_meta, write_embedder
 from tmem.store.sqlite_write import add_history, apply_batch, write_vector
@@ -184,6 +185,9 @@ class SQLiteStore:
         """Apply ``batch`` atomically: all of it or none of it."""
         delta = batch_delta(batch)
         with self._writing() as conn:
+            # BEGIN IMMEDIATE holds the file's write lock: no other process writes until COMMIT,
+            # so what the batch was planned on cannot change between this check and the write.
+            self._check_basis(conn, batch)
             before = reading.generation(conn, batch.user_id)
             bound = read_meta(conn).embedder
             relinked = [turn_id for turn_id, _ in batch.scene_of_turn]
@@ -200,12 +204,19 @@ class SQLiteStore:
             # fails, the stored generation stays ``before`` and the next search reloads.
             self._cache.advance(batch.user_id, before, after, None if erased else delta)
 
+    def _check_basis(self, conn: sqlite3.Connection, batch: WriteBatch) -> None:
+        user_id = batch.user_id
+        check_basis(
+            user_id,
+            batch.basis,
+            next_seq=lambda: _next_seq(conn, user_id),
+            scenes=lambda ids: reading.scene_sources(conn, user_id, ids),
+            links=lambda ids: reading.scene_links(conn, user_id, ids),
+        )
+
     def next_seq(self, user_id: str) -> int:
         with self._reading() as conn:
-            row = conn.execute(
-                "SELECT next_seq FROM users WHERE user_id = ?", (user_id,)
-            ).fetchone()
-            return 0 if row is None else int(row[0])
+            return _next_seq(conn, user_id)
 
     def update_memory(
         self,
@@ -436,6 +447,11 @@ class SQLiteStore:
         """Memories of a user in time order (turns by ``seq``)."""
         with self._reading() as conn:
             return reading.list_memories(conn, user_id, kind, include_superseded)
+
+
+def _next_seq(conn: sqlite3.Connection, user_id: str) -> int:
+    row = conn.execute("SELECT next_seq FROM users WHERE user_id = ?", (user_id,)).fetchone()
+    return 0 if row is None else int(row[0])
 
 
 def _current_text(record: Record) -> str:

@@ -188,3 +188,30 @@ def search_vectors(
     vector = check_query(space, query)
     matrix = vector_matrix(conn, cache, user_id, space, vector.shape[0])
     return [] if matrix is None else top_k(matrix, vector, limit)
+
+
+# --- what a write was planned on (see tmem.store.conflict) ------------------------------------
+def scene_sources(
+    conn: sqlite3.Connection, user_id: str, scene_ids: Sequence[str]
+) -> dict[str, tuple[str, ...]]:
+    """Source turns of the scenes that exist among ``scene_ids``."""
+    where = "id IN ({})"
+    found: dict[str, tuple[str, ...]] = {}
+    for chunk, marks in in_chunks(list(dict.fromkeys(scene_ids))):
+        for row in fetch_rows(conn, "scene", user_id, where.format(marks), chunk, ordered=False):
+            found[row["id"]] = tuple(row["source_turns"])
+    return found
+
+
+def scene_links(
+    conn: sqlite3.Connection, user_id: str, turn_ids: Sequence[str]
+) -> dict[str, str | None]:
+    """The scene each existing turn among ``turn_ids`` is linked to (None: no scene)."""
+    found: dict[str, str | None] = {}
+    for chunk, marks in in_chunks(list(dict.fromkeys(turn_ids))):
+        rows = conn.execute(
+            f"SELECT id, scene_id FROM turns WHERE user_id = ? AND id IN ({marks})",
+            (user_id, *chunk),
+        )
+        found.update((str(turn_id), scene_id) for turn_id, scene_id in rows)
+    return found
