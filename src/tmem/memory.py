@@ -147,8 +147,15 @@ class Memory:
             progress: called with (steps done, steps planned): embedded texts in LLM-free mode
                 (and with ``derive=False``), LLM calls in full mode, as each one finishes.
 
+        Other processes, workers or servers may add to the same user at the same time: each
+        write is checked against what it was planned on inside the store's transaction and
+        planned again if another writer got there first.
+
         Raises:
-            InputError: a message is malformed; nothing was written.
+            InputError: a message is malformed (e.g. a timestamp outside UTC years 1..9999);
+                nothing was written.
+            WriteConflictError: other writers kept changing this user through every re-plan;
+                nothing of this call was written.
         """
         return self._ingestor.add(messages, user_id, session_id, progress, derive)
 
