@@ -125,7 +125,9 @@ def _element_lines(text: str, start: int) -> list[int]:
 
 def _json_lines(text: str) -> list[tuple[Any, int]]:
     rows = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    # "\n" alone ends a JSON line: str.splitlines() also breaks at U+2028, U+0085 and the like,
+    # which JSON carries raw inside strings (issue 12).
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:

@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 
 from tmem import Memory
+from tmem.chatlog import parse_messages
 from tmem.cli.io import jsonl_line
 from tmem.cli.main import cli
 from tmem.errors import InputError
@@ -173,3 +174,15 @@ def test_a_backup_written_by_an_older_tmem_with_raw_line_breaks_imports(
         restored = mem.get("m\u20281", "copy")
         assert isinstance(restored, Turn) and restored.content == content
         assert _rows(mem, "copy") == records[1:]
+
+
+@pytest.mark.parametrize("ending", ["\n", "\r\n"])
+def test_a_jsonl_message_file_with_raw_unicode_line_breaks_reads_whole(ending: str) -> None:
+    """`tmem add` and `tmem import-chat` read JSON lines the same way `tmem import` does."""
+    messages = [
+        {"speaker": "Ana\u2029", "content": f"one{char}two"} for char in "\x85\u2028\u2029\x0c"
+    ]
+    text = ending.join(json.dumps(m, ensure_ascii=False) for m in messages) + ending
+    parsed = parse_messages(text)
+    assert list(parsed.messages) == messages
+    assert parsed.lines == (1, 2, 3, 4)
