@@ -19,7 +19,7 @@ from tmem.embed.base import Embedder
 from tmem.errors import WriteConflictError
 from tmem.ingest.llm_free import context_text, group_turns
 from tmem.ingest.normalize import check_user_id, to_messages
-from tmem.ingest.replan import replanned
+from tmem.ingest.replan import derivation_basis, replanned, whole_plain_scenes
 from tmem.ingest.vectors import derived_vectors, embed_rows
 from tmem.llm.base import LLM
 from tmem.models import (
@@ -50,28 +50,6 @@ DERIVE_ATTEMPTS = 3
 
 def new_id(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:16]}"
-
-
-def _whole_plain_scenes(turn_ids: set[str], scenes: Sequence[Scene]) -> set[str]:
-    """``turn_ids`` with every other turn of the plain scenes holding one of them.
-
-    A plain scene is derived whole: moving only some of its turns into new scenes would leave
-    it listing turns that now link elsewhere.
-    """
-    chosen = set(turn_ids)
-    for scene in scenes:
-        if scene.provenance.method == "heuristic" and not chosen.isdisjoint(scene.source_turns):
-            chosen.update(scene.source_turns)
-    return chosen
-
-
-def derivation_basis(turns: Sequence[Turn], scenes: Sequence[Scene]) -> Basis:
-    """What deriving ``turns`` depends on: the ``scenes`` read (the open scene it may extend
-    and those holding the turns), and that turns held by none of them are still in none."""
-    read = {scene.id: scene.source_turns for scene in scenes}
-    held = {turn_id for members in read.values() for turn_id in members}
-    unplaced = tuple(t.id for t in turns if t.id not in held)
-    return Basis(scenes=tuple(read.items()), unplaced=unplaced)
 
 
 @dataclass
@@ -382,7 +360,7 @@ class Ingestor:
                 for turn in self.store.turns(user_id, scene.source_turns):
                     pending.setdefault(turn.id, turn)
         if only is not None:
-            chosen = _whole_plain_scenes(only & pending.keys(), scenes)
+            chosen = whole_plain_scenes(only & pending.keys(), scenes)
             pending = {turn_id: t for turn_id, t in pending.items() if turn_id in chosen}
         held = tuple(s for s in scenes if not pending.keys().isdisjoint(s.source_turns))
         return sorted(pending.values(), key=lambda t: t.seq), held

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from tmem.errors import WriteConflictError
+from tmem.models import Scene, Turn
+from tmem.store.base import Basis
 
 T = TypeVar("T")
 
@@ -48,3 +50,25 @@ def replanned(
         except WriteConflictError:
             sleep(pause(attempt))
     return plan_and_write()
+
+
+def whole_plain_scenes(turn_ids: set[str], scenes: Sequence[Scene]) -> set[str]:
+    """``turn_ids`` with every other turn of the plain scenes holding one of them.
+
+    A plain scene is derived whole: moving only some of its turns into new scenes would leave
+    it listing turns that now link elsewhere.
+    """
+    chosen = set(turn_ids)
+    for scene in scenes:
+        if scene.provenance.method == "heuristic" and not chosen.isdisjoint(scene.source_turns):
+            chosen.update(scene.source_turns)
+    return chosen
+
+
+def derivation_basis(turns: Sequence[Turn], scenes: Sequence[Scene]) -> Basis:
+    """What deriving ``turns`` depends on: the ``scenes`` read (the open scene it may extend
+    and those holding the turns), and that turns held by none of them are still in none."""
+    read = {scene.id: scene.source_turns for scene in scenes}
+    held = {turn_id for members in read.values() for turn_id in members}
+    unplaced = tuple(t.id for t in turns if t.id not in held)
+    return Basis(scenes=tuple(read.items()), unplaced=unplaced)
