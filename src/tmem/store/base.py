@@ -42,6 +42,7 @@ from tmem.models import (
     Trigger,
     Turn,
 )
+from tmem.store.policy import Forgetting
 
 Vector = npt.NDArray[np.float32]
 
@@ -257,12 +258,32 @@ class Store(Protocol):
         """Replace a memory's text and vectors, append a history entry, return the new record."""
         ...
 
-    def delete_memory(self, user_id: str, memory_id: str, at: datetime) -> int:
-        """Delete a memory and everything derived only from it; return rows removed.
+    def plan_forget(self, user_id: str, memory_id: str) -> Forgetting:
+        """What :meth:`delete_memory` would erase and send back to waiting, as of now.
 
-        Deleting a turn removes it from every scene and item; a scene or item left with no
-        source turn is deleted too. Triggers left with no target are deleted. History keeps a
-        tombstone (event ``deleted``, empty text).
+        Raises:
+            NotFoundError: the user has no such memory.
+        """
+        ...
+
+    def delete_memory(
+        self,
+        user_id: str,
+        memory_id: str,
+        at: datetime,
+        context: Sequence[VectorRow] = (),
+    ) -> int:
+        """Forget a memory by :mod:`tmem.store.policy`, in one transaction; return rows removed.
+
+        Deleting a turn erases every scene and item resting on it (never trimmed) and the
+        triggers pointing at them; the surviving turns those covered go back to waiting
+        (pending, searchable as turns through the ``context`` vectors passed in ``context``)
+        for the next ``reindex``. History keeps a tombstone (event ``deleted``, empty text);
+        finished jobs' payloads are emptied. The erased text is gone from the store's files
+        when the call returns (SQLite: WAL checkpoint; Postgres: see docs/postgres.md).
+
+        Raises:
+            NotFoundError: the user has no such memory.
         """
         ...
 

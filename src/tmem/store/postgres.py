@@ -40,6 +40,7 @@ from tmem.store.base import (
     VectorRow,
     WriteBatch,
 )
+from tmem.store.policy import Forgetting
 from tmem.store.postgres_export import export_rows, import_row
 from tmem.store.postgres_migrate import (
     bind,
@@ -197,15 +198,30 @@ class PostgresStore:
 
         return self._run(user_id, work)
 
-    def delete_memory(self, user_id: str, memory_id: str, at: datetime) -> int:
-        """Delete a memory and everything derived only from it; return rows removed.
-
-        Counts the memories, triggers and vectors removed, as the SQLite store does; see
-        :mod:`tmem.store.cascade` for what a deletion takes with it.
-        """
+    def plan_forget(self, user_id: str, memory_id: str) -> Forgetting:
+        """What :meth:`delete_memory` would erase and send back to waiting, as of now."""
         return self._run(
-            user_id, lambda cursor: deleting.delete_memory(cursor, user_id, memory_id, at)
+            user_id, lambda cursor: deleting.plan_forget_of(cursor, user_id, memory_id)
         )
+
+    def delete_memory(
+        self,
+        user_id: str,
+        memory_id: str,
+        at: datetime,
+        context: Sequence[VectorRow] = (),
+    ) -> int:
+        """Forget a memory by :mod:`tmem.store.policy`, in one transaction; return rows removed.
+
+        Counts the memories, triggers and vectors removed, as the SQLite store does. Dead
+        tuples stay on disk until VACUUM (docs/postgres.md).
+        """
+
+        def work(cursor: Cursor) -> int:
+            dim = self._writable_dim(cursor, context) if context else self._vector_dim(cursor)
+            return deleting.delete_memory(cursor, user_id, memory_id, at, context, dim)
+
+        return self._run(user_id, work)
 
     def delete_user(self, user_id: str) -> int:
         """Delete every row of this user, history and queued jobs included; return rows removed."""

@@ -45,6 +45,7 @@ from tmem.store.base import (
     WriteBatch,
 )
 from tmem.store.codec import RECORD_TYPES, Row
+from tmem.store.policy import Forgetting
 from tmem.store.sqlite_rows import fetch_rows, put_row
 from tmem.store.sqlite_schema import connect, migrate, next_generation, read_meta, write_embedder
 from tmem.store.sqlite_write import add_history, apply_batch, write_vector
@@ -237,16 +238,31 @@ class SQLiteStore:
             self._touch(conn, user_id)
             return updated
 
-    def delete_memory(self, user_id: str, memory_id: str, at: datetime) -> int:
-        """Delete a memory and everything derived only from it; return rows removed.
+    def plan_forget(self, user_id: str, memory_id: str) -> Forgetting:
+        """What :meth:`delete_memory` would erase and send back to waiting, as of now."""
+        with self._reading() as conn:
+            return deleting.plan_forget_of(conn, user_id, memory_id)
 
-        Counts the memories, triggers and vectors removed. See
-        :mod:`tmem.store.cascade` for what a deletion takes with it.
+    def delete_memory(
+        self,
+        user_id: str,
+        memory_id: str,
+        at: datetime,
+        context: Sequence[VectorRow] = (),
+    ) -> int:
+        """Forget a memory by :mod:`tmem.store.policy`; return rows removed.
+
+        Counts the memories, triggers and vectors removed. One write transaction, then a WAL
+        checkpoint, so the erased text is out of the WAL file when this returns.
         """
         with self._writing() as conn:
-            removed = deleting.delete_memory(conn, user_id, memory_id, at)
+            bound = read_meta(conn).embedder
+            removed = deleting.delete_memory(
+                conn, user_id, memory_id, at, context, bound[1] if bound else None
+            )
             self._touch(conn, user_id)
-            return removed
+        self._checkpoint()
+        return removed
 
     def delete_user(self, user_id: str) -> int:
         """Delete every row of this user, history and jobs included; return rows removed."""
@@ -254,7 +270,21 @@ class SQLiteStore:
             next_generation(conn)
             removed = deleting.delete_user(conn, user_id) + service.delete_jobs(conn, user_id)
             self._cache.forget(user_id)
-            return removed
+        self._checkpoint()
+        return removed
+
+    def _checkpoint(self) -> None:
+        """Copy the WAL into the file and truncate it: erased text leaves the WAL.
+
+        With ``secure_delete`` on, the copied pages carry zeros where the erased rows were.
+        A reader in another connection can keep the checkpoint from finishing; the next
+        deletion (or SQLite's automatic checkpoint) completes it.
+        """
+        if self.path == ":memory:":
+            return
+        with self._lock:
+            if self._conn is not None:
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
 
     # --- reads --------------------------------------------------------------------------------
     def get(self, user_id: str, memory_id: str) -> Record | None:

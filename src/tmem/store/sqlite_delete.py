@@ -1,8 +1,10 @@
-"""Deletion on SQLite: applying a :class:`~tmem.store.cascade.DeletionPlan`, erasing a user.
+"""Deletion on SQLite: applying a :class:`~tmem.store.policy.Forgetting`, erasing a user.
 
 Erased text must not survive in the file. ``secure_delete=ON`` zero-fills freed rows; FTS5
 keeps deleted terms in older index segments unless its own ``secure-delete`` option is on
-(SQLite 3.44+), so older builds merge the index (``optimize``) after every erasure.
+(SQLite 3.44+), so older builds merge the index (``optimize``) after every erasure. The store
+checkpoints the WAL after the commit (:meth:`tmem.store.sqlite.SQLiteStore.delete_memory`),
+so the erased text leaves the WAL file too.
 """
 
 from __future__ import annotations
@@ -13,11 +15,14 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 
 from tmem.errors import NotFoundError
+from tmem.models import Kind
+from tmem.store.base import VectorRow
 from tmem.store.cascade import DeletionPlan, MemoryGraph, plan_deletion
 from tmem.store.codec import encode_time
+from tmem.store.policy import Derivations, Forgetting, plan_forget
 from tmem.store.sqlite_rows import fts_delete, in_chunks
 from tmem.store.sqlite_schema import FTS5_SECURE_DELETE
-from tmem.store.sqlite_write import delete_triggers, set_scene_ids
+from tmem.store.sqlite_write import delete_triggers, set_scene_ids, write_vector
 
 _MEMORY_TABLES = ("turns", "scenes", "items")
 _USER_TABLES = (
@@ -71,18 +76,92 @@ def load_graph(conn: sqlite3.Connection, user_id: str) -> MemoryGraph:
     )
 
 
-def delete_memory(conn: sqlite3.Connection, user_id: str, memory_id: str, at: datetime) -> int:
-    """Delete ``memory_id`` and its cascade; return memories, triggers and vectors removed.
+_KINDS: dict[str, Kind] = {"turns": "turn", "scenes": "scene", "items": "item"}
+
+
+def load_derivations(conn: sqlite3.Connection, user_id: str) -> Derivations:
+    """What the user's scenes, items and triggers rest on (:mod:`tmem.store.policy`)."""
+    graph = load_graph(conn, user_id)
+    scene_ids = {
+        str(scene_id)
+        for (scene_id,) in conn.execute("SELECT id FROM scenes WHERE user_id = ?", (user_id,))
+    }
+    return Derivations(
+        scenes={s: graph.sources.get(s, ()) for s in scene_ids},
+        items={i: graph.sources.get(i, ()) for i in graph.scenes_of},
+        item_scenes=graph.scenes_of,
+        triggers=graph.targets,
+    )
+
+
+def plan_forget_of(conn: sqlite3.Connection, user_id: str, memory_id: str) -> Forgetting:
+    """The policy's plan for forgetting ``memory_id``.
 
     Raises:
         NotFoundError: the user has no such memory.
     """
-    if kind_of(conn, user_id, memory_id) is None:
+    table = kind_of(conn, user_id, memory_id)
+    if table is None:
         raise NotFoundError(f"no memory {memory_id!r} for this user")
-    plan = plan_deletion(load_graph(conn, user_id), memory_id)
-    removed = _apply_plan(conn, user_id, plan, at)
+    return plan_forget(load_derivations(conn, user_id), memory_id, _KINDS[table])
+
+
+def delete_memory(
+    conn: sqlite3.Connection,
+    user_id: str,
+    memory_id: str,
+    at: datetime,
+    context: Sequence[VectorRow] = (),
+    dim: int | None = None,
+) -> int:
+    """Forget ``memory_id`` by the policy; return memories, triggers and vectors removed.
+
+    ``context`` holds fresh ``context`` vectors for the turns that go back to waiting; rows
+    for any other turn are ignored (the plan is recomputed here, inside the transaction).
+
+    Raises:
+        NotFoundError: the user has no such memory.
+    """
+    plan = plan_forget_of(conn, user_id, memory_id)
+    removed = len(plan.memories) + len(plan.triggers)
+    for erased in plan.memories:
+        detail = "" if erased == memory_id else f"with {memory_id}"
+        removed += _erase_memory(conn, user_id, erased, at, detail)
+    removed += delete_triggers(conn, user_id, plan.triggers)
+    _send_back_to_waiting(conn, user_id, plan.waiting, context, dim)
+    scrub_finished_jobs(conn, user_id)
     compact_text_index(conn)
     return removed
+
+
+def _send_back_to_waiting(
+    conn: sqlite3.Connection,
+    user_id: str,
+    turn_ids: Sequence[str],
+    context: Sequence[VectorRow],
+    dim: int | None,
+) -> None:
+    """Mark ``turn_ids`` pending, out of any scene, with only the fresh ``context`` vectors."""
+    for chunk, marks in in_chunks(list(turn_ids)):
+        conn.execute(
+            f"UPDATE turns SET pending = 1, scene_id = NULL WHERE user_id = ? AND id IN ({marks})",
+            (user_id, *chunk),
+        )
+    # Old context vectors embedded the erased neighbour's words too.
+    drop_context_vectors(conn, user_id, turn_ids)
+    waiting = set(turn_ids)
+    for row in context:
+        if row.space == "context" and row.owner_id in waiting:
+            write_vector(conn, user_id, row, dim)
+
+
+def scrub_finished_jobs(conn: sqlite3.Connection, user_id: str) -> int:
+    """Empty the payloads of the user's finished jobs (they may quote erased messages)."""
+    return conn.execute(
+        "UPDATE jobs SET payload = '{}' WHERE user_id = ? AND status IN ('done', 'failed')"
+        " AND payload != '{}'",
+        (user_id,),
+    ).rowcount
 
 
 REPLACED = "replaced: its turns were derived again"
@@ -192,6 +271,12 @@ def _erase_memory(
     conn.execute(
         "UPDATE turns SET scene_id = NULL WHERE user_id = ? AND scene_id = ?", (user_id, memory_id)
     )
+    # A supersession's reason (written by the model) may quote the erased fact.
+    conn.execute(
+        "UPDATE history SET detail = ? WHERE user_id = ? AND event = 'superseded'"
+        " AND (detail = ? OR detail LIKE ? ESCAPE '\\')",
+        (memory_id, user_id, memory_id, _like_prefix(memory_id) + ": %"),
+    )
     fts_delete(conn, user_id, [memory_id])
     vectors = conn.execute(
         "DELETE FROM vectors WHERE user_id = ? AND owner_id = ?", (user_id, memory_id)
@@ -208,6 +293,10 @@ def _erase_memory(
         (user_id, memory_id, tombstone_version, encode_time(at), detail),
     )
     return int(vectors)
+
+
+def _like_prefix(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def delete_user(conn: sqlite3.Connection, user_id: str) -> int:
