@@ -7,7 +7,6 @@ import secrets
 import pytest
 
 from tmem.errors import NotFoundError
-from tmem.models import Item, Scene
 from tmem.store.base import Store, VectorRow
 
 from .records import T0, batch, item, scene, trigger, turn, unit

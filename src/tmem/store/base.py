@@ -223,6 +223,14 @@ class ServiceStore(Protocol):
         """Forget idempotency records created before ``before``; return how many."""
         ...
 
+    def purge_jobs(self, before: datetime) -> int:
+        """Delete finished (done or failed) jobs last updated before ``before``; return how many.
+
+        A finished job keeps its result and error but no payload (its messages are emptied
+        when it finishes), so purging bounds the queue's size, not its contents.
+        """
+        ...
+
     def api_keys(self, tenant: str | None = None) -> builtins.list[ApiKey]:
         """Stored keys (hashes only), of one tenant or all."""
         ...

@@ -393,6 +393,10 @@ class PostgresStore:
         """Forget idempotency records created before ``before``; return how many."""
         return self._run(None, lambda cursor: service.idempotency_purge(cursor, before))
 
+    def purge_jobs(self, before: datetime) -> int:
+        """Delete finished jobs last updated before ``before``; return how many."""
+        return self._run(None, lambda cursor: jobs.purge(cursor, before))
+
     # Last in the class: inside it, the name ``list`` means this method, not the builtin.
     def list(
         self, user_id: str, kind: Kind | None = None, *, include_superseded: bool = False

@@ -459,6 +459,11 @@ class SQLiteStore:
         with self._writing() as conn:
             return service.idempotency_purge(conn, before)
 
+    def purge_jobs(self, before: datetime) -> int:
+        """Delete finished jobs last updated before ``before``; return how many."""
+        with self._writing() as conn:
+            return service.purge_jobs(conn, before)
+
     # Last in the class: inside it, the name ``list`` means this method, not the builtin.
     def list(
         self, user_id: str, kind: Kind | None = None, *, include_superseded: bool = False
