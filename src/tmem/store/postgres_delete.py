@@ -15,13 +15,15 @@ from datetime import datetime
 
 from tmem.errors import NotFoundError
 from tmem.models import Kind
+from tmem.persona.merge import forget_turns, is_empty
 from tmem.store.base import VectorRow
 from tmem.store.cascade import DeletionPlan, MemoryGraph, plan_deletion
 from tmem.store.policy import Derivations, Forgetting, plan_forget
 from tmem.store.postgres_pool import Cursor
+from tmem.store.postgres_read import personas
 from tmem.store.postgres_rows import split_time
 from tmem.store.postgres_schema import VECTOR_TABLE
-from tmem.store.postgres_write import delete_triggers, delete_vectors, put_vectors
+from tmem.store.postgres_write import delete_triggers, delete_vectors, put_persona, put_vectors
 
 MEMORY_TABLES = ("tmem_turns", "tmem_scenes", "tmem_items")
 _USER_TABLES = (
@@ -116,6 +118,7 @@ def delete_memory(
         removed += _erase_memory(cursor, user_id, erased, at, detail)
     removed += delete_triggers(cursor, user_id, plan.triggers)
     _send_back_to_waiting(cursor, user_id, plan.waiting, context, dim)
+    _forget_persona_entries(cursor, user_id, {*plan.turns, *plan.waiting})
     scrub_finished_jobs(cursor, user_id)
     return removed
 
@@ -140,6 +143,21 @@ def _send_back_to_waiting(
     fresh = [row for row in context if row.space == "context" and row.owner_id in waiting]
     if fresh and dim is not None:
         put_vectors(cursor, user_id, fresh, dim)
+
+
+def _forget_persona_entries(cursor: Cursor, user_id: str, gone: set[str]) -> None:
+    """Remove persona entries stated in erased or waiting turns (re-derivation restates them)."""
+    for profile in personas(cursor, user_id):
+        kept = forget_turns(profile, gone)
+        if kept is profile:
+            continue
+        if is_empty(kept):
+            cursor.execute(
+                "DELETE FROM tmem_personas WHERE user_id = %s AND speaker = %s",
+                (user_id, kept.speaker),
+            )
+        else:
+            put_persona(cursor, user_id, kept)
 
 
 def scrub_finished_jobs(cursor: Cursor, user_id: str) -> int:

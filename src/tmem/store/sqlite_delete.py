@@ -16,11 +16,13 @@ from datetime import datetime
 
 from tmem.errors import NotFoundError
 from tmem.models import Kind
+from tmem.persona.merge import forget_turns, is_empty
 from tmem.store.base import VectorRow
 from tmem.store.cascade import DeletionPlan, MemoryGraph, plan_deletion
-from tmem.store.codec import encode_time
+from tmem.store.codec import encode_time, persona_to_dict
 from tmem.store.policy import Derivations, Forgetting, plan_forget
-from tmem.store.sqlite_rows import fts_delete, in_chunks
+from tmem.store.sqlite_read import personas
+from tmem.store.sqlite_rows import fts_delete, in_chunks, put_row
 from tmem.store.sqlite_schema import FTS5_SECURE_DELETE
 from tmem.store.sqlite_write import delete_triggers, set_scene_ids, write_vector
 
@@ -129,6 +131,7 @@ def delete_memory(
         removed += _erase_memory(conn, user_id, erased, at, detail)
     removed += delete_triggers(conn, user_id, plan.triggers)
     _send_back_to_waiting(conn, user_id, plan.waiting, context, dim)
+    _forget_persona_entries(conn, user_id, {*plan.turns, *plan.waiting})
     scrub_finished_jobs(conn, user_id)
     compact_text_index(conn)
     return removed
@@ -153,6 +156,20 @@ def _send_back_to_waiting(
     for row in context:
         if row.space == "context" and row.owner_id in waiting:
             write_vector(conn, user_id, row, dim)
+
+
+def _forget_persona_entries(conn: sqlite3.Connection, user_id: str, gone: set[str]) -> None:
+    """Remove persona entries stated in erased or waiting turns (re-derivation restates them)."""
+    for profile in personas(conn, user_id):
+        kept = forget_turns(profile, gone)
+        if kept is profile:
+            continue
+        if is_empty(kept):
+            conn.execute(
+                "DELETE FROM personas WHERE user_id = ? AND speaker = ?", (user_id, kept.speaker)
+            )
+        else:
+            put_row(conn, user_id, persona_to_dict(kept))
 
 
 def scrub_finished_jobs(conn: sqlite3.Connection, user_id: str) -> int:

@@ -80,9 +80,9 @@ TABLES: dict[str, Table] = {
     "persona": Table(
         "personas",
         ("speaker",),
-        ("speaker", "identity", "preferences", "traits", "relations", "updated_at"),
+        ("speaker", "identity", "preferences", "traits", "relations", "updated_at", "sources"),
         order="speaker",
-        json=frozenset({"identity", "preferences", "traits", "relations"}),
+        json=frozenset({"identity", "preferences", "traits", "relations", "sources"}),
     ),
     "history": Table(
         "history",
@@ -133,6 +133,8 @@ def _upsert(conn: sqlite3.Connection, table: Table, user_id: str, row: Row) -> N
 def put_row(conn: sqlite3.Connection, user_id: str, row: Row) -> None:
     """Insert or replace one export-format dict, with its sources, targets and FTS entry."""
     kind = row["type"]
+    if kind == "persona" and "sources" not in row:
+        row = {**row, "sources": []}  # exports written before persona entries had sources
     _upsert(conn, TABLES[kind], user_id, row)
     if kind in ("scene", "item"):
         _put_list(conn, "memory_sources", "memory_id", (user_id, row["id"]), row["source_turns"])

@@ -137,10 +137,16 @@ _FTS_SCOPE: tuple[str, ...] = (
     """CREATE VIRTUAL TABLE fts_terms USING fts5vocab(fts, row)""",
 )
 
+# Persona entries name the turns they rest on, so forgetting a turn can remove them.
+_PERSONA_SOURCES: tuple[str, ...] = (
+    """ALTER TABLE personas ADD COLUMN sources TEXT NOT NULL DEFAULT '[]'""",
+)
+
 MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("0001_initial", _INITIAL),
     ("0002_service", _SERVICE),
     ("0003_fts_scope", _FTS_SCOPE),
+    ("0004_persona_sources", _PERSONA_SOURCES),
 )
 """Named migrations in order; the schema version is how many have been applied.
 
