@@ -229,9 +229,14 @@ class Memory:
     def history(self, id: str, user_id: str) -> builtins.list[HistoryEntry]:
         check_user_id(user_id)
         entries = self.store.history(user_id, id)
-        if not entries and self.store.get(user_id, id) is None:
+        if entries:
+            return entries
+        record = self.store.get(user_id, id)
+        if record is None:
             raise NotFoundError(f"no memory {id!r} for this user")
-        return entries
+        # A turn gets its first history row only when edited; until then it is as created.
+        text = record.narrative if isinstance(record, Scene) else record.content
+        return [HistoryEntry(id, 1, "created", text, record.timestamp)]
 
     # --- export / import ---------------------------------------------------------------------
     def export(self, user_id: str) -> Iterator[dict[str, Any]]:

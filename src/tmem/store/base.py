@@ -27,7 +27,7 @@ import builtins
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -42,7 +42,9 @@ from tmem.models import (
     Trigger,
     Turn,
 )
-from tmem.store.policy import Forgetting
+
+if TYPE_CHECKING:  # policy imports the codec, which imports this module
+    from tmem.store.policy import Forgetting
 
 Vector = npt.NDArray[np.float32]
 

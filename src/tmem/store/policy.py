@@ -25,10 +25,13 @@ or with their scene.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass, field
+from typing import Any
 
 from tmem.models import Kind
+from tmem.persona.merge import forget_turns
+from tmem.store.codec import persona_from_dict, persona_to_dict
 
 
 @dataclass(frozen=True)
@@ -115,3 +118,34 @@ def _uncovered(graph: Derivations, scenes: set[str], items: set[str]) -> set[str
     for item in items:
         turns.update(graph.items.get(item, ()))
     return turns
+
+
+def without_forgotten(
+    rows: Sequence[Mapping[str, Any]], forgotten: Set[str]
+) -> list[dict[str, Any]]:
+    """Export rows minus what rests on a ``forgotten`` memory (one with a deletion tombstone).
+
+    An import must not bring back what the user deleted: a row of a forgotten memory, a scene
+    or item resting on a forgotten turn or scene, a trigger pointing at anything dropped, the
+    vectors and history of what was dropped, and persona entries stated in forgotten turns.
+    Tombstones themselves are kept.
+    """
+    gone = set(forgotten)
+    for row in rows:
+        resting = {*row.get("source_turns", ()), *row.get("scene_ids", ())}
+        if row.get("type") in ("scene", "item") and resting & gone:
+            gone.add(str(row["id"]))
+    for row in rows:
+        if row.get("type") == "trigger" and {str(t[0]) for t in row.get("targets", ())} & gone:
+            gone.add(str(row["id"]))
+    kept: list[dict[str, Any]] = []
+    for row in rows:
+        owner = row.get("id", row.get("owner_id", row.get("memory_id")))
+        tombstone = row.get("type") == "history" and row.get("event") == "deleted"
+        if owner in gone and not tombstone:
+            continue
+        if row.get("type") == "persona" and row.get("sources"):
+            profile = forget_turns(persona_from_dict("", row), gone)
+            row = {**row, **persona_to_dict(profile)}
+        kept.append(dict(row))
+    return kept

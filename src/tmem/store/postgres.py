@@ -40,7 +40,7 @@ from tmem.store.base import (
     VectorRow,
     WriteBatch,
 )
-from tmem.store.policy import Forgetting
+from tmem.store.policy import Forgetting, without_forgotten
 from tmem.store.postgres_export import export_rows, import_row
 from tmem.store.postgres_migrate import (
     bind,
@@ -183,7 +183,9 @@ class PostgresStore:
                 raise NotFoundError(f"no memory {memory_id!r} for this user")
             if not reading.history(cursor, user_id, memory_id):
                 # Turns get no history row when stored; keep the original text before replacing it.
-                add_history(cursor, user_id, memory_id, "created", _current_text(found), at)
+                add_history(
+                    cursor, user_id, memory_id, "created", _current_text(found), found.timestamp
+                )
             version = add_history(cursor, user_id, memory_id, "updated", content, at)
             updated = _with_text(found, content)
             if isinstance(updated, Turn):
@@ -311,11 +313,12 @@ class PostgresStore:
             if embedder is not None:
                 bind(cursor, embedder, self._where)
             touch_user(cursor, user_id)
-            vectors = [codec.vector_from_dict(row) for row in rows if row["type"] == "vector"]
+            kept = without_forgotten(rows, reading.forgotten(cursor, user_id))
+            vectors = [codec.vector_from_dict(row) for row in kept if row["type"] == "vector"]
             dim = self._writable_dim(cursor, vectors)
-            for row in rows:
+            for row in kept:
                 import_row(cursor, user_id, row, dim)
-            return len(rows)
+            return len(kept)
 
         return self._run(user_id, work)
 

@@ -160,3 +160,11 @@ def history(cursor: Cursor, user_id: str, memory_id: str | None = None) -> list[
         params,
     )
     return [history_from_row(row) for row in cursor.fetchall()]
+
+
+def forgotten(cursor: Cursor, user_id: str) -> set[str]:
+    """Ids of the user's memories that were deleted (their history holds a tombstone)."""
+    cursor.execute(
+        "SELECT memory_id FROM tmem_history WHERE user_id = %s AND event = 'deleted'", (user_id,)
+    )
+    return {str(memory_id) for (memory_id,) in cursor.fetchall()}

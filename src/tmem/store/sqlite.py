@@ -45,7 +45,7 @@ from tmem.store.base import (
     WriteBatch,
 )
 from tmem.store.codec import RECORD_TYPES, Row
-from tmem.store.policy import Forgetting
+from tmem.store.policy import Forgetting, without_forgotten
 from tmem.store.sqlite_rows import fetch_rows, put_row
 from tmem.store.sqlite_schema import connect, migrate, next_generation, read_meta, write_embedder
 from tmem.store.sqlite_write import add_history, apply_batch, write_vector
@@ -223,7 +223,9 @@ class SQLiteStore:
                 raise NotFoundError(f"no memory {memory_id!r} for this user")
             if not reading.history(conn, user_id, memory_id):
                 # Turns get no history row when stored; keep the original text before replacing it.
-                add_history(conn, user_id, memory_id, "created", _current_text(found), at)
+                add_history(
+                    conn, user_id, memory_id, "created", _current_text(found), found.timestamp
+                )
             version = add_history(conn, user_id, memory_id, "updated", content, at)
             updated = _with_text(found, content)
             put_row(conn, user_id, _row_of(conn, user_id, updated, version))
@@ -368,6 +370,7 @@ class SQLiteStore:
             if embedder is not None:
                 self._bind(conn, embedder)
             bound = read_meta(conn).embedder
+            rows = without_forgotten(rows, reading.forgotten(conn, user_id))
             for row in rows:
                 _import_row(conn, user_id, row, bound[1] if bound else None)
             next_seq = max((int(r["seq"]) + 1 for r in rows if r["type"] == "turn"), default=0)

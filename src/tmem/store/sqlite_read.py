@@ -188,3 +188,11 @@ def search_vectors(
     vector = check_query(space, query)
     matrix = vector_matrix(conn, cache, user_id, space, vector.shape[0])
     return [] if matrix is None else top_k(matrix, vector, limit)
+
+
+def forgotten(conn: sqlite3.Connection, user_id: str) -> set[str]:
+    """Ids of the user's memories that were deleted (their history holds a tombstone)."""
+    rows = conn.execute(
+        "SELECT memory_id FROM history WHERE user_id = ? AND event = 'deleted'", (user_id,)
+    )
+    return {str(memory_id) for (memory_id,) in rows}
