@@ -323,6 +323,19 @@ def test_the_canary_is_gone_from_every_path(
     jobs = [cast(ServiceStore, store).get_job(j, USER) for j in _job_ids(store)]
     assert CANARY not in repr(jobs)
     assert _residue(store) == []
+    if case.action == "delete-turns":
+        _assert_reindex_derives_what_waits(mem, seen)
+
+
+def _assert_reindex_derives_what_waits(mem: Memory, seen: set[str]) -> None:
+    """The turns sent back to waiting are derived again, from what is left."""
+    waiting = {t.id for t in mem.store.pending_turns(USER)}
+    if waiting:
+        assert mem.reindex(USER).ok
+    assert mem.store.pending_turns(USER) == []
+    derived = {t for s in mem.store.list(USER, "scene") for t in s.source_turns}
+    assert waiting <= derived
+    assert CANARY not in repr(_reads(mem, seen | {s.id for s in mem.store.list(USER)}))
 
 
 def _job_ids(store: Store) -> list[str]:
