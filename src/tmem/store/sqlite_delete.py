@@ -277,23 +277,30 @@ def _erase_memory(
     conn: sqlite3.Connection, user_id: str, memory_id: str, at: datetime, detail: str = ""
 ) -> int:
     """Remove one memory's rows, edges, text and vectors; leave a history tombstone."""
-    for table in _MEMORY_TABLES:
-        conn.execute(f"DELETE FROM {table} WHERE user_id = ? AND id = ?", (user_id, memory_id))
+    erased = {
+        table: conn.execute(
+            f"DELETE FROM {table} WHERE user_id = ? AND id = ?", (user_id, memory_id)
+        ).rowcount
+        for table in _MEMORY_TABLES
+    }
     conn.execute(
         "DELETE FROM memory_sources WHERE user_id = ? AND memory_id = ?", (user_id, memory_id)
     )
     conn.execute(
         "DELETE FROM trigger_targets WHERE user_id = ? AND memory_id = ?", (user_id, memory_id)
     )
-    conn.execute(
-        "UPDATE turns SET scene_id = NULL WHERE user_id = ? AND scene_id = ?", (user_id, memory_id)
-    )
-    # A supersession's reason (written by the model) may quote the erased fact.
-    conn.execute(
-        "UPDATE history SET detail = ? WHERE user_id = ? AND event = 'superseded'"
-        " AND (detail = ? OR detail LIKE ? ESCAPE '\\')",
-        (memory_id, user_id, memory_id, _like_prefix(memory_id) + ": %"),
-    )
+    if erased["scenes"]:  # (no index on scene_id: only a scene can be one)
+        conn.execute(
+            "UPDATE turns SET scene_id = NULL WHERE user_id = ? AND scene_id = ?",
+            (user_id, memory_id),
+        )
+    if erased["items"]:
+        # A supersession's reason (written by the model) may quote the erased fact.
+        conn.execute(
+            "UPDATE history SET detail = ? WHERE user_id = ? AND event = 'superseded'"
+            " AND (detail = ? OR detail LIKE ? ESCAPE '\\')",
+            (memory_id, user_id, memory_id, _like_prefix(memory_id) + ": %"),
+        )
     fts_delete(conn, user_id, [memory_id])
     vectors = conn.execute(
         "DELETE FROM vectors WHERE user_id = ? AND owner_id = ?", (user_id, memory_id)
