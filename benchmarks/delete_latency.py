@@ -12,10 +12,22 @@ back to waiting, the write transaction and the WAL checkpoint), of the store's p
 and how many write transactions it opened; for the other tenant's writes, the latency of
 every write overlapping a delete, and of all writes. Run from the repository root::
 
-    PYTHONPATH=src:. python benchmarks/delete_latency.py --out benchmarks/results/delete-latency/results.json
+    PYTHONPATH=src:. python benchmarks/delete_latency.py \
+        --out benchmarks/results/delete-latency/stdlib.json
+
+``--driver pysqlite3`` runs the same with the SQLite that the ``pysqlite3-binary`` wheel
+bundles (3.51: FTS5 ``secure-delete``) in place of the standard library's, to measure what a
+newer SQLite changes; tmem itself always uses the standard library's ``sqlite3``.
 """
 
 from __future__ import annotations
+
+import sys
+
+if "--driver" in sys.argv and sys.argv[sys.argv.index("--driver") + 1] == "pysqlite3":
+    from pysqlite3 import dbapi2
+
+    sys.modules["sqlite3"] = dbapi2  # before tmem imports it
 
 import argparse
 import json
@@ -29,13 +41,36 @@ from typing import Any
 
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.store.test_contract_forget import extract_reply, segment_reply
+
 from tmem import Config, EmbedderConfig, LLMConfig, Memory
 from tmem.store.sqlite import SQLiteStore
 
-WORDS = (
-    "garden weekend train museum budget bike lunch office sister photos review thursday "
-    "recipe flight hotel doctor running knee project deadline concert tickets cello lesson"
-).split()
+WORDS = [
+    "garden",
+    "weekend",
+    "train",
+    "museum",
+    "budget",
+    "bike",
+    "lunch",
+    "office",
+    "sister",
+    "photos",
+    "review",
+    "thursday",
+    "recipe",
+    "flight",
+    "hotel",
+    "doctor",
+    "running",
+    "knee",
+    "project",
+    "deadline",
+    "concert",
+    "tickets",
+    "cello",
+    "lesson",
+]
 FULL_USER = "full"
 WRITER_USER = "writer"
 
@@ -167,7 +202,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if any(start < w_end and end > w_start for w_start, w_end in windows)
     ]
     return {
-        "sqlite_version": __import__("sqlite3").sqlite_version,
+        "sqlite_version": sys.modules["sqlite3"].sqlite_version,
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
         "full_user_rows": rows,
         "tenants": args.tenants,
@@ -188,8 +223,9 @@ def main() -> None:
     parser.add_argument("--tenant-turns", type=int, default=400)
     parser.add_argument("--deletes", type=int, default=20)
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--driver", choices=("sqlite3", "pysqlite3"), default="sqlite3")
     args = parser.parse_args()
-    results = run(args)
+    results = {"driver": args.driver, **run(args)}
     text = json.dumps(results, indent=2)
     print(text)
     if args.out:

@@ -33,11 +33,43 @@ import time
 from pathlib import Path
 from typing import Any
 
-WORDS = (
-    "dinner venue allergy colleague shellfish cello lesson teacher porto lisbon river moved "
-    "garden project deadline review budget travel flight hotel museum weekend family birthday "
-    "present recipe kitchen running marathon training knee doctor appointment insurance car"
-).split()
+WORDS = [
+    "dinner",
+    "venue",
+    "allergy",
+    "colleague",
+    "shellfish",
+    "cello",
+    "lesson",
+    "teacher",
+    "porto",
+    "lisbon",
+    "river",
+    "moved",
+    "garden",
+    "project",
+    "deadline",
+    "review",
+    "budget",
+    "travel",
+    "flight",
+    "hotel",
+    "museum",
+    "weekend",
+    "family",
+    "birthday",
+    "present",
+    "recipe",
+    "kitchen",
+    "running",
+    "marathon",
+    "training",
+    "knee",
+    "doctor",
+    "appointment",
+    "insurance",
+    "car",
+]
 
 
 def _driver(name: str) -> Any:
@@ -89,8 +121,9 @@ def _run(sqlite: Any, strategy: str, rows: int, users: int, deletes: int) -> dic
         left = [
             rowid
             for rowid in victims
-            if conn.execute("SELECT 1 FROM fts_terms WHERE term = ?", (f"canary{rowid - 1}x",))
-            .fetchone()
+            if conn.execute(
+                "SELECT 1 FROM fts_terms WHERE term = ?", (f"canary{rowid - 1}x",)
+            ).fetchone()
         ]
         conn.close()
         data = path.read_bytes()

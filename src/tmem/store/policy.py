@@ -80,44 +80,50 @@ class Forgetting:
 
 def plan_forget(graph: Derivations, memory_id: str, kind: Kind) -> Forgetting:
     """Apply the module's rules to forgetting ``memory_id`` (a ``kind``); touches no store."""
+    resting = _resting_on(graph)
     erased = {memory_id} if kind == "turn" else set()
-    scenes = {memory_id} if kind == "scene" else set()
-    items = {memory_id} if kind == "item" else set()
+    removed: set[str] = set()
     waiting: set[str] = set()
-    changed = True
-    while changed:
-        gone = erased | waiting
-        new_scenes = {s for s, turns in graph.scenes.items() if gone.intersection(turns)}
-        new_items = {
-            i
-            for i, turns in graph.items.items()
-            if gone.intersection(turns) or scenes.intersection(graph.item_scenes.get(i, ()))
-        }
-        changed = not (new_scenes <= scenes and new_items <= items)
-        scenes |= new_scenes
-        items |= new_items
-        waiting = _uncovered(graph, scenes, items - {memory_id} if kind == "item" else items)
-        waiting -= erased
-    removed = erased | scenes | items
-    triggers = {t for t, targets in graph.triggers.items() if removed.intersection(targets)}
+    turns = [memory_id] if kind == "turn" else []
+    memories = [] if kind == "turn" else [memory_id]
+    while turns or memories:
+        if turns:
+            memories.extend(resting.get(turns.pop(), ()))
+            continue
+        memory = memories.pop()
+        if memory in removed:
+            continue
+        removed.add(memory)
+        memories.extend(resting.get(memory, ()))  # the items extracted from a scene
+        if kind == "item" and memory == memory_id:
+            continue  # rule 5: its turns stay covered by their scene
+        for turn in graph.scenes.get(memory, graph.items.get(memory, ())):
+            if turn not in erased and turn not in waiting:
+                waiting.add(turn)
+                turns.append(turn)
+    scenes = {m for m in removed if m in graph.scenes or (m == memory_id and kind == "scene")}
+    gone = erased | removed
+    triggers = {t for t, targets in graph.triggers.items() if gone.intersection(targets)}
     return Forgetting(
         requested=memory_id,
         turns=tuple(sorted(erased)),
         scenes=tuple(sorted(scenes)),
-        items=tuple(sorted(items)),
+        items=tuple(sorted(removed - scenes)),
         triggers=tuple(sorted(triggers)),
         waiting=tuple(sorted(waiting)),
     )
 
 
-def _uncovered(graph: Derivations, scenes: set[str], items: set[str]) -> set[str]:
-    """Turns the removed ``scenes`` and ``items`` rested on."""
-    turns: set[str] = set()
-    for scene in scenes:
-        turns.update(graph.scenes.get(scene, ()))
-    for item in items:
-        turns.update(graph.items.get(item, ()))
-    return turns
+def _resting_on(graph: Derivations) -> dict[str, set[str]]:
+    """Turn or scene id -> the scenes and items resting on it."""
+    resting: dict[str, set[str]] = {}
+    for owner, turns in (*graph.scenes.items(), *graph.items.items()):
+        for turn in turns:
+            resting.setdefault(turn, set()).add(owner)
+    for item, scenes in graph.item_scenes.items():
+        for scene in scenes:
+            resting.setdefault(scene, set()).add(item)
+    return resting
 
 
 def without_forgotten(
