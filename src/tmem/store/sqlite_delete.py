@@ -126,15 +126,88 @@ def delete_memory(
     """
     plan = plan_forget_of(conn, user_id, memory_id)
     removed = len(plan.memories) + len(plan.triggers)
-    for erased in plan.memories:
-        detail = "" if erased == memory_id else f"with {memory_id}"
-        removed += _erase_memory(conn, user_id, erased, at, detail)
-    removed += delete_triggers(conn, user_id, plan.triggers)
+    removed += _erase_all(conn, user_id, plan, at)
+    removed += _delete_triggers(conn, user_id, plan.triggers)
     _send_back_to_waiting(conn, user_id, plan.waiting, context, dim)
     _forget_persona_entries(conn, user_id, {*plan.turns, *plan.waiting})
     scrub_finished_jobs(conn, user_id)
     compact_text_index(conn)
     return removed
+
+
+def _erase_all(conn: sqlite3.Connection, user_id: str, plan: Forgetting, at: datetime) -> int:
+    """:func:`_erase_memory` for every memory of ``plan``, a few statements per table."""
+    ids = list(plan.memories)
+    for table, owned in (("turns", plan.turns), ("scenes", plan.scenes), ("items", plan.items)):
+        _delete_in(conn, f"DELETE FROM {table} WHERE user_id = ? AND id IN", user_id, owned)
+    _delete_in(conn, "DELETE FROM memory_sources WHERE user_id = ? AND memory_id IN", user_id, ids)
+    _delete_in(conn, "DELETE FROM trigger_targets WHERE user_id = ? AND memory_id IN", user_id, ids)
+    _delete_in(
+        conn,
+        "UPDATE turns SET scene_id = NULL WHERE user_id = ? AND scene_id IN",
+        user_id,
+        plan.scenes,
+    )
+    _scrub_supersession_reasons(conn, user_id, set(plan.items))
+    fts_delete(conn, user_id, ids)
+    vectors = _delete_in(
+        conn, "DELETE FROM vectors WHERE user_id = ? AND owner_id IN", user_id, ids
+    )
+    # Earlier versions hold the erased text; the tombstone keeps only the version count.
+    versions: dict[str, int] = dict.fromkeys(ids, 0)
+    for chunk, marks in in_chunks(ids):
+        for erased, version in conn.execute(
+            f"DELETE FROM history WHERE user_id = ? AND memory_id IN ({marks})"
+            " RETURNING memory_id, version",
+            (user_id, *chunk),
+        ).fetchall():
+            versions[str(erased)] = max(versions[str(erased)], int(version))
+    conn.executemany(
+        "INSERT INTO history (user_id, memory_id, version, event, text, at, detail)"
+        " VALUES (?, ?, ?, 'deleted', '', ?, ?)",
+        [
+            (user_id, erased, versions[erased] + 1, encode_time(at), _cause(plan, erased))
+            for erased in ids
+        ],
+    )
+    return vectors
+
+
+def _cause(plan: Forgetting, erased: str) -> str:
+    return "" if erased == plan.requested else f"with {plan.requested}"
+
+
+def _delete_in(conn: sqlite3.Connection, statement: str, user_id: str, ids: Sequence[str]) -> int:
+    """Run ``statement`` (ending in ``IN``) for ``ids`` in chunks; return rows changed."""
+    changed = 0
+    for chunk, marks in in_chunks(list(ids)):
+        changed += conn.execute(f"{statement} ({marks})", (user_id, *chunk)).rowcount
+    return changed
+
+
+def _delete_triggers(conn: sqlite3.Connection, user_id: str, trigger_ids: Sequence[str]) -> int:
+    """Delete triggers (their edges go by foreign key) and their vectors; return vectors."""
+    _delete_in(conn, "DELETE FROM triggers WHERE user_id = ? AND id IN", user_id, trigger_ids)
+    return _delete_in(
+        conn, "DELETE FROM vectors WHERE user_id = ? AND owner_id IN", user_id, trigger_ids
+    )
+
+
+def _scrub_supersession_reasons(conn: sqlite3.Connection, user_id: str, items: set[str]) -> None:
+    """A supersession's reason (written by the model) may quote an erased item: keep its id."""
+    if not items:
+        return
+    rows = conn.execute(
+        "SELECT memory_id, version, detail FROM history WHERE user_id = ? AND event = 'superseded'",
+        (user_id,),
+    ).fetchall()
+    for memory_id, version, detail in rows:
+        named = str(detail).split(": ", 1)[0]
+        if named in items and detail != named:
+            conn.execute(
+                "UPDATE history SET detail = ? WHERE user_id = ? AND memory_id = ? AND version = ?",
+                (named, user_id, memory_id, version),
+            )
 
 
 def _send_back_to_waiting(

@@ -181,13 +181,13 @@ def fts_put(conn: sqlite3.Connection, user_id: str, kind: str, owner_id: str, te
 
 
 def fts_delete(conn: sqlite3.Connection, user_id: str, owner_ids: Sequence[str]) -> None:
-    for owner_id in owner_ids:
-        row = conn.execute(
-            "DELETE FROM fts_docs WHERE user_id = ? AND owner_id = ? RETURNING doc",
-            (user_id, owner_id),
-        ).fetchone()
-        if row is not None:
-            conn.execute("DELETE FROM fts WHERE rowid = ?", (row[0],))
+    for chunk, marks in in_chunks(list(owner_ids)):
+        docs = conn.execute(
+            f"DELETE FROM fts_docs WHERE user_id = ? AND owner_id IN ({marks}) RETURNING doc",
+            (user_id, *chunk),
+        ).fetchall()
+        for rows, doc_marks in in_chunks([int(doc) for (doc,) in docs]):
+            conn.execute(f"DELETE FROM fts WHERE rowid IN ({doc_marks})", rows)
 
 
 # --- reading ----------------------------------------------------------------------------------
