@@ -31,6 +31,7 @@ if "--driver" in sys.argv and sys.argv[sys.argv.index("--driver") + 1] == "pysql
 
 import argparse
 import json
+import os
 import statistics
 import tempfile
 import threading
@@ -155,6 +156,22 @@ def _timed_store_delete(store: SQLiteStore) -> list[float]:
     return spent
 
 
+def _timed_checkpoint(store: SQLiteStore) -> list[float]:
+    """Wrap the store's WAL checkpoint to record its wall time."""
+    spent: list[float] = []
+    inner = store._checkpoint
+
+    def timed() -> None:
+        started = time.perf_counter()
+        try:
+            inner()
+        finally:
+            spent.append(time.perf_counter() - started)
+
+    store._checkpoint = timed  # type: ignore[method-assign]
+    return spent
+
+
 def _ms(values: list[float]) -> dict[str, float]:
     ms = sorted(v * 1000 for v in values)
     if not ms:
@@ -182,6 +199,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             time.sleep(0.5)
             begins = _counting_transactions(store)
             store_spent = _timed_store_delete(store)
+            checkpoints = _timed_checkpoint(store)
             windows, totals, transactions = [], [], []
             for i in range(args.deletes):
                 turn_id = f"u0t{(i * 37 + 11) % args.turns}"
@@ -210,7 +228,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "file_bytes": size,
         "delete_total": _ms(totals),
         "delete_store_transaction_and_checkpoint": _ms(store_spent),
+        "delete_checkpoint_only": _ms(checkpoints),
         "write_transactions_per_delete": sorted(set(transactions)),
+        "load_average_1m": round(os.getloadavg()[0], 2),
         "other_tenant_writes_overlapping_a_delete": _ms(overlapping),
         "other_tenant_writes_all": _ms([end - start for start, end in writer.writes]),
     }
