@@ -18,7 +18,8 @@ Run with the standard library's sqlite3, or with a wheel that bundles a newer SQ
 
     python benchmarks/fts_erase.py --driver sqlite3 --out benchmarks/results/fts-erase/stdlib.json
     pip install pysqlite3-binary
-    python benchmarks/fts_erase.py --driver pysqlite3 --out benchmarks/results/fts-erase/pysqlite3.json
+    python benchmarks/fts_erase.py --driver pysqlite3 \
+        --out benchmarks/results/fts-erase/pysqlite3.json
 """
 
 from __future__ import annotations
