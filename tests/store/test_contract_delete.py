@@ -66,7 +66,11 @@ def test_deleting_a_turn_erases_what_rests_on_it_and_the_rest_waits(store: Store
     exported = {r.get("id"): r for r in store.export("u1")}
     assert exported["u1-t1"]["scene_id"] is None
     (tombstone,) = store.history("u1", "u1-sc1")
-    assert (tombstone.event, tombstone.text, tombstone.detail) == ("deleted", "", "with u1-t0")
+    assert (tombstone.event, tombstone.text, tombstone.detail) == (
+        "deleted", "", "scene, with u1-t0",
+    )  # fmt: skip
+    (asked,) = store.history("u1", "u1-t0")
+    assert (asked.event, asked.text, asked.detail) == ("deleted", "", "turn")
 
 
 def test_deleted_memory_leaves_no_search_trace(store: Store) -> None:

@@ -71,6 +71,12 @@ class Forgetting:
     triggers: tuple[str, ...] = ()
     waiting: tuple[str, ...] = ()
 
+    def tombstone(self, erased: str) -> str:
+        """The history ``detail`` of ``erased``'s tombstone: its kind, and the deletion that
+        took it when that was another memory's (``"scene, with t3"``)."""
+        kind = "turn" if erased in self.turns else "scene" if erased in self.scenes else "item"
+        return kind if erased == self.requested else f"{kind}, with {self.requested}"
+
     @property
     def memories(self) -> tuple[str, ...]:
         """Every memory erased, the requested one first."""

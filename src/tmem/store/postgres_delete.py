@@ -114,8 +114,7 @@ def delete_memory(
     plan = plan_forget_of(cursor, user_id, memory_id)
     removed = len(plan.memories) + len(plan.triggers)
     for erased in plan.memories:
-        detail = "" if erased == memory_id else f"with {memory_id}"
-        removed += _erase_memory(cursor, user_id, erased, at, detail)
+        removed += _erase_memory(cursor, user_id, erased, at, plan.tombstone(erased))
     removed += delete_triggers(cursor, user_id, plan.triggers)
     _send_back_to_waiting(cursor, user_id, plan.waiting, context, dim)
     _forget_persona_entries(cursor, user_id, {*plan.turns, *plan.waiting})

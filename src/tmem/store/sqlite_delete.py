@@ -166,15 +166,11 @@ def _erase_all(conn: sqlite3.Connection, user_id: str, plan: Forgetting, at: dat
         "INSERT INTO history (user_id, memory_id, version, event, text, at, detail)"
         " VALUES (?, ?, ?, 'deleted', '', ?, ?)",
         [
-            (user_id, erased, versions[erased] + 1, encode_time(at), _cause(plan, erased))
+            (user_id, erased, versions[erased] + 1, encode_time(at), plan.tombstone(erased))
             for erased in ids
         ],
     )
     return vectors
-
-
-def _cause(plan: Forgetting, erased: str) -> str:
-    return "" if erased == plan.requested else f"with {plan.requested}"
 
 
 def _delete_in(conn: sqlite3.Connection, statement: str, user_id: str, ids: Sequence[str]) -> int:
