@@ -103,6 +103,27 @@ def test_update_keeps_history_and_changes_search(mem: Memory) -> None:
     assert history[0].text == "I also started learning the cello in January."
     assert history[1].text == "I also started learning the violin in January."
     assert mem.search("violin", user_id="ana")[0].id == "a3"
+    # "created" is when the turn was said, not when it was edited.
+    assert history[0].at.isoformat() == "2024-03-01T10:02:00+00:00"
+    assert history[1].at > history[0].at
+
+
+def test_a_never_edited_turn_has_its_creation_in_history(mem: Memory) -> None:
+    mem.add(SESSION_1, user_id="ana")
+    (entry,) = mem.history("a1", "ana")
+    assert (entry.event, entry.version, entry.text) == (
+        "created", 1, "My colleague Ben is allergic to shellfish.",
+    )  # fmt: skip
+    assert entry.at.isoformat() == "2024-03-01T10:00:00+00:00"
+
+
+def test_a_deleted_turn_leaves_a_tombstone_without_its_text(mem: Memory) -> None:
+    mem.add(SESSION_1, user_id="ana")
+    mem.update("a1", "ana", "My colleague Ben is allergic to shellfish and peanuts.")
+    mem.delete("a1", "ana")
+    (tombstone,) = mem.history("a1", "ana")
+    assert (tombstone.event, tombstone.text) == ("deleted", "")
+    assert "shellfish" not in repr(list(mem.export("ana")))
 
 
 def test_delete_removes_from_every_channel(mem: Memory) -> None:

@@ -15,7 +15,7 @@ from tmem.embed.base import Embedder
 from tmem.errors import InputError, LLMUnavailableError, NotFoundError
 from tmem.ingest.normalize import check_user_id
 from tmem.ingest.pipeline import Ingestor, Progress
-from tmem.ingest.vectors import embed_rows, item_text, scene_text
+from tmem.ingest.vectors import embed_rows, item_text, scene_text, waiting_vectors
 from tmem.llm.base import LLM
 from tmem.models import (
     KINDS,
@@ -176,9 +176,17 @@ class Memory:
         return self.store.update_memory(user_id, id, content, rows, self.clock.now())
 
     def delete(self, id: str, user_id: str) -> int:
-        """Delete a memory and what was derived only from it; returns rows removed."""
+        """Forget a memory; returns rows removed.
+
+        Deleting a turn erases every scene, item and trigger whose text rests on it (never
+        trimmed); the other turns those covered wait, searchable as turns, until the next
+        :meth:`reindex` derives them again. History keeps only a tombstone.
+        """
         check_user_id(user_id)
-        removed = self.store.delete_memory(user_id, id, self.clock.now())
+        plan = self.store.plan_forget(user_id, id)
+        waiting = self.store.turns(user_id, plan.waiting)
+        context = waiting_vectors(self.embedder, waiting, self.config.embedder.batch_size)
+        removed = self.store.delete_memory(user_id, id, self.clock.now(), context)
         if removed == 0:
             raise NotFoundError(f"no memory {id!r} for this user")
         return removed
@@ -228,9 +236,14 @@ class Memory:
     def history(self, id: str, user_id: str) -> builtins.list[HistoryEntry]:
         check_user_id(user_id)
         entries = self.store.history(user_id, id)
-        if not entries and self.store.get(user_id, id) is None:
+        if entries:
+            return entries
+        record = self.store.get(user_id, id)
+        if record is None:
             raise NotFoundError(f"no memory {id!r} for this user")
-        return entries
+        # A turn gets its first history row only when edited; until then it is as created.
+        text = record.narrative if isinstance(record, Scene) else record.content
+        return [HistoryEntry(id, 1, "created", text, record.timestamp)]
 
     # --- export / import ---------------------------------------------------------------------
     def export(self, user_id: str) -> Iterator[dict[str, Any]]:

@@ -289,3 +289,7 @@ class PersonaProfile:
     traits: tuple[tuple[str, tuple[str, ...]], ...] = ()
     relations: tuple[tuple[str, str], ...] = ()
     updated_at: datetime | None = None
+    sources: tuple[tuple[str, str, str, tuple[str, ...]], ...] = ()
+    """The turns each entry rests on, as ``(section, key, value, turn ids)``, so forgetting a
+    turn can remove the entries it stated. Entries stored before tmem recorded sources have
+    none."""

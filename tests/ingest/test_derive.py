@@ -380,6 +380,7 @@ def test_persona_deltas_merge_into_profiles() -> None:
     )
     stored = PersonaProfile("u", "Priya", preferences=(("hobbies", ("chess",)),))
     out = run(llm, turns, personas=[stored])
+    chunk = tuple(t.id for t in turns)
     assert out.personas == (
         PersonaProfile(
             "u",
@@ -387,6 +388,11 @@ def test_persona_deltas_merge_into_profiles() -> None:
             identity=(("occupation", "designer"),),
             preferences=(("hobbies", ("chess", "pottery")),),
             updated_at=NOW,
+            # What the extraction stated rests on the chunk's turns; "chess" came with no source.
+            sources=(
+                ("identity", "occupation", "designer", chunk),
+                ("preferences", "hobbies", "pottery", chunk),
+            ),
         ),
     )
     assert run(llm, turns, config=WriteConfig(persona=False)).personas == ()

@@ -7,7 +7,6 @@ import secrets
 import pytest
 
 from tmem.errors import NotFoundError
-from tmem.models import Item, Scene
 from tmem.store.base import Store, VectorRow
 
 from .records import T0, batch, item, scene, trigger, turn, unit
@@ -49,19 +48,29 @@ def _seed_graph(store: Store, user: str, word: str) -> None:
     )
 
 
-def test_deleting_a_turn_cascades_to_what_rests_only_on_it(store: Store) -> None:
+def test_deleting_a_turn_erases_what_rests_on_it_and_the_rest_waits(store: Store) -> None:
     _seed_graph(store, "u1", "zebra")
-    removed = store.delete_memory("u1", "u1-t0", T0)
-    # t0, sc2 and i1 (each left without sources), g1 (no target left), 4 vectors.
-    assert removed == 3 + 1 + 4
-    assert store.get_many("u1", ["u1-t0", "u1-sc2", "u1-i1"]) == {}
-    kept_scene = store.get("u1", "u1-sc1")
-    assert isinstance(kept_scene, Scene) and kept_scene.source_turns == ("u1-t1",)
-    kept_item = store.get("u1", "u1-i2")
-    assert isinstance(kept_item, Item) and kept_item.source_turns == ("u1-t2",)
-    assert store.triggers_for("u1", ["u1-g1"]) == []
-    (shared,) = store.triggers_for("u1", ["u1-g2"])
-    assert shared.targets == (("u1-i2", 0.9),)
+    plan = store.plan_forget("u1", "u1-t0")
+    assert plan.memories == ("u1-t0", "u1-sc1", "u1-sc2", "u1-i1", "u1-i2")
+    assert plan.triggers == ("u1-g1", "u1-g2") and plan.waiting == ("u1-t1", "u1-t2")
+    fresh = tuple(VectorRow(t, "context", unit(0, 0, 1)) for t in ("u1-t1", "u1-t2", "u1-t9"))
+    removed = store.delete_memory("u1", "u1-t0", T0, fresh)
+    # Five memories and two triggers, with five vectors (t0, sc2, i1, g1, g2). Scene sc1 and
+    # item i2 rest on t0 too: a derived text is erased whole, never trimmed.
+    assert removed == 5 + 2 + 5
+    assert set(store.get_many("u1", ["u1-t0", "u1-sc1", "u1-sc2", "u1-i1", "u1-i2"])) == set()
+    assert store.triggers_for("u1", ["u1-g1", "u1-g2"]) == []
+    assert {t.id for t in store.pending_turns("u1")} == {"u1-t1", "u1-t2"}
+    found = {s.id for s in store.search_vectors("u1", "context", unit(0, 0, 1), 10)}
+    assert found == {"u1-t1", "u1-t2"}  # the unknown u1-t9 row was ignored
+    exported = {r.get("id"): r for r in store.export("u1")}
+    assert exported["u1-t1"]["scene_id"] is None
+    (tombstone,) = store.history("u1", "u1-sc1")
+    assert (tombstone.event, tombstone.text, tombstone.detail) == (
+        "deleted", "", "scene, with u1-t0",
+    )  # fmt: skip
+    (asked,) = store.history("u1", "u1-t0")
+    assert (asked.event, asked.text, asked.detail) == ("deleted", "", "turn")
 
 
 def test_deleted_memory_leaves_no_search_trace(store: Store) -> None:
@@ -69,10 +78,9 @@ def test_deleted_memory_leaves_no_search_trace(store: Store) -> None:
     store.delete_memory("u1", "u1-t0", T0)
     for kind in ("turn", "scene", "item"):
         hits = store.search_text("u1", kind, "zebra", 10)  # type: ignore[arg-type]
-        assert {h.id for h in hits} <= {"u1-t1", "u1-sc1"}
-    for space in ("turn", "scene", "item"):
+        assert {h.id for h in hits} <= {"u1-t1"}
+    for space in ("turn", "scene", "item", "entity"):
         assert store.search_vectors("u1", space, unit(1), 10) == []
-    assert [h.id for h in store.search_vectors("u1", "entity", unit(1), 10)] == ["u1-g2"]
 
 
 def test_deletion_leaves_only_a_tombstone_in_history(store: Store) -> None:
@@ -82,14 +90,30 @@ def test_deletion_leaves_only_a_tombstone_in_history(store: Store) -> None:
     assert (entry.event, entry.text, entry.version) == ("deleted", "", 2)
 
 
-def test_deleting_a_scene_takes_items_extracted_only_from_it(store: Store) -> None:
+def test_deleting_an_item_keeps_its_turns_derived(store: Store) -> None:
+    _seed_graph(store, "u1", "zebra")
+    plan = store.plan_forget("u1", "u1-i1")
+    assert plan.memories == ("u1-i1",) and plan.waiting == ()
+    # g2 points at i2 as well, but its text was written from i1 too.
+    assert plan.triggers == ("u1-g1", "u1-g2")
+    store.delete_memory("u1", "u1-i1", T0)
+    assert store.pending_turns("u1") == []
+    assert set(store.get_many("u1", ["u1-sc1", "u1-sc2", "u1-i2"])) == {
+        "u1-sc1",
+        "u1-sc2",
+        "u1-i2",
+    }
+
+
+def test_deleting_a_scene_sends_its_turns_back_to_waiting(store: Store) -> None:
     _seed_graph(store, "u1", "zebra")
     store.delete_memory("u1", "u1-sc2", T0)
-    assert store.get("u1", "u1-i1") is None
+    # i1 came from sc2; t0 waits, so sc1 and i2, which rest on it, go too.
+    assert store.get_many("u1", ["u1-i1", "u1-sc1", "u1-i2"]) == {}
     assert store.get("u1", "u1-t0") is not None
     exported = {r.get("id"): r for r in store.export("u1")}
-    assert exported["u1-t0"]["scene_id"] is None
-    assert exported["u1-t1"]["scene_id"] == "u1-sc1"
+    assert exported["u1-t0"]["scene_id"] is None and exported["u1-t1"]["scene_id"] is None
+    assert {t.id for t in store.pending_turns("u1")} == {"u1-t0", "u1-t1", "u1-t2"}
 
 
 def test_delete_unknown_or_foreign_memory_is_not_found(store: Store) -> None:

@@ -55,6 +55,7 @@ def test_a_job_goes_from_queued_to_running_to_done(service: ServiceStore) -> Non
     done = service.get_job(job_id, "alice")
     assert done is not None and done.status == "done" and done.result == {"turns": 1}
     assert done.lease_until is None
+    assert done.payload == {}  # the messages are not kept once the job is done
     assert service.claim_job("w1", now=NOW + timedelta(days=1)) is None
 
 
@@ -121,6 +122,32 @@ def test_a_job_failed_without_retry_stays_failed(service: ServiceStore) -> None:
     failed = service.get_job(job_id, "u")
     assert failed is not None and (failed.status, failed.error) == ("failed", "bad payload")
     assert service.claim_job("w2", now=NOW + timedelta(days=365)) is None
+
+
+def test_a_job_keeps_its_payload_only_while_it_may_still_run(service: ServiceStore) -> None:
+    retried = service.enqueue_job("ingest", {"messages": ["keep"]}, "u", now=NOW)
+    given_up = service.enqueue_job("ingest", {"messages": ["drop"]}, "u", now=NOW)
+    service.claim_job("w1", now=NOW)
+    service.claim_job("w1", now=NOW)
+    service.fail_job(retried, "later", NOW + MINUTE)
+    service.fail_job(given_up, "never", None)
+    kept, dropped = service.get_job(retried, "u"), service.get_job(given_up, "u")
+    assert kept is not None and kept.payload == {"messages": ["keep"]}
+    assert dropped is not None and dropped.payload == {} and dropped.error == "never"
+
+
+def test_purging_jobs_deletes_only_finished_ones_older_than_the_cutoff(
+    service: ServiceStore,
+) -> None:
+    done = service.enqueue_job("ingest", {}, "u", now=NOW)
+    queued = service.enqueue_job("ingest", {}, "u", now=NOW + timedelta(days=400))
+    assert service.claim_job("w1", now=NOW) is not None
+    service.finish_job(done, {"turns": 0})
+    assert service.purge_jobs(NOW - timedelta(days=400)) == 0
+    assert service.get_job(done, "u") is not None
+    assert service.purge_jobs(datetime.now(UTC) + timedelta(days=1)) == 1
+    assert service.get_job(done, "u") is None
+    assert service.get_job(queued, "u") is not None
 
 
 def test_finishing_an_unknown_job_is_not_found(service: ServiceStore) -> None:

@@ -16,7 +16,7 @@ from tmem.errors import EmbedderMismatchError, SchemaVersionError, StoreError
 from tmem.models import PersonaProfile
 from tmem.store.base import VectorRow
 from tmem.store.sqlite import SQLiteStore
-from tmem.store.sqlite_schema import MIGRATIONS
+from tmem.store.sqlite_schema import FTS5_SECURE_DELETE, MIGRATIONS
 
 from .records import T0, batch, item, scene, trigger, turn, unit
 
@@ -249,3 +249,14 @@ def test_processes_share_one_file(db_path: Path) -> None:
         assert [store.next_seq(f"p{i}") for i in range(4)] == [20] * 4
         assert [len(store.recent_turns(f"p{i}", 99)) for i in range(4)] == [20] * 4
     _assert_intact(db_path)
+
+
+@pytest.mark.skipif(FTS5_SECURE_DELETE, reason="this SQLite reads secure-delete indexes")
+def test_a_store_indexed_by_a_newer_sqlite_is_refused_with_the_fix(tmp_path: Path) -> None:
+    path = tmp_path / "newer.db"
+    SQLiteStore(path).close()
+    with sqlite3.connect(path) as conn:  # what SQLite 3.44+ records once secure-delete is on
+        conn.execute("UPDATE fts_config SET v = 5 WHERE k = 'version'")
+    conn.close()
+    with pytest.raises(StoreError, match=r"3\.44 or newer"):
+        SQLiteStore(path)

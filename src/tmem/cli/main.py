@@ -233,7 +233,7 @@ def update(state: State, user_id: str, memory_id: str, content: str) -> None:
 @click.argument("memory_id")
 @pass_state
 def delete(state: State, user_id: str, memory_id: str) -> None:
-    """Delete a memory and what was derived only from it."""
+    """Delete a memory and everything whose text rests on it."""
     with state.memory() as mem:
         state.require_user(mem, user_id)
         removed = mem.delete(memory_id, user_id)

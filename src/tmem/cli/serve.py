@@ -126,6 +126,13 @@ def _with_llm_concurrency(config: Config, concurrency: int | None) -> Config:
     help="SQLite: fsync every commit (synchronous=FULL), so an acknowledged write survives "
     "power loss.",
 )
+@click.option(
+    "--job-retention-hours",
+    default=168.0,
+    show_default=True,
+    type=click.FloatRange(min=0.001),
+    help="Finished background jobs older than this are deleted when the service starts.",
+)
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))  # fmt: skip
 @click.pass_context
@@ -141,6 +148,7 @@ def serve(
     max_body_bytes: int,
     llm_concurrency: int | None,
     durable: bool,
+    job_retention_hours: float,
     log_level: str,
 ) -> None:
     """Serve the REST API (see docs/service.md)."""
@@ -157,6 +165,7 @@ def serve(
         rate_burst=rate_burst,
         workers=workers,
         max_attempts=max_attempts,
+        job_retention_hours=job_retention_hours,
     )
     try:
         settings.validate()

@@ -77,13 +77,14 @@ def make_item(draft: ItemOut, turns: Sequence[Turn], scene_id: str, ctx: Assembl
     )
 
 
-def persona_delta(out: PersonaOut) -> PersonaDelta:
+def persona_delta(out: PersonaOut, source_turns: tuple[str, ...] = ()) -> PersonaDelta:
     return PersonaDelta(
         speaker=out.speaker.strip(),
         identity=tuple(out.identity.items()),
         preferences=tuple((k, tuple(v)) for k, v in out.preferences.items()),
         traits=tuple((k, tuple(v)) for k, v in out.traits.items()),
         relations=tuple((r.person, r.relation) for r in out.relations),
+        source_turns=source_turns,
     )
 
 
@@ -153,5 +154,6 @@ def assemble(outcomes: Sequence[ChunkOutcome], ctx: AssemblyContext) -> Assembly
             continue
         _add_items(outcome, ctx, assembly, seen)
         _add_scene_triggers(outcome, ctx, assembly)
-        assembly.deltas.extend(persona_delta(p) for p in outcome.output.persona)
+        chunk = tuple(t.id for t in outcome.job.turns)
+        assembly.deltas.extend(persona_delta(p, chunk) for p in outcome.output.persona)
     return assembly

@@ -91,6 +91,29 @@ def derived_vectors(
     return embed_rows(embedder, rows, batch_size)
 
 
+def waiting_vectors(
+    embedder: Embedder, turns: Sequence[Turn], batch_size: int = 64
+) -> list[VectorRow]:
+    """``context`` vectors for turns going back to waiting after a deletion.
+
+    Each turn is embedded with its neighbours among ``turns`` in the same session, in
+    conversation order: the erased turn is nobody's neighbour any more.
+    """
+    ordered = sorted(turns, key=lambda t: t.seq)
+    runs: list[list[Turn]] = []
+    for turn in ordered:
+        if runs and runs[-1][-1].session_id == turn.session_id:
+            runs[-1].append(turn)
+        else:
+            runs.append([turn])
+    rows = [
+        (t.id, "context", context_text(members, i))
+        for members in runs
+        for i, t in enumerate(members)
+    ]
+    return embed_rows(embedder, rows, batch_size)
+
+
 def norm(text: str) -> str:
     return " ".join(text.lower().split()).strip(" .,;:!?\"'")
 

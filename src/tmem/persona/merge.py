@@ -7,7 +7,7 @@ winning. Profiles are immutable; every merge returns a new one.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -44,6 +44,8 @@ class PersonaDelta:
     preferences: Section = ()
     traits: Section = ()
     relations: Pairs = ()
+    source_turns: tuple[str, ...] = ()
+    """The turns the extraction read (the entries it states rest on them)."""
 
 
 def normalize_key(key: str) -> str:
@@ -128,7 +130,7 @@ def merge_deltas(
         if not key:
             continue
         base = current.get(key) or PersonaProfile(user_id=user_id, speaker=delta.speaker.strip())
-        merged = merge_delta(base, delta, at)
+        merged = with_sources(base, merge_delta(base, delta, at), delta)
         if _content(merged) != _content(base):
             current[key] = merged
             if key not in touched:
@@ -137,4 +139,79 @@ def merge_deltas(
 
 
 def _content(profile: PersonaProfile) -> tuple[object, ...]:
-    return (profile.identity, profile.preferences, profile.traits, profile.relations)
+    return (
+        profile.identity,
+        profile.preferences,
+        profile.traits,
+        profile.relations,
+        profile.sources,
+    )
+
+
+Entry = tuple[str, str, str]
+"""One persona entry: ``(section, key, value)``."""
+
+
+def entries(profile: PersonaProfile) -> list[Entry]:
+    """Every entry of ``profile``: an identity pair, one value of a list section, a relation."""
+    found: list[Entry] = [("identity", k, v) for k, v in profile.identity]
+    for name, section in (("preferences", profile.preferences), ("traits", profile.traits)):
+        found.extend((name, key, value) for key, values in section for value in values)
+    found.extend(("relations", person, text) for person, text in profile.relations)
+    return found
+
+
+def _folded(entry: Entry) -> Entry:
+    section, key, value = entry
+    return section, normalize_key(key), value.strip().lower()
+
+
+def with_sources(
+    before: PersonaProfile, after: PersonaProfile, delta: PersonaDelta
+) -> PersonaProfile:
+    """``after`` (``before`` merged with ``delta``) with each entry's source turns.
+
+    Entries the delta states gain its turns; the others keep theirs; entries the merge
+    dropped (limits, overwrites) lose theirs.
+    """
+    stated = {
+        _folded(e)
+        for e in entries(merge_delta(PersonaProfile(after.user_id, after.speaker), delta))
+    }
+    known = {(s, k, v): turns for s, k, v, turns in before.sources}
+    sources = []
+    for entry in entries(after):
+        turns = known.get(entry, ())
+        if _folded(entry) in stated and delta.source_turns:
+            turns = tuple(dict.fromkeys((*turns, *delta.source_turns)))
+        if turns:
+            sources.append((*entry, turns))
+    return replace(after, sources=tuple(sources))
+
+
+def forget_turns(profile: PersonaProfile, gone: Collection[str]) -> PersonaProfile:
+    """``profile`` without the entries resting on any turn in ``gone`` (never trimmed)."""
+    doomed = {(s, k, v) for s, k, v, turns in profile.sources if set(turns) & set(gone)}
+    if not doomed:
+        return profile
+
+    def keep(section: str, key: str, value: str) -> bool:
+        return (section, key, value) not in doomed
+
+    def section(name: str, values: Section) -> Section:
+        kept = ((k, tuple(v for v in vs if keep(name, k, v))) for k, vs in values)
+        return tuple((k, vs) for k, vs in kept if vs)
+
+    return replace(
+        profile,
+        identity=tuple((k, v) for k, v in profile.identity if keep("identity", k, v)),
+        preferences=section("preferences", profile.preferences),
+        traits=section("traits", profile.traits),
+        relations=tuple((k, v) for k, v in profile.relations if keep("relations", k, v)),
+        sources=tuple(src for src in profile.sources if tuple(src[:3]) not in doomed),
+    )
+
+
+def is_empty(profile: PersonaProfile) -> bool:
+    """No entry left."""
+    return not entries(profile)

@@ -233,7 +233,9 @@ class Searcher:
         hits: list[Hit] = []
         for f in fused:
             record = records.get(f.id)
-            if record is None or is_plain_scene(record):
+            # A superseded item can still be ranked by a trigger pointing at it; history keeps
+            # it, recall never shows it.
+            if record is None or is_plain_scene(record) or is_superseded(record):
                 continue
             if len(hits) == limit:
                 break
@@ -245,6 +247,11 @@ class Searcher:
 def is_plain_scene(record: Record) -> bool:
     """A scene grouped without a model: its turns are the evidence until it is derived."""
     return isinstance(record, Scene) and record.provenance.method == HEURISTIC.method
+
+
+def is_superseded(record: Record) -> bool:
+    """An item replaced by a newer, contradicting one."""
+    return isinstance(record, Item) and record.status == "superseded"
 
 
 _TRIGGER_CHANNELS = frozenset({"entity", "bridge", "scene", "horizon"})

@@ -79,6 +79,7 @@ def open_service(db: str, config: Config, settings: ServiceSettings) -> Service:
         memory.close()
         raise
     _purge_idempotency(store, settings)
+    _purge_jobs(store, settings)
     limiter = TokenBucket(settings.rate_per_second, settings.rate_burst)
     service = Service(memory, store, settings, limiter)
     if settings.workers:
@@ -92,6 +93,13 @@ def _purge_idempotency(store: ServiceStore, settings: ServiceSettings) -> None:
     forgotten = store.idempotency_purge(before)
     if forgotten:
         logger.info("forgot %d idempotency records older than %s", forgotten, before)
+
+
+def _purge_jobs(store: ServiceStore, settings: ServiceSettings) -> None:
+    before = datetime.now(UTC) - timedelta(hours=settings.job_retention_hours)
+    purged = store.purge_jobs(before)
+    if purged:
+        logger.info("deleted %d finished jobs older than %s", purged, before)
 
 
 def create_app(db: str, config: Config, settings: ServiceSettings | None = None) -> FastAPI:

@@ -170,7 +170,7 @@ def build_server(
     @server.tool()
     @tool_errors
     def forget(id: str) -> dict[str, Any]:
-        """Delete the memory with this id (and what was derived only from it)."""
+        """Delete the memory with this id and everything whose text rests on it."""
         return {"deleted": id, "rows": memory.delete(id, user_id)}
 
     return server, batched

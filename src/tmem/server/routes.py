@@ -142,7 +142,7 @@ def update_memory(
 def delete_memory(
     memory_id: str, user_id: UserParam, caller: Caller, service: ServiceDep
 ) -> Deleted:
-    """Delete a memory and what was derived only from it."""
+    """Delete a memory and everything whose text rests on it."""
     rows = service.memory.delete(_memory_id(memory_id), _user(caller, user_id))
     return Deleted(deleted=memory_id, rows=rows)
 

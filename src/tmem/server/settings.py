@@ -35,6 +35,9 @@ class ServiceSettings:
             take it over (an ingest running longer is run twice, harmlessly).
         idempotency_ttl_hours: stored ``Idempotency-Key`` responses older than this are
             forgotten when the service starts.
+        job_retention_hours: finished background jobs (done or failed) last updated longer
+            ago than this are deleted when the service starts. A finished job keeps its
+            result and error, never its messages.
     """
 
     auth: bool = True
@@ -48,6 +51,7 @@ class ServiceSettings:
     poll_seconds: float = 1.0
     lease_seconds: float = 900.0
     idempotency_ttl_hours: float = 24.0
+    job_retention_hours: float = 168.0
 
     def validate(self) -> ServiceSettings:
         if self.max_body_bytes < 1024:
@@ -60,6 +64,8 @@ class ServiceSettings:
             raise ConfigError("retry delays must satisfy 0 <= base <= max")
         if min(self.poll_seconds, self.lease_seconds, self.idempotency_ttl_hours) <= 0:
             raise ConfigError("poll_seconds, lease_seconds and idempotency_ttl_hours must be > 0")
+        if self.job_retention_hours <= 0:
+            raise ConfigError("job_retention_hours must be > 0")
         return self
 
     def retry_delay(self, attempts: int) -> float:

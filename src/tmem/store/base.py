@@ -27,7 +27,7 @@ import builtins
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -42,6 +42,9 @@ from tmem.models import (
     Trigger,
     Turn,
 )
+
+if TYPE_CHECKING:  # policy imports the codec, which imports this module
+    from tmem.store.policy import Forgetting
 
 Vector = npt.NDArray[np.float32]
 
@@ -243,6 +246,14 @@ class ServiceStore(Protocol):
         """Forget idempotency records created before ``before``; return how many."""
         ...
 
+    def purge_jobs(self, before: datetime) -> int:
+        """Delete finished (done or failed) jobs last updated before ``before``; return how many.
+
+        A finished job keeps its result and error but no payload (its messages are emptied
+        when it finishes), so purging bounds the queue's size, not its contents.
+        """
+        ...
+
     def api_keys(self, tenant: str | None = None) -> builtins.list[ApiKey]:
         """Stored keys (hashes only), of one tenant or all."""
         ...
@@ -282,12 +293,32 @@ class Store(Protocol):
         """Replace a memory's text and vectors, append a history entry, return the new record."""
         ...
 
-    def delete_memory(self, user_id: str, memory_id: str, at: datetime) -> int:
-        """Delete a memory and everything derived only from it; return rows removed.
+    def plan_forget(self, user_id: str, memory_id: str) -> Forgetting:
+        """What :meth:`delete_memory` would erase and send back to waiting, as of now.
 
-        Deleting a turn removes it from every scene and item; a scene or item left with no
-        source turn is deleted too. Triggers left with no target are deleted. History keeps a
-        tombstone (event ``deleted``, empty text).
+        Raises:
+            NotFoundError: the user has no such memory.
+        """
+        ...
+
+    def delete_memory(
+        self,
+        user_id: str,
+        memory_id: str,
+        at: datetime,
+        context: Sequence[VectorRow] = (),
+    ) -> int:
+        """Forget a memory by :mod:`tmem.store.policy`, in one transaction; return rows removed.
+
+        Deleting a turn erases every scene and item resting on it (never trimmed) and the
+        triggers pointing at them; the surviving turns those covered go back to waiting
+        (pending, searchable as turns through the ``context`` vectors passed in ``context``)
+        for the next ``reindex``. History keeps a tombstone (event ``deleted``, empty text);
+        finished jobs' payloads are emptied. The erased text is gone from the store's files
+        when the call returns (SQLite: WAL checkpoint; Postgres: see docs/postgres.md).
+
+        Raises:
+            NotFoundError: the user has no such memory.
         """
         ...
 

@@ -263,6 +263,7 @@ def persona_to_dict(persona: PersonaProfile) -> Row:
         "traits": [[key, list(values)] for key, values in persona.traits],
         "relations": [list(pair) for pair in persona.relations],
         "updated_at": encode_time(persona.updated_at) if persona.updated_at else None,
+        "sources": [[s, k, v, list(turns)] for s, k, v, turns in persona.sources],
     }
 
 
@@ -276,6 +277,10 @@ def persona_from_dict(user_id: str, data: Mapping[str, Any]) -> PersonaProfile:
         traits=tuple((str(k), tuple(vs)) for k, vs in data["traits"]),
         relations=tuple((str(k), str(v)) for k, v in data["relations"]),
         updated_at=decode_time(updated_at) if updated_at else None,
+        sources=tuple(
+            (str(s), str(k), str(v), tuple(str(t) for t in turns))
+            for s, k, v, turns in data.get("sources") or ()
+        ),
     )
 
 

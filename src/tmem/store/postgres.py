@@ -41,6 +41,7 @@ from tmem.store.base import (
     WriteBatch,
 )
 from tmem.store.conflict import check_basis
+from tmem.store.policy import Forgetting, without_forgotten
 from tmem.store.postgres_export import export_rows, import_row
 from tmem.store.postgres_migrate import (
     bind,
@@ -195,7 +196,9 @@ class PostgresStore:
                 raise NotFoundError(f"no memory {memory_id!r} for this user")
             if not reading.history(cursor, user_id, memory_id):
                 # Turns get no history row when stored; keep the original text before replacing it.
-                add_history(cursor, user_id, memory_id, "created", _current_text(found), at)
+                add_history(
+                    cursor, user_id, memory_id, "created", _current_text(found), found.timestamp
+                )
             version = add_history(cursor, user_id, memory_id, "updated", content, at)
             updated = _with_text(found, content)
             if isinstance(updated, Turn):
@@ -210,15 +213,30 @@ class PostgresStore:
 
         return self._locked(user_id, work)
 
-    def delete_memory(self, user_id: str, memory_id: str, at: datetime) -> int:
-        """Delete a memory and everything derived only from it; return rows removed.
-
-        Counts the memories, triggers and vectors removed, as the SQLite store does; see
-        :mod:`tmem.store.cascade` for what a deletion takes with it.
-        """
-        return self._locked(
-            user_id, lambda cursor: deleting.delete_memory(cursor, user_id, memory_id, at)
+    def plan_forget(self, user_id: str, memory_id: str) -> Forgetting:
+        """What :meth:`delete_memory` would erase and send back to waiting, as of now."""
+        return self._run(
+            user_id, lambda cursor: deleting.plan_forget_of(cursor, user_id, memory_id)
         )
+
+    def delete_memory(
+        self,
+        user_id: str,
+        memory_id: str,
+        at: datetime,
+        context: Sequence[VectorRow] = (),
+    ) -> int:
+        """Forget a memory by :mod:`tmem.store.policy`, in one transaction; return rows removed.
+
+        Counts the memories, triggers and vectors removed, as the SQLite store does. Dead
+        tuples stay on disk until VACUUM (docs/postgres.md).
+        """
+
+        def work(cursor: Cursor) -> int:
+            dim = self._writable_dim(cursor, context) if context else self._vector_dim(cursor)
+            return deleting.delete_memory(cursor, user_id, memory_id, at, context, dim)
+
+        return self._locked(user_id, work)
 
     def delete_user(self, user_id: str) -> int:
         """Delete every row of this user, history and queued jobs included; return rows removed."""
@@ -308,11 +326,12 @@ class PostgresStore:
             if embedder is not None:
                 bind(cursor, embedder, self._where)
             touch_user(cursor, user_id)
-            vectors = [codec.vector_from_dict(row) for row in rows if row["type"] == "vector"]
+            kept = without_forgotten(rows, reading.forgotten(cursor, user_id))
+            vectors = [codec.vector_from_dict(row) for row in kept if row["type"] == "vector"]
             dim = self._writable_dim(cursor, vectors)
-            for row in rows:
+            for row in kept:
                 import_row(cursor, user_id, row, dim)
-            return len(rows)
+            return len(kept)
 
         return self._locked(user_id, work)
 
@@ -389,6 +408,10 @@ class PostgresStore:
     def idempotency_purge(self, before: datetime) -> int:
         """Forget idempotency records created before ``before``; return how many."""
         return self._run(None, lambda cursor: service.idempotency_purge(cursor, before))
+
+    def purge_jobs(self, before: datetime) -> int:
+        """Delete finished jobs last updated before ``before``; return how many."""
+        return self._run(None, lambda cursor: jobs.purge(cursor, before))
 
     # Last in the class: inside it, the name ``list`` means this method, not the builtin.
     def list(

@@ -1,6 +1,7 @@
-"""Deletion on Postgres: applying a :class:`~tmem.store.cascade.DeletionPlan`, erasing a user.
+"""Deletion on Postgres: applying a :class:`~tmem.store.policy.Forgetting`, erasing a user.
 
-The cascade rules are computed once, in :mod:`tmem.store.cascade`, for both backends; this
+The rules are computed once, in :mod:`tmem.store.policy` (forgetting) and
+:mod:`tmem.store.cascade` (scenes emptied by a re-derivation), for both backends; this
 module only applies them. Row counts follow the SQLite store's so ``delete_memory`` and
 ``delete_user`` return the same numbers on both. Postgres keeps deleted tuples until VACUUM
 (and pgvector's HNSW graph keeps dead entries until then, too): docs/postgres.md says when to
@@ -13,11 +14,16 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 
 from tmem.errors import NotFoundError
+from tmem.models import Kind
+from tmem.persona.merge import forget_turns, is_empty
+from tmem.store.base import VectorRow
 from tmem.store.cascade import DeletionPlan, MemoryGraph, plan_deletion
+from tmem.store.policy import Derivations, Forgetting, plan_forget
 from tmem.store.postgres_pool import Cursor
+from tmem.store.postgres_read import personas
 from tmem.store.postgres_rows import split_time
 from tmem.store.postgres_schema import VECTOR_TABLE
-from tmem.store.postgres_write import delete_triggers, delete_vectors
+from tmem.store.postgres_write import delete_triggers, delete_vectors, put_persona, put_vectors
 
 MEMORY_TABLES = ("tmem_turns", "tmem_scenes", "tmem_items")
 _USER_TABLES = (
@@ -62,16 +68,105 @@ def load_graph(cursor: Cursor, user_id: str) -> MemoryGraph:
     return MemoryGraph(sources=sources, scenes_of=scenes_of, targets=targets)
 
 
-def delete_memory(cursor: Cursor, user_id: str, memory_id: str, at: datetime) -> int:
-    """Delete ``memory_id`` and its cascade; return memories, triggers and vectors removed.
+_KINDS: dict[str, Kind] = {"tmem_turns": "turn", "tmem_scenes": "scene", "tmem_items": "item"}
+
+
+def load_derivations(cursor: Cursor, user_id: str) -> Derivations:
+    """What the user's scenes, items and triggers rest on (:mod:`tmem.store.policy`)."""
+    graph = load_graph(cursor, user_id)
+    cursor.execute("SELECT id FROM tmem_scenes WHERE user_id = %s", (user_id,))
+    scene_ids = {str(scene_id) for (scene_id,) in cursor.fetchall()}
+    return Derivations(
+        scenes={s: graph.sources.get(s, ()) for s in scene_ids},
+        items={i: graph.sources.get(i, ()) for i in graph.scenes_of},
+        item_scenes=graph.scenes_of,
+        triggers=graph.targets,
+    )
+
+
+def plan_forget_of(cursor: Cursor, user_id: str, memory_id: str) -> Forgetting:
+    """The policy's plan for forgetting ``memory_id``.
 
     Raises:
         NotFoundError: the user has no such memory.
     """
-    if kind_of(cursor, user_id, memory_id) is None:
+    table = kind_of(cursor, user_id, memory_id)
+    if table is None:
         raise NotFoundError(f"no memory {memory_id!r} for this user")
-    plan = plan_deletion(load_graph(cursor, user_id), memory_id)
-    return _apply_plan(cursor, user_id, plan, at)
+    return plan_forget(load_derivations(cursor, user_id), memory_id, _KINDS[table])
+
+
+def delete_memory(
+    cursor: Cursor,
+    user_id: str,
+    memory_id: str,
+    at: datetime,
+    context: Sequence[VectorRow] = (),
+    dim: int | None = None,
+) -> int:
+    """Forget ``memory_id`` by the policy; return memories, triggers and vectors removed.
+
+    Same contract as :func:`tmem.store.sqlite_delete.delete_memory`.
+
+    Raises:
+        NotFoundError: the user has no such memory.
+    """
+    plan = plan_forget_of(cursor, user_id, memory_id)
+    removed = len(plan.memories) + len(plan.triggers)
+    for erased in plan.memories:
+        removed += _erase_memory(cursor, user_id, erased, at, plan.tombstone(erased))
+    removed += delete_triggers(cursor, user_id, plan.triggers)
+    _send_back_to_waiting(cursor, user_id, plan.waiting, context, dim)
+    _forget_persona_entries(cursor, user_id, {*plan.turns, *plan.waiting})
+    scrub_finished_jobs(cursor, user_id)
+    return removed
+
+
+def _send_back_to_waiting(
+    cursor: Cursor,
+    user_id: str,
+    turn_ids: Sequence[str],
+    context: Sequence[VectorRow],
+    dim: int | None,
+) -> None:
+    """Mark ``turn_ids`` pending, out of any scene, with only the fresh ``context`` vectors."""
+    if not turn_ids:
+        return
+    cursor.execute(
+        "UPDATE tmem_turns SET pending = true, scene_id = NULL WHERE user_id = %s AND id = ANY(%s)",
+        (user_id, list(turn_ids)),
+    )
+    # Old context vectors embedded the erased neighbour's words too.
+    delete_vectors(cursor, user_id, list(turn_ids), ["context"])
+    waiting = set(turn_ids)
+    fresh = [row for row in context if row.space == "context" and row.owner_id in waiting]
+    if fresh and dim is not None:
+        put_vectors(cursor, user_id, fresh, dim)
+
+
+def _forget_persona_entries(cursor: Cursor, user_id: str, gone: set[str]) -> None:
+    """Remove persona entries stated in erased or waiting turns (re-derivation restates them)."""
+    for profile in personas(cursor, user_id):
+        kept = forget_turns(profile, gone)
+        if kept is profile:
+            continue
+        if is_empty(kept):
+            cursor.execute(
+                "DELETE FROM tmem_personas WHERE user_id = %s AND speaker = %s",
+                (user_id, kept.speaker),
+            )
+        else:
+            put_persona(cursor, user_id, kept)
+
+
+def scrub_finished_jobs(cursor: Cursor, user_id: str) -> int:
+    """Empty the payloads of the user's finished jobs (they may quote erased messages)."""
+    cursor.execute(
+        "UPDATE tmem_jobs SET payload = '{}'::jsonb WHERE user_id = %s"
+        " AND status IN ('done', 'failed') AND payload <> '{}'::jsonb",
+        (user_id,),
+    )
+    return cursor.rowcount
 
 
 REPLACED = "replaced: its turns were derived again"
@@ -154,6 +249,12 @@ def _erase_memory(
     cursor.execute(
         "UPDATE tmem_turns SET scene_id = NULL WHERE user_id = %s AND scene_id = %s",
         (user_id, memory_id),
+    )
+    # A supersession's reason (written by the model) may quote the erased fact.
+    cursor.execute(
+        "UPDATE tmem_history SET detail = %s WHERE user_id = %s AND event = 'superseded'"
+        " AND (detail = %s OR starts_with(detail, %s))",
+        (memory_id, user_id, memory_id, memory_id + ": "),
     )
     vectors = delete_vectors(cursor, user_id, [memory_id])
     # Earlier versions hold the erased text; the tombstone keeps only the version count.

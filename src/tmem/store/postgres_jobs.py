@@ -88,7 +88,9 @@ def finish(
     cursor: Cursor, job_id: str, result: Mapping[str, Any], worker_id: str | None = None
 ) -> None:
     cursor.execute(
+        # A finished job needs its messages no more; keeping them would outlive a deletion.
         "UPDATE tmem_jobs SET status = 'done', result = %(result)s, lease_until = NULL,"
+        " payload = '{}'::jsonb,"
         f" updated_at = now() WHERE id = %(id)s{_holder(worker_id)}",
         {"result": Jsonb(dict(result)), "id": job_id, "worker": worker_id},
     )
@@ -105,10 +107,19 @@ def fail(
     cursor.execute(
         "UPDATE tmem_jobs SET error = %(error)s, lease_until = NULL, updated_at = now(),"
         " status = CASE WHEN %(retry)s::timestamptz IS NULL THEN 'failed' ELSE 'queued' END,"
+        " payload = CASE WHEN %(retry)s::timestamptz IS NULL THEN '{}'::jsonb ELSE payload END,"
         f" run_at = coalesce(%(retry)s::timestamptz, run_at) WHERE id = %(id)s{_holder(worker_id)}",
         {"error": error, "retry": retry_at, "id": job_id, "worker": worker_id},
     )
     _require_one(cursor, job_id, worker_id)
+
+
+def purge(cursor: Cursor, before: datetime) -> int:
+    """Delete finished (done or failed) jobs last updated before ``before``; return how many."""
+    cursor.execute(
+        "DELETE FROM tmem_jobs WHERE status IN ('done', 'failed') AND updated_at < %s", (before,)
+    )
+    return cursor.rowcount
 
 
 def get(cursor: Cursor, job_id: str, user_id: str) -> Job | None:

@@ -181,3 +181,11 @@ def scene_links(cursor: Cursor, user_id: str, turn_ids: Sequence[str]) -> dict[s
         (user_id, list(turn_ids)),
     )
     return {str(turn_id): scene_id for turn_id, scene_id in cursor.fetchall()}
+
+
+def forgotten(cursor: Cursor, user_id: str) -> set[str]:
+    """Ids of the user's memories that were deleted (their history holds a tombstone)."""
+    cursor.execute(
+        "SELECT memory_id FROM tmem_history WHERE user_id = %s AND event = 'deleted'", (user_id,)
+    )
+    return {str(memory_id) for (memory_id,) in cursor.fetchall()}

@@ -46,6 +46,7 @@ from tmem.store.base import (
 )
 from tmem.store.codec import RECORD_TYPES, Row
 from tmem.store.conflict import check_basis
+from tmem.store.policy import Forgetting, without_forgotten
 from tmem.store.sqlite_rows import fetch_rows, put_row
 from tmem.store.sqlite_schema import connect, migrate, next_generation, read_meta, write_embedder
 from tmem.store.sqlite_write import add_history, apply_batch, write_vector
@@ -233,7 +234,9 @@ class SQLiteStore:
                 raise NotFoundError(f"no memory {memory_id!r} for this user")
             if not reading.history(conn, user_id, memory_id):
                 # Turns get no history row when stored; keep the original text before replacing it.
-                add_history(conn, user_id, memory_id, "created", _current_text(found), at)
+                add_history(
+                    conn, user_id, memory_id, "created", _current_text(found), found.timestamp
+                )
             version = add_history(conn, user_id, memory_id, "updated", content, at)
             updated = _with_text(found, content)
             put_row(conn, user_id, _row_of(conn, user_id, updated, version))
@@ -248,16 +251,31 @@ class SQLiteStore:
             self._touch(conn, user_id)
             return updated
 
-    def delete_memory(self, user_id: str, memory_id: str, at: datetime) -> int:
-        """Delete a memory and everything derived only from it; return rows removed.
+    def plan_forget(self, user_id: str, memory_id: str) -> Forgetting:
+        """What :meth:`delete_memory` would erase and send back to waiting, as of now."""
+        with self._reading() as conn:
+            return deleting.plan_forget_of(conn, user_id, memory_id)
 
-        Counts the memories, triggers and vectors removed. See
-        :mod:`tmem.store.cascade` for what a deletion takes with it.
+    def delete_memory(
+        self,
+        user_id: str,
+        memory_id: str,
+        at: datetime,
+        context: Sequence[VectorRow] = (),
+    ) -> int:
+        """Forget a memory by :mod:`tmem.store.policy`; return rows removed.
+
+        Counts the memories, triggers and vectors removed. One write transaction, then a WAL
+        checkpoint, so the erased text is out of the WAL file when this returns.
         """
         with self._writing() as conn:
-            removed = deleting.delete_memory(conn, user_id, memory_id, at)
+            bound = read_meta(conn).embedder
+            removed = deleting.delete_memory(
+                conn, user_id, memory_id, at, context, bound[1] if bound else None
+            )
             self._touch(conn, user_id)
-            return removed
+        self._checkpoint()
+        return removed
 
     def delete_user(self, user_id: str) -> int:
         """Delete every row of this user, history and jobs included; return rows removed."""
@@ -265,7 +283,21 @@ class SQLiteStore:
             next_generation(conn)
             removed = deleting.delete_user(conn, user_id) + service.delete_jobs(conn, user_id)
             self._cache.forget(user_id)
-            return removed
+        self._checkpoint()
+        return removed
+
+    def _checkpoint(self) -> None:
+        """Copy the WAL into the file and truncate it: erased text leaves the WAL.
+
+        With ``secure_delete`` on, the copied pages carry zeros where the erased rows were.
+        A reader in another connection can keep the checkpoint from finishing; the next
+        deletion (or SQLite's automatic checkpoint) completes it.
+        """
+        if self.path == ":memory:":
+            return
+        with self._lock:
+            if self._conn is not None:
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
 
     # --- reads --------------------------------------------------------------------------------
     def get(self, user_id: str, memory_id: str) -> Record | None:
@@ -349,6 +381,7 @@ class SQLiteStore:
             if embedder is not None:
                 self._bind(conn, embedder)
             bound = read_meta(conn).embedder
+            rows = without_forgotten(rows, reading.forgotten(conn, user_id))
             for row in rows:
                 _import_row(conn, user_id, row, bound[1] if bound else None)
             next_seq = max((int(r["seq"]) + 1 for r in rows if r["type"] == "turn"), default=0)
@@ -439,6 +472,11 @@ class SQLiteStore:
         """Forget idempotency records created before ``before``; return how many."""
         with self._writing() as conn:
             return service.idempotency_purge(conn, before)
+
+    def purge_jobs(self, before: datetime) -> int:
+        """Delete finished jobs last updated before ``before``; return how many."""
+        with self._writing() as conn:
+            return service.purge_jobs(conn, before)
 
     # Last in the class: inside it, the name ``list`` means this method, not the builtin.
     def list(

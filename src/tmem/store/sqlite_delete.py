@@ -1,8 +1,10 @@
-"""Deletion on SQLite: applying a :class:`~tmem.store.cascade.DeletionPlan`, erasing a user.
+"""Deletion on SQLite: applying a :class:`~tmem.store.policy.Forgetting`, erasing a user.
 
 Erased text must not survive in the file. ``secure_delete=ON`` zero-fills freed rows; FTS5
 keeps deleted terms in older index segments unless its own ``secure-delete`` option is on
-(SQLite 3.44+), so older builds merge the index (``optimize``) after every erasure.
+(SQLite 3.44+), so older builds merge the index (``optimize``) after every erasure. The store
+checkpoints the WAL after the commit (:meth:`tmem.store.sqlite.SQLiteStore.delete_memory`),
+so the erased text leaves the WAL file too.
 """
 
 from __future__ import annotations
@@ -13,11 +15,16 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 
 from tmem.errors import NotFoundError
+from tmem.models import Kind
+from tmem.persona.merge import forget_turns, is_empty
+from tmem.store.base import VectorRow
 from tmem.store.cascade import DeletionPlan, MemoryGraph, plan_deletion
-from tmem.store.codec import encode_time
-from tmem.store.sqlite_rows import fts_delete, in_chunks
+from tmem.store.codec import encode_time, persona_to_dict
+from tmem.store.policy import Derivations, Forgetting, plan_forget
+from tmem.store.sqlite_read import personas
+from tmem.store.sqlite_rows import fts_delete, in_chunks, put_row
 from tmem.store.sqlite_schema import FTS5_SECURE_DELETE
-from tmem.store.sqlite_write import delete_triggers, set_scene_ids
+from tmem.store.sqlite_write import delete_triggers, set_scene_ids, write_vector
 
 _MEMORY_TABLES = ("turns", "scenes", "items")
 _USER_TABLES = (
@@ -71,18 +78,176 @@ def load_graph(conn: sqlite3.Connection, user_id: str) -> MemoryGraph:
     )
 
 
-def delete_memory(conn: sqlite3.Connection, user_id: str, memory_id: str, at: datetime) -> int:
-    """Delete ``memory_id`` and its cascade; return memories, triggers and vectors removed.
+_KINDS: dict[str, Kind] = {"turns": "turn", "scenes": "scene", "items": "item"}
+
+
+def load_derivations(conn: sqlite3.Connection, user_id: str) -> Derivations:
+    """What the user's scenes, items and triggers rest on (:mod:`tmem.store.policy`)."""
+    graph = load_graph(conn, user_id)
+    scene_ids = {
+        str(scene_id)
+        for (scene_id,) in conn.execute("SELECT id FROM scenes WHERE user_id = ?", (user_id,))
+    }
+    return Derivations(
+        scenes={s: graph.sources.get(s, ()) for s in scene_ids},
+        items={i: graph.sources.get(i, ()) for i in graph.scenes_of},
+        item_scenes=graph.scenes_of,
+        triggers=graph.targets,
+    )
+
+
+def plan_forget_of(conn: sqlite3.Connection, user_id: str, memory_id: str) -> Forgetting:
+    """The policy's plan for forgetting ``memory_id``.
 
     Raises:
         NotFoundError: the user has no such memory.
     """
-    if kind_of(conn, user_id, memory_id) is None:
+    table = kind_of(conn, user_id, memory_id)
+    if table is None:
         raise NotFoundError(f"no memory {memory_id!r} for this user")
-    plan = plan_deletion(load_graph(conn, user_id), memory_id)
-    removed = _apply_plan(conn, user_id, plan, at)
+    return plan_forget(load_derivations(conn, user_id), memory_id, _KINDS[table])
+
+
+def delete_memory(
+    conn: sqlite3.Connection,
+    user_id: str,
+    memory_id: str,
+    at: datetime,
+    context: Sequence[VectorRow] = (),
+    dim: int | None = None,
+) -> int:
+    """Forget ``memory_id`` by the policy; return memories, triggers and vectors removed.
+
+    ``context`` holds fresh ``context`` vectors for the turns that go back to waiting; rows
+    for any other turn are ignored (the plan is recomputed here, inside the transaction).
+
+    Raises:
+        NotFoundError: the user has no such memory.
+    """
+    plan = plan_forget_of(conn, user_id, memory_id)
+    removed = len(plan.memories) + len(plan.triggers)
+    removed += _erase_all(conn, user_id, plan, at)
+    removed += _delete_triggers(conn, user_id, plan.triggers)
+    _send_back_to_waiting(conn, user_id, plan.waiting, context, dim)
+    _forget_persona_entries(conn, user_id, {*plan.turns, *plan.waiting})
+    scrub_finished_jobs(conn, user_id)
     compact_text_index(conn)
     return removed
+
+
+def _erase_all(conn: sqlite3.Connection, user_id: str, plan: Forgetting, at: datetime) -> int:
+    """:func:`_erase_memory` for every memory of ``plan``, a few statements per table."""
+    ids = list(plan.memories)
+    for table, owned in (("turns", plan.turns), ("scenes", plan.scenes), ("items", plan.items)):
+        _delete_in(conn, f"DELETE FROM {table} WHERE user_id = ? AND id IN", user_id, owned)
+    _delete_in(conn, "DELETE FROM memory_sources WHERE user_id = ? AND memory_id IN", user_id, ids)
+    _delete_in(conn, "DELETE FROM trigger_targets WHERE user_id = ? AND memory_id IN", user_id, ids)
+    _delete_in(
+        conn,
+        "UPDATE turns SET scene_id = NULL WHERE user_id = ? AND scene_id IN",
+        user_id,
+        plan.scenes,
+    )
+    _scrub_supersession_reasons(conn, user_id, set(plan.items))
+    fts_delete(conn, user_id, ids)
+    vectors = _delete_in(
+        conn, "DELETE FROM vectors WHERE user_id = ? AND owner_id IN", user_id, ids
+    )
+    # Earlier versions hold the erased text; the tombstone keeps only the version count.
+    versions: dict[str, int] = dict.fromkeys(ids, 0)
+    for chunk, marks in in_chunks(ids):
+        for erased, version in conn.execute(
+            f"DELETE FROM history WHERE user_id = ? AND memory_id IN ({marks})"
+            " RETURNING memory_id, version",
+            (user_id, *chunk),
+        ).fetchall():
+            versions[str(erased)] = max(versions[str(erased)], int(version))
+    conn.executemany(
+        "INSERT INTO history (user_id, memory_id, version, event, text, at, detail)"
+        " VALUES (?, ?, ?, 'deleted', '', ?, ?)",
+        [
+            (user_id, erased, versions[erased] + 1, encode_time(at), plan.tombstone(erased))
+            for erased in ids
+        ],
+    )
+    return vectors
+
+
+def _delete_in(conn: sqlite3.Connection, statement: str, user_id: str, ids: Sequence[str]) -> int:
+    """Run ``statement`` (ending in ``IN``) for ``ids`` in chunks; return rows changed."""
+    changed = 0
+    for chunk, marks in in_chunks(list(ids)):
+        changed += conn.execute(f"{statement} ({marks})", (user_id, *chunk)).rowcount
+    return changed
+
+
+def _delete_triggers(conn: sqlite3.Connection, user_id: str, trigger_ids: Sequence[str]) -> int:
+    """Delete triggers (their edges go by foreign key) and their vectors; return vectors."""
+    _delete_in(conn, "DELETE FROM triggers WHERE user_id = ? AND id IN", user_id, trigger_ids)
+    return _delete_in(
+        conn, "DELETE FROM vectors WHERE user_id = ? AND owner_id IN", user_id, trigger_ids
+    )
+
+
+def _scrub_supersession_reasons(conn: sqlite3.Connection, user_id: str, items: set[str]) -> None:
+    """A supersession's reason (written by the model) may quote an erased item: keep its id."""
+    if not items:
+        return
+    rows = conn.execute(
+        "SELECT memory_id, version, detail FROM history WHERE user_id = ? AND event = 'superseded'",
+        (user_id,),
+    ).fetchall()
+    for memory_id, version, detail in rows:
+        named = str(detail).split(": ", 1)[0]
+        if named in items and detail != named:
+            conn.execute(
+                "UPDATE history SET detail = ? WHERE user_id = ? AND memory_id = ? AND version = ?",
+                (named, user_id, memory_id, version),
+            )
+
+
+def _send_back_to_waiting(
+    conn: sqlite3.Connection,
+    user_id: str,
+    turn_ids: Sequence[str],
+    context: Sequence[VectorRow],
+    dim: int | None,
+) -> None:
+    """Mark ``turn_ids`` pending, out of any scene, with only the fresh ``context`` vectors."""
+    for chunk, marks in in_chunks(list(turn_ids)):
+        conn.execute(
+            f"UPDATE turns SET pending = 1, scene_id = NULL WHERE user_id = ? AND id IN ({marks})",
+            (user_id, *chunk),
+        )
+    # Old context vectors embedded the erased neighbour's words too.
+    drop_context_vectors(conn, user_id, turn_ids)
+    waiting = set(turn_ids)
+    for row in context:
+        if row.space == "context" and row.owner_id in waiting:
+            write_vector(conn, user_id, row, dim)
+
+
+def _forget_persona_entries(conn: sqlite3.Connection, user_id: str, gone: set[str]) -> None:
+    """Remove persona entries stated in erased or waiting turns (re-derivation restates them)."""
+    for profile in personas(conn, user_id):
+        kept = forget_turns(profile, gone)
+        if kept is profile:
+            continue
+        if is_empty(kept):
+            conn.execute(
+                "DELETE FROM personas WHERE user_id = ? AND speaker = ?", (user_id, kept.speaker)
+            )
+        else:
+            put_row(conn, user_id, persona_to_dict(kept))
+
+
+def scrub_finished_jobs(conn: sqlite3.Connection, user_id: str) -> int:
+    """Empty the payloads of the user's finished jobs (they may quote erased messages)."""
+    return conn.execute(
+        "UPDATE jobs SET payload = '{}' WHERE user_id = ? AND status IN ('done', 'failed')"
+        " AND payload != '{}'",
+        (user_id,),
+    ).rowcount
 
 
 REPLACED = "replaced: its turns were derived again"
@@ -181,17 +346,30 @@ def _erase_memory(
     conn: sqlite3.Connection, user_id: str, memory_id: str, at: datetime, detail: str = ""
 ) -> int:
     """Remove one memory's rows, edges, text and vectors; leave a history tombstone."""
-    for table in _MEMORY_TABLES:
-        conn.execute(f"DELETE FROM {table} WHERE user_id = ? AND id = ?", (user_id, memory_id))
+    erased = {
+        table: conn.execute(
+            f"DELETE FROM {table} WHERE user_id = ? AND id = ?", (user_id, memory_id)
+        ).rowcount
+        for table in _MEMORY_TABLES
+    }
     conn.execute(
         "DELETE FROM memory_sources WHERE user_id = ? AND memory_id = ?", (user_id, memory_id)
     )
     conn.execute(
         "DELETE FROM trigger_targets WHERE user_id = ? AND memory_id = ?", (user_id, memory_id)
     )
-    conn.execute(
-        "UPDATE turns SET scene_id = NULL WHERE user_id = ? AND scene_id = ?", (user_id, memory_id)
-    )
+    if erased["scenes"]:  # (no index on scene_id: only a scene can be one)
+        conn.execute(
+            "UPDATE turns SET scene_id = NULL WHERE user_id = ? AND scene_id = ?",
+            (user_id, memory_id),
+        )
+    if erased["items"]:
+        # A supersession's reason (written by the model) may quote the erased fact.
+        conn.execute(
+            "UPDATE history SET detail = ? WHERE user_id = ? AND event = 'superseded'"
+            " AND (detail = ? OR detail LIKE ? ESCAPE '\\')",
+            (memory_id, user_id, memory_id, _like_prefix(memory_id) + ": %"),
+        )
     fts_delete(conn, user_id, [memory_id])
     vectors = conn.execute(
         "DELETE FROM vectors WHERE user_id = ? AND owner_id = ?", (user_id, memory_id)
@@ -208,6 +386,10 @@ def _erase_memory(
         (user_id, memory_id, tombstone_version, encode_time(at), detail),
     )
     return int(vectors)
+
+
+def _like_prefix(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def delete_user(conn: sqlite3.Connection, user_id: str) -> int:

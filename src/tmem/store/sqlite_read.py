@@ -215,3 +215,11 @@ def scene_links(
         )
         found.update((str(turn_id), scene_id) for turn_id, scene_id in rows)
     return found
+
+
+def forgotten(conn: sqlite3.Connection, user_id: str) -> set[str]:
+    """Ids of the user's memories that were deleted (their history holds a tombstone)."""
+    rows = conn.execute(
+        "SELECT memory_id FROM history WHERE user_id = ? AND event = 'deleted'", (user_id,)
+    )
+    return {str(memory_id) for (memory_id,) in rows}

@@ -80,9 +80,9 @@ TABLES: dict[str, Table] = {
     "persona": Table(
         "personas",
         ("speaker",),
-        ("speaker", "identity", "preferences", "traits", "relations", "updated_at"),
+        ("speaker", "identity", "preferences", "traits", "relations", "updated_at", "sources"),
         order="speaker",
-        json=frozenset({"identity", "preferences", "traits", "relations"}),
+        json=frozenset({"identity", "preferences", "traits", "relations", "sources"}),
     ),
     "history": Table(
         "history",
@@ -138,6 +138,8 @@ def _upsert(conn: sqlite3.Connection, table: Table, user_id: str, row: Row) -> N
 def put_row(conn: sqlite3.Connection, user_id: str, row: Row) -> None:
     """Insert or replace one export-format dict, with its sources, targets and FTS entry."""
     kind = row["type"]
+    if kind == "persona" and "sources" not in row:
+        row = {**row, "sources": []}  # exports written before persona entries had sources
     _upsert(conn, TABLES[kind], user_id, row)
     if kind in ("scene", "item"):
         _put_list(conn, "memory_sources", "memory_id", (user_id, row["id"]), row["source_turns"])
@@ -184,13 +186,13 @@ def fts_put(conn: sqlite3.Connection, user_id: str, kind: str, owner_id: str, te
 
 
 def fts_delete(conn: sqlite3.Connection, user_id: str, owner_ids: Sequence[str]) -> None:
-    for owner_id in owner_ids:
-        row = conn.execute(
-            "DELETE FROM fts_docs WHERE user_id = ? AND owner_id = ? RETURNING doc",
-            (user_id, owner_id),
-        ).fetchone()
-        if row is not None:
-            conn.execute("DELETE FROM fts WHERE rowid = ?", (row[0],))
+    for chunk, marks in in_chunks(list(owner_ids)):
+        docs = conn.execute(
+            f"DELETE FROM fts_docs WHERE user_id = ? AND owner_id IN ({marks}) RETURNING doc",
+            (user_id, *chunk),
+        ).fetchall()
+        for rows, doc_marks in in_chunks([int(doc) for (doc,) in docs]):
+            conn.execute(f"DELETE FROM fts WHERE rowid IN ({doc_marks})", rows)
 
 
 # --- reading ----------------------------------------------------------------------------------

@@ -137,10 +137,16 @@ _FTS_SCOPE: tuple[str, ...] = (
     """CREATE VIRTUAL TABLE fts_terms USING fts5vocab(fts, row)""",
 )
 
+# Persona entries name the turns they rest on, so forgetting a turn can remove them.
+_PERSONA_SOURCES: tuple[str, ...] = (
+    """ALTER TABLE personas ADD COLUMN sources TEXT NOT NULL DEFAULT '[]'""",
+)
+
 MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("0001_initial", _INITIAL),
     ("0002_service", _SERVICE),
     ("0003_fts_scope", _FTS_SCOPE),
+    ("0004_persona_sources", _PERSONA_SOURCES),
 )
 """Named migrations in order; the schema version is how many have been applied.
 
@@ -317,6 +323,8 @@ def _migrate(conn: sqlite3.Connection, *, tmem_version: str, created_at: str) ->
         )
     if "meta" in tables:
         _refuse_newer(conn, tmem_version)
+    if "fts_config" in tables:
+        _refuse_newer_fts(conn)
     applied = _applied(conn)
     _refuse_unknown(applied, f"this tmem ({tmem_version})")
     pending = MIGRATIONS[len(applied) :]
@@ -328,6 +336,17 @@ def _migrate(conn: sqlite3.Connection, *, tmem_version: str, created_at: str) ->
         )
     _write_meta_defaults(conn, tmem_version=tmem_version, created_at=created_at)
     return [name for name, _ in pending]
+
+
+def _refuse_newer_fts(conn: sqlite3.Connection) -> None:
+    """A store whose FTS5 index was written with ``secure-delete`` needs SQLite 3.44+."""
+    row = conn.execute("SELECT v FROM fts_config WHERE k = 'version'").fetchone()
+    if row is not None and int(row[0]) >= 5 and not FTS5_SECURE_DELETE:
+        raise StoreError(
+            "this store's full-text index was written by SQLite 3.44 or newer (FTS5"
+            f" secure-delete); this Python's sqlite3 is {sqlite3.sqlite_version}: open the"
+            " store with a Python whose sqlite3 is 3.44 or newer"
+        )
 
 
 def _refuse_unknown(applied: list[str], who: str) -> None:

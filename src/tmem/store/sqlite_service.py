@@ -109,7 +109,8 @@ def finish(
     now: datetime,
 ) -> None:
     cursor = conn.execute(
-        "UPDATE jobs SET status = 'done', result = :result, lease_until = NULL,"
+        # A finished job needs its messages no more; keeping them would outlive a deletion.
+        "UPDATE jobs SET status = 'done', result = :result, lease_until = NULL, payload = '{}',"
         f" updated_at = :now WHERE id = :id{_holder(worker_id)}",
         {
             "result": _json(result, "job result"),
@@ -132,6 +133,7 @@ def fail(
     cursor = conn.execute(
         "UPDATE jobs SET error = :error, lease_until = NULL, updated_at = :now,"
         " status = CASE WHEN :retry IS NULL THEN 'failed' ELSE 'queued' END,"
+        " payload = CASE WHEN :retry IS NULL THEN '{}' ELSE payload END,"
         f" run_at = coalesce(:retry, run_at) WHERE id = :id{_holder(worker_id)}",
         {
             "error": error,
@@ -155,6 +157,14 @@ def get_job(conn: sqlite3.Connection, job_id: str, user_id: str) -> Job | None:
         f"SELECT {_JOB_COLUMNS} FROM jobs WHERE user_id = ? AND id = ?", (user_id, job_id)
     ).fetchone()
     return None if row is None else _job(row)
+
+
+def purge_jobs(conn: sqlite3.Connection, before: datetime) -> int:
+    """Delete finished (done or failed) jobs last updated before ``before``; return how many."""
+    return conn.execute(
+        "DELETE FROM jobs WHERE status IN ('done', 'failed') AND updated_at < ?",
+        (service_time(before),),
+    ).rowcount
 
 
 def delete_jobs(conn: sqlite3.Connection, user_id: str) -> int:

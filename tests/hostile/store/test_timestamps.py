@@ -71,7 +71,8 @@ def test_the_edges_of_the_range_are_kept_exactly_and_every_read_works(store_url:
             assert stored.timestamp == datetime.fromisoformat(text)
             assert stored.timestamp.utcoffset() == datetime.fromisoformat(text).utcoffset()
         assert mem.get("m0", "ana").id == "m0"
-        assert mem.history("m0", "ana") == []
+        history = mem.history("m0", "ana")
+        assert [(h.event, h.at) for h in history] == [("created", datetime.fromisoformat(EDGES[0]))]
         assert {h.id for h in mem.search("note about", user_id="ana", limit=10)} >= {"m0", "m1"}
         exported = list(mem.export("ana"))
         mem.import_records(exported, user_id="copy")
