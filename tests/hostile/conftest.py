@@ -1,0 +1,44 @@
+"""Fixtures for the hostile battery: real ``tmem serve`` processes on 127.0.0.1.
+
+``TMEM_HOSTILE_SCALE`` (read by the tests only, never by tmem) multiplies loop sizes and
+example counts: 1 in CI, larger for ``make hostile``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.server.service import Server, create_key
+
+SCALE = max(1, int(os.environ.get("TMEM_HOSTILE_SCALE", "1")))
+UNLIMITED = ("--rate-limit", "100000", "--rate-burst", "100000",
+             "--auth-failure-burst", "100000")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Service:
+    server: Server
+    db: str
+    key_a: str
+    key_b: str
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    root: Path = tmp_path_factory.mktemp("hostile")
+    db = str(root / "hostile.db")
+    key_a, key_b = create_key(db, "acme"), create_key(db, "globex")
+    server = Server(db, args=UNLIMITED, log=root / "server.log").start()
+    try:
+        yield Service(server, db, key_a, key_b)
+    finally:
+        server.stop()
