@@ -14,18 +14,55 @@ from tmem.ids import MAX_ID_CHARS, check_id, check_lookup_id, id_problem
 from tmem.memory import Memory
 
 # Ids the grammar refuses; before it, `add` accepted each one and no interface could reach it.
-REFUSED = ["a/b", "/", ".", "..", "a\\b", "rtl\u202eevil", "zero\u200bwidth", "soft\u00adhyphen",
-           "line\u2028sep", "nel\u0085", "tab\tin", "\x7f", " lead", "trail ", "   ", "",
-           "x" * (MAX_ID_CHARS + 1), "bom\ufeff", "private\ue000"]  # fmt: skip
+REFUSED = [
+    "a/b",
+    "/",
+    ".",
+    "..",
+    "a\\b",
+    "rtl\u202eevil",
+    "zero\u200bwidth",
+    "soft\u00adhyphen",
+    "line\u2028sep",
+    "nel\u0085",
+    "tab\tin",
+    "\x7f",
+    " lead",
+    "trail ",
+    "   ",
+    "",
+    "x" * (MAX_ID_CHARS + 1),
+    "bom\ufeff",
+    "private\ue000",
+]
 # Odd but legal: each must survive every interface (tests/hostile/test_reachable_ids.py).
-ODD_LEGAL = ["a b", "ünï-çødé", "日本語", "🙂", "%2e%2e", "%2F", "a.b", "...", "-dash", "?q=1&x",
-             "#frag", "a+b", "semi;colon", "quote\"'", "<tag>", "100%", "~", "@:!$&'()*,;=",
-             "nb\u00a0sp", "x" * MAX_ID_CHARS]  # fmt: skip
+ODD_LEGAL = [
+    "a b",
+    "ünï-çødé",
+    "日本語",
+    "🙂",
+    "%2e%2e",
+    "%2F",
+    "a.b",
+    "...",
+    "-dash",
+    "?q=1&x",
+    "#frag",
+    "a+b",
+    "semi;colon",
+    "quote\"'",
+    "<tag>",
+    "100%",
+    "~",
+    "@:!$&'()*,;=",
+    "nb\u00a0sp",
+    "x" * MAX_ID_CHARS,
+]
 
 
 @pytest.mark.parametrize("bad", REFUSED)
 def test_refused_ids_name_the_problem(bad: str) -> None:
-    with pytest.raises(InputError, match="^message id "):
+    with pytest.raises(InputError, match=r"^message id "):
         check_id(bad, "message id")
 
 
@@ -57,8 +94,10 @@ def test_lookups_refuse_what_no_store_holds(bad: str) -> None:
 @pytest.mark.parametrize("bad", ["a/b", "..", "rtl\u202eevil", "zero\u200bwidth", "soft\u00adhy"])
 def test_memory_add_refuses_unreachable_ids_and_writes_nothing(bad: str) -> None:
     with Memory.open(":memory:", Config(embedder=EmbedderConfig(kind="hash"))) as memory:
-        batch = [{"speaker": "A", "content": "kept?", "id": "ok"},
-                 {"speaker": "A", "content": "x", "id": bad}]  # fmt: skip
+        batch = [
+            {"speaker": "A", "content": "kept?", "id": "ok"},
+            {"speaker": "A", "content": "x", "id": bad},
+        ]
         with pytest.raises(InputError, match="id"):
             memory.add(batch, "ana")
         assert memory.list("ana") == []

@@ -16,8 +16,7 @@ import pytest
 from tests.server.service import Server, create_key
 
 SCALE = max(1, int(os.environ.get("TMEM_HOSTILE_SCALE", "1")))
-UNLIMITED = ("--rate-limit", "100000", "--rate-burst", "100000",
-             "--auth-failure-burst", "100000")  # fmt: skip
+UNLIMITED = ("--rate-limit", "100000", "--rate-burst", "100000", "--auth-failure-burst", "100000")
 
 
 @dataclass(frozen=True)

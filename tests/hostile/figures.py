@@ -13,8 +13,18 @@ from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 
-FIGURES = ("requests", "kills", "processes", "server_errors", "lost_writes", "duplicate_writes",
-           "duplicate_seq", "detached_turns", "cross_tenant_reads", "integrity_failures")  # fmt: skip
+FIGURES = (
+    "requests",
+    "kills",
+    "processes",
+    "server_errors",
+    "lost_writes",
+    "duplicate_writes",
+    "duplicate_seq",
+    "detached_turns",
+    "cross_tenant_reads",
+    "integrity_failures",
+)
 
 
 def record(test: str, counts: Mapping[str, int]) -> None:

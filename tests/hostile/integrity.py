@@ -42,4 +42,5 @@ def sqlite_integrity_ok(path: str) -> bool:
     import sqlite3
 
     with sqlite3.connect(path) as conn:
-        return conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        result: str = conn.execute("PRAGMA integrity_check").fetchone()[0]
+    return result == "ok"

@@ -33,12 +33,22 @@ from tmem.server.settings import ServiceSettings
 pytestmark = pytest.mark.slow  # starts tmem serve processes
 
 DOT_SEGMENT_TARGETS = [
-    b"/v1/users/..", b"/v1/users/.", b"/v1/users/ana/../ana", b"/v1/users/%2e%2e",
-    b"/v1/users/ana/%2E%2E/bob", b"/v1/users/ana/./ana", b"/v1/users/ana%2F..%2Fbob",
-    b"/v1/memories/..?user_id=ana", b"/v1/memories/%2e/history?user_id=ana",
-]  # fmt: skip
-BAD_UTF8_TARGETS = [b"/v1/users/%FF", b"/v1/memories/%C3%28?user_id=ana",
-                    b"/v1/memories?user_id=%FF%FE", b"/v1/memories?user_id=ana&kind=%80"]  # fmt: skip
+    b"/v1/users/..",
+    b"/v1/users/.",
+    b"/v1/users/ana/../ana",
+    b"/v1/users/%2e%2e",
+    b"/v1/users/ana/%2E%2E/bob",
+    b"/v1/users/ana/./ana",
+    b"/v1/users/ana%2F..%2Fbob",
+    b"/v1/memories/..?user_id=ana",
+    b"/v1/memories/%2e/history?user_id=ana",
+]
+BAD_UTF8_TARGETS = [
+    b"/v1/users/%FF",
+    b"/v1/memories/%C3%28?user_id=ana",
+    b"/v1/memories?user_id=%FF%FE",
+    b"/v1/memories?user_id=ana&kind=%80",
+]
 
 
 def _send_raw(url: str, key: str, method: str, target: bytes) -> httpx.Response:
@@ -85,8 +95,9 @@ def test_invalid_utf8_in_path_or_query_is_400(service: Service, target: bytes) -
 def test_the_200_character_limit_is_the_callers_own(service: Service) -> None:
     longest = "u" * 200
     _remember(service.url, service.key_a, longest)
-    with httpx.Client(base_url=service.url,
-                      headers={"Authorization": f"Bearer {service.key_a}"}) as http:  # fmt: skip
+    with httpx.Client(
+        base_url=service.url, headers={"Authorization": f"Bearer {service.key_a}"}
+    ) as http:
         listed = http.get("/v1/memories", params={"user_id": longest}).json()["memories"]
         assert listed and {m["user_id"] for m in listed} == {longest}
         body = {"user_id": longest + "u", "messages": [{"speaker": "A", "content": "x"}]}

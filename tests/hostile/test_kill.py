@@ -82,24 +82,30 @@ class Ledger:
 def _send(http: httpx.Client, request: Request) -> httpx.Response | None:
     params = {"background": "true"} if request.background else {}
     try:
-        return http.post("/v1/memories", json=request.body, params=params,
-                         headers={"Idempotency-Key": request.key})  # fmt: skip
+        return http.post(
+            "/v1/memories",
+            json=request.body,
+            params=params,
+            headers={"Idempotency-Key": request.key},
+        )
     except httpx.HTTPError:
         return None
 
 
 def _writer(url: str, key: str, name: str, ledger: Ledger, stop: threading.Event) -> None:
     rng = random.Random(name)
-    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"},
-                      timeout=10) as http:  # fmt: skip
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=10) as http:
         i = 0
         while not stop.is_set():
             request_key = f"{name}-{i}"
             user = USERS[i % len(USERS)]
-            messages = [{"speaker": "Ana", "content": f"canary {request_key} {j}"}
-                        for j in range(rng.randint(1, 3))]  # fmt: skip
-            request = Request(request_key, {"user_id": user, "messages": messages},
-                              background=rng.random() < 0.2)  # fmt: skip
+            messages = [
+                {"speaker": "Ana", "content": f"canary {request_key} {j}"}
+                for j in range(rng.randint(1, 3))
+            ]
+            request = Request(
+                request_key, {"user_id": user, "messages": messages}, background=rng.random() < 0.2
+            )
             response = _send(http, request)
             ledger.note(request, response)
             if response is None:
@@ -109,8 +115,10 @@ def _writer(url: str, key: str, name: str, ledger: Ledger, stop: threading.Event
 
 def _round(url: str, key: str, number: int, ledger: Ledger, server: Server) -> None:
     stop = threading.Event()
-    threads = [threading.Thread(target=_writer, args=(url, key, f"r{number}w{w}", ledger, stop))
-               for w in range(WRITERS)]  # fmt: skip
+    threads = [
+        threading.Thread(target=_writer, args=(url, key, f"r{number}w{w}", ledger, stop))
+        for w in range(WRITERS)
+    ]
     for thread in threads:
         thread.start()
     time.sleep(random.Random(number).uniform(0.3, 1.5))
@@ -121,8 +129,7 @@ def _round(url: str, key: str, number: int, ledger: Ledger, server: Server) -> N
 
 
 def _retry(url: str, key: str, ledger: Ledger) -> None:
-    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"},
-                      timeout=30) as http:  # fmt: skip
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30) as http:
         for request in list(ledger.unknown.values()):
             ledger.note(request, _send(http, request))
         for request_key in list(ledger.acked)[-5:]:  # replays answer as the first time
@@ -130,18 +137,20 @@ def _retry(url: str, key: str, ledger: Ledger) -> None:
             response = _send(http, ledger.requests[request_key])
             ledger.sent += 1
             assert response is not None and (response.status_code, response.json()) == (
-                status, body,
-            )  # fmt: skip
+                status,
+                body,
+            )
 
 
 def _wait_for_jobs(url: str, key: str, ledger: Ledger) -> int:
     failed = 0
-    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"},
-                      timeout=30) as http:  # fmt: skip
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30) as http:
         for _, job_id in ledger.jobs:
             deadline = time.monotonic() + 60
-            while (job := http.get(f"/v1/jobs/{job_id}").json())["status"] not in ("done",
-                                                                                   "failed"):  # fmt: skip
+            while (job := http.get(f"/v1/jobs/{job_id}").json())["status"] not in (
+                "done",
+                "failed",
+            ):
                 assert time.monotonic() < deadline, job
                 time.sleep(0.1)
             ledger.sent += 1
@@ -164,8 +173,7 @@ def _battery(db: str, store_users: Callable[[str], str]) -> dict[str, int]:
     failed_jobs = _wait_for_jobs(server.url, key, ledger)
     server.stop()
     found = check_users(db, [store_users(u) for u in USERS])
-    expected = Counter(m["content"] for r in ledger.requests.values()
-                       for m in r.body["messages"])  # fmt: skip
+    expected = Counter(m["content"] for r in ledger.requests.values() for m in r.body["messages"])
     return {
         "requests": ledger.sent,
         "kills": ROUNDS,
@@ -185,8 +193,16 @@ def _battery(db: str, store_users: Callable[[str], str]) -> dict[str, int]:
 
 def _assert_clean(figures: dict[str, int]) -> None:
     assert figures["acked"] > 0 and figures["turns"] > 0, figures
-    bad = ("server_errors", "refused", "failed_jobs", "lost_writes", "duplicate_writes",
-           "unexpected_turns", "duplicate_seq", "detached_turns")  # fmt: skip
+    bad = (
+        "server_errors",
+        "refused",
+        "failed_jobs",
+        "lost_writes",
+        "duplicate_writes",
+        "unexpected_turns",
+        "duplicate_seq",
+        "detached_turns",
+    )
     assert {k: figures[k] for k in bad} == dict.fromkeys(bad, 0), figures
 
 

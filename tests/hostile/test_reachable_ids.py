@@ -67,8 +67,9 @@ def test_client_add_refuses_ids_no_path_could_reach(service: Service, bad: str) 
 
 
 def _cli(db: str, *args: str) -> Any:
-    result = CliRunner().invoke(cli, ["--db", db, "--json", "--quiet", *args],
-                                env={"TMEM_EMBEDDER": "hash"})  # fmt: skip
+    result = CliRunner().invoke(
+        cli, ["--db", db, "--json", "--quiet", *args], env={"TMEM_EMBEDDER": "hash"}
+    )
     return result
 
 
@@ -103,8 +104,7 @@ async def _forget_all(db: str, user: str, ids: list[str]) -> list[bool]:
     async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
         await session.initialize()
         return [
-            not (await session.call_tool("forget", {"id": memory_id})).is_error
-            for memory_id in ids
+            not (await session.call_tool("forget", {"id": memory_id})).is_error for memory_id in ids
         ]
 
 
