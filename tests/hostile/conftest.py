@@ -1,6 +1,7 @@
 """Fixtures for the hostile battery: real ``tmem serve`` processes on 127.0.0.1.
 
-``TMEM_HOSTILE_SCALE`` (read by the tests only, never by tmem) multiplies loop sizes and
+``TMEM_HOSTILE_SCALE`` (read by the tests only, never by tmem, at import: the suite's autouse
+fixture hides ``TMEM_*`` variables from the tests themselves) multiplies loop sizes and
 example counts: 1 in CI, larger for ``make hostile``.
 """
 

@@ -13,6 +13,8 @@ from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 
+# Read at import: the suite's autouse fixture hides TMEM_* variables from the tests themselves.
+REPORT = os.environ.get("TMEM_HOSTILE_REPORT", "")
 FIGURES = (
     "requests",
     "kills",
@@ -29,10 +31,9 @@ FIGURES = (
 
 def record(test: str, counts: Mapping[str, int]) -> None:
     """Append ``counts`` for ``test`` to the report file, when one is configured."""
-    path = os.environ.get("TMEM_HOSTILE_REPORT")
-    if not path:
+    if not REPORT:
         return
-    with Path(path).open("a", encoding="utf-8") as out:
+    with Path(REPORT).open("a", encoding="utf-8") as out:
         out.write(json.dumps({"test": test, **counts}) + "\n")
 
 
