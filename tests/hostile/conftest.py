@@ -15,6 +15,12 @@ from pathlib import Path
 import pytest
 
 from tests.server.service import Server, create_key
+from tests.store.pg_server import (  # noqa: F401 - fixtures
+    create_schema,
+    drop_schema,
+    pg_database_url,
+    pg_server,
+)
 
 SCALE = max(1, int(os.environ.get("TMEM_HOSTILE_SCALE", "1")))
 UNLIMITED = ("--rate-limit", "100000", "--rate-burst", "100000", "--auth-failure-burst", "100000")
@@ -32,13 +38,25 @@ class Service:
         return self.server.url
 
 
-@pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def service(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Service]:
+    """A ``tmem serve`` with keys for tenants ``acme`` and ``globex``, once per store."""
     root: Path = tmp_path_factory.mktemp("hostile")
-    db = str(root / "hostile.db")
+    schema = ""
+    if request.param == "sqlite":
+        db = str(root / "hostile.db")
+    else:
+        database: str = request.getfixturevalue("pg_database_url")
+        schema, db = create_schema(database)
     key_a, key_b = create_key(db, "acme"), create_key(db, "globex")
     server = Server(db, args=UNLIMITED, log=root / "server.log").start()
     try:
         yield Service(server, db, key_a, key_b)
     finally:
         server.stop()
+        if schema:
+            drop_schema(request.getfixturevalue("pg_database_url"), schema)
