@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 
-.PHONY: install dev demo demo-full test check lint format clean
+.PHONY: install dev demo demo-full test hostile check lint format clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -38,6 +38,19 @@ demo-full: install
 
 test: dev
 	$(BIN)/python -m pytest
+
+# The hostile battery at length (docs/reliability.md): route and header fuzzing, tenant isolation
+# and kill -9 loops on SQLite and Postgres, hostile input and ids. HOSTILE_SCALE multiplies loop
+# sizes and example counts; `make test` runs the same tests at scale 1.
+HOSTILE_SCALE ?= 10
+HOSTILE_REPORT ?= hostile-report.jsonl
+HOSTILE_TESTS := tests/hostile tests/server/test_fuzz.py tests/server/test_hostile.py \
+	tests/server/test_crash.py
+hostile: dev
+	rm -f $(HOSTILE_REPORT)
+	TMEM_HOSTILE_SCALE=$(HOSTILE_SCALE) TMEM_HOSTILE_REPORT=$(HOSTILE_REPORT) \
+		$(BIN)/python -m pytest $(HOSTILE_TESTS) -p no:cacheprovider
+	$(BIN)/python -m tests.hostile.figures $(HOSTILE_REPORT)
 
 lint: dev
 	$(BIN)/ruff format --check src tests

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tmem.errors import InputError
-from tmem.ingest.normalize import check_user_id, parse_timestamp, to_messages
+from tmem.ingest.normalize import MAX_STORE_USER_CHARS, check_user_id, parse_timestamp, to_messages
 from tmem.models import Message
 
 
@@ -83,7 +83,7 @@ def test_messages_must_be_a_list() -> None:
         to_messages({"speaker": "A", "content": "x"})  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("bad", ["", "   ", "a\nb", "x" * 201, None, 5])
+@pytest.mark.parametrize("bad", ["", "   ", "a\nb", "x" * (MAX_STORE_USER_CHARS + 1), None, 5])
 def test_check_user_id_rejects_unusable_ids(bad: object) -> None:
     with pytest.raises(InputError):
         check_user_id(bad)

@@ -33,10 +33,10 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     root: Path = tmp_path_factory.mktemp("service")
     db = str(root / "service.db")
     key_a, key_b = create_key(db, "acme"), create_key(db, "globex")
-    # A generous rate limit: this server is shared by many tests (limits: test_limits.py).
-    server = Server(
-        db, args=("--rate-limit", "1000", "--rate-burst", "1000"), log=root / "server.log"
-    )
+    # Generous limits: this server is shared by many tests, some sending no or bad keys on
+    # purpose (the limits themselves: test_limits.py, tests/hostile/test_edges.py).
+    args = ("--rate-limit", "1000", "--rate-burst", "1000", "--auth-failure-burst", "100000")
+    server = Server(db, args=args, log=root / "server.log")
     server.start()
     try:
         yield Running(server, key_a, key_b)

@@ -137,10 +137,13 @@ def test_bad_idempotency_keys_are_422(http: httpx.Client) -> None:
         _assert_clean_4xx(response)
 
 
-def test_invalid_utf8_in_a_query_string_is_replaced_not_500(http: httpx.Client) -> None:
-    # Starlette decodes query strings with U+FFFD replacement: a valid, empty user.
+def test_invalid_utf8_in_a_query_string_is_400_not_a_replacement_user(
+    http: httpx.Client,
+) -> None:
+    # Starlette would decode it with U+FFFD replacement: a valid user named "\ufffd\ufffd".
     response = http.get("/v1/memories?user_id=%FF%FE")
-    assert response.status_code == 200 and response.json() == {"memories": []}
+    assert response.status_code == 400, response.text
+    assert "UTF-8" in response.json()["error"]["message"]
 
 
 def test_duplicate_json_keys_never_500(http: httpx.Client) -> None:

@@ -17,12 +17,12 @@ from tmem.errors import (
     StoreError,
     TmemError,
 )
-from tmem.server.auth import external_user_id, internal_user_id
 from tmem.server.errors import status_of
 from tmem.server.idempotency import request_hash, with_message_ids
 from tmem.server.jobs import parse_job_id, public_job_id
 from tmem.server.limits import TokenBucket, retry_after
 from tmem.server.settings import ServiceSettings
+from tmem.server.tenancy import caller_user_id, store_user_id
 
 
 class FakeClock:
@@ -88,7 +88,7 @@ def test_malformed_job_ids_parse_to_none(forged: str) -> None:
 @given(st.text(min_size=1, max_size=20, alphabet="abc/"), st.text(min_size=1, max_size=20))
 def test_user_ids_map_into_the_tenant_and_back(user: str, tenant_tail: str) -> None:
     tenant = "t" + "".join(c for c in tenant_tail if c.isalnum())
-    assert external_user_id(internal_user_id(tenant, user)) == user
+    assert caller_user_id(store_user_id(tenant, user)) == user
 
 
 def test_request_hash_ignores_key_order_but_not_content_or_mode() -> None:

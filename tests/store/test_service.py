@@ -86,6 +86,20 @@ def test_an_expired_lease_lets_another_worker_take_the_job(service: ServiceStore
     assert (taken.id, taken.worker_id, taken.attempts) == (job_id, "w2", 2)
 
 
+def test_a_renewed_lease_keeps_the_job_from_other_workers(service: ServiceStore) -> None:
+    # Issue 12: workers renew their lease while a job runs, so a lease can be short and only
+    # a crashed worker's job is taken over. Real clock: renewing counts from the store's now.
+    job_id = service.enqueue_job("ingest", {}, "u")
+    start = datetime.now(UTC) + timedelta(seconds=1)  # the job is due by then on any clock
+    assert service.claim_job("w1", lease=timedelta(seconds=1), now=start) is not None
+    service.renew_job(job_id, "w1", lease=MINUTE)
+    assert service.claim_job("w2", lease=MINUTE, now=start + timedelta(seconds=5)) is None
+    taken = service.claim_job("w2", lease=MINUTE, now=start + 3 * MINUTE)
+    assert taken is not None and taken.worker_id == "w2"
+    with pytest.raises(NotFoundError):  # w1 lost it: renewing says so
+        service.renew_job(job_id, "w1", lease=MINUTE)
+
+
 def test_a_stale_worker_cannot_finish_or_fail_a_job_taken_over(service: ServiceStore) -> None:
     job_id = service.enqueue_job("ingest", {}, "u", now=NOW)
     service.claim_job("w1", lease=MINUTE, now=NOW)

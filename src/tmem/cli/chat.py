@@ -11,14 +11,14 @@ import click
 from tmem.chatlog import CHAT_FORMATS, ChatFormat, read_chat, rename_speakers
 from tmem.cli.feedback import exit_if_failed, failed_turns, progress_bar, step_unit
 from tmem.cli.io import read_text
-from tmem.cli.options import common_options, user_option
+from tmem.cli.options import common_options, new_user_option
 from tmem.errors import InputError
 from tmem.models import IngestReport
 
 
 @click.command(name="import-chat")
 @common_options
-@user_option
+@new_user_option
 @click.option(
     "--format",
     "chat_format",

@@ -14,7 +14,7 @@ import click
 
 from tmem.cli.feedback import exit_if_failed, progress_bar, step_unit
 from tmem.cli.io import jsonl_line, read_messages, read_records
-from tmem.cli.options import common_options, user_option
+from tmem.cli.options import common_options, new_user_option, user_option
 from tmem.cli.settings import config_from_env, describe_mode
 from tmem.config import Config
 from tmem.errors import TmemError
@@ -105,7 +105,7 @@ def cli(ctx: click.Context, db: str, as_json: bool, quiet: bool) -> None:
 
 @cli.command()
 @common_options
-@user_option
+@new_user_option
 @click.option("--session", "session_id", default=None, help="Session id (generated if omitted).")
 @click.option(
     "--derive/--no-derive",
@@ -302,7 +302,7 @@ def export(state: State, user_id: str, output: Path) -> None:
 
 @cli.command(name="import")
 @common_options
-@user_option
+@new_user_option
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
 @pass_state
 def import_(state: State, user_id: str, file: Path) -> None:

@@ -7,11 +7,28 @@ from typing import Any, TypeVar
 
 import click
 
+from tmem.errors import TmemError
+from tmem.ids import check_id
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def user_option(f: F) -> F:
     return click.option("--user", "user_id", required=True, help="The user (tenant) id.")(f)
+
+
+def _new_user(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    try:
+        return check_id(value, "user_id")
+    except TmemError as error:
+        raise click.BadParameter(str(error)) from None
+
+
+def new_user_option(f: F) -> F:
+    """``--user`` for commands that may create the user: the id grammar applies."""
+    return click.option(
+        "--user", "user_id", required=True, callback=_new_user, help="The user (tenant) id."
+    )(f)
 
 
 def _set_on_state(attr: str) -> Callable[[click.Context, click.Parameter, Any], None]:

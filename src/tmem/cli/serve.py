@@ -18,6 +18,11 @@ import click
 from tmem.config import Config
 from tmem.errors import TmemError
 from tmem.server.settings import (
+    DEFAULT_AUTH_FAILURE_BURST,
+    DEFAULT_AUTH_FAILURES_PER_MINUTE,
+    DEFAULT_HEADER_TIMEOUT,
+    DEFAULT_KEEP_ALIVE_TIMEOUT,
+    DEFAULT_LEASE_SECONDS,
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_RATE_BURST,
     DEFAULT_RATE_PER_SECOND,
@@ -111,6 +116,32 @@ def _with_llm_concurrency(config: Config, concurrency: int | None) -> Config:
 )
 @click.option("--rate-burst", default=DEFAULT_RATE_BURST, show_default=True, type=click.IntRange(1))
 @click.option(
+    "--auth-failure-limit",
+    default=DEFAULT_AUTH_FAILURES_PER_MINUTE,
+    show_default=True,
+    type=click.FloatRange(min=0.001),
+    help="Failed authentications per minute per client address; then 429 with Retry-After.",
+)
+@click.option(
+    "--auth-failure-burst", default=DEFAULT_AUTH_FAILURE_BURST, show_default=True,
+    type=click.IntRange(1),
+)  # fmt: skip
+@click.option(
+    "--job-lease",
+    default=DEFAULT_LEASE_SECONDS,
+    show_default=True,
+    type=click.FloatRange(min=1),
+    help="Seconds before a job whose worker stopped renewing it (crashed) runs elsewhere.",
+)
+@click.option(
+    "--header-timeout", default=DEFAULT_HEADER_TIMEOUT, show_default=True,
+    type=click.FloatRange(min=0.1), help="Seconds a client has to send a request's headers.",
+)  # fmt: skip
+@click.option(
+    "--keep-alive-timeout", default=DEFAULT_KEEP_ALIVE_TIMEOUT, show_default=True,
+    type=click.IntRange(1), help="Seconds an idle kept-alive connection stays open.",
+)  # fmt: skip
+@click.option(
     "--max-body-bytes", default=DEFAULT_MAX_BODY_BYTES, show_default=True, type=click.IntRange(1024)
 )
 @click.option(
@@ -145,6 +176,11 @@ def serve(
     max_attempts: int,
     rate_limit: float,
     rate_burst: int,
+    auth_failure_limit: float,
+    auth_failure_burst: int,
+    job_lease: float,
+    header_timeout: float,
+    keep_alive_timeout: int,
     max_body_bytes: int,
     llm_concurrency: int | None,
     durable: bool,
@@ -155,6 +191,7 @@ def serve(
     import uvicorn
 
     from tmem.server.app import create_app
+    from tmem.server.connections import bounded_h11
 
     _logging(log_level)
     db, config = _state(ctx)
@@ -163,9 +200,12 @@ def serve(
         max_body_bytes=max_body_bytes,
         rate_per_second=rate_limit,
         rate_burst=rate_burst,
+        auth_failures_per_minute=auth_failure_limit,
+        auth_failure_burst=auth_failure_burst,
         workers=workers,
         max_attempts=max_attempts,
         job_retention_hours=job_retention_hours,
+        lease_seconds=job_lease,
     )
     try:
         settings.validate()
@@ -174,7 +214,15 @@ def serve(
         app = create_app(db, config, settings)
     except TmemError as error:
         raise click.ClickException(str(error)) from None
-    uvicorn.run(app, host=host, port=port, log_level=log_level, server_header=False)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        server_header=False,
+        http=bounded_h11(header_timeout),
+        timeout_keep_alive=keep_alive_timeout,
+    )
 
 
 @click.command()
@@ -238,7 +286,7 @@ def mcp(ctx: click.Context, user_id: str, derive: str, batch_turns: int) -> None
         raise click.ClickException(
             "tmem mcp needs the mcp extra: pip install 'tmem[mcp]'"
         ) from None
-    from tmem.ingest.normalize import check_user_id
+    from tmem.ids import check_id
     from tmem.memory import Memory
 
     # stdout carries the protocol: logs go to stderr, warnings only.
@@ -246,7 +294,7 @@ def mcp(ctx: click.Context, user_id: str, derive: str, batch_turns: int) -> None
     db, config = _state(ctx)
     try:
         memory = Memory.open(db, config)
-        check_user_id(user_id)
+        check_id(user_id, "user_id")
     except TmemError as error:
         raise click.ClickException(str(error)) from None
     server, batched = build_server(

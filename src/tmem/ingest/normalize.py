@@ -13,13 +13,16 @@ from typing import Any
 
 from tmem import timestamps
 from tmem.errors import InputError
+from tmem.ids import MAX_ID_CHARS, check_id
 from tmem.models import Message
 
 MAX_CONTENT_CHARS = 100_000
-MAX_ID_CHARS = 200
+MAX_STORE_USER_CHARS = MAX_ID_CHARS + 1 + 64
+"""A store user id: a caller's id of up to 200 characters, or the REST service's
+``tenant/user_id`` (tenant names have at most 64 characters)."""
 MAX_SPEAKER_CHARS = 200
 _ALLOWED_KEYS = frozenset({"speaker", "content", "timestamp", "id", "role"})
-_USER_ID_RE = re.compile(r"^[^\x00-\x1f\x7f]{1,200}$")
+_USER_ID_RE = re.compile(rf"^[^\x00-\x1f\x7f]{{1,{MAX_STORE_USER_CHARS}}}$")
 
 
 def parse_timestamp(value: str | datetime) -> datetime:
@@ -36,9 +39,16 @@ def parse_timestamp(value: str | datetime) -> datetime:
 
 
 def check_user_id(user_id: object) -> str:
-    """Return ``user_id`` if it is a usable tenant key, else raise :class:`InputError`."""
+    """Return ``user_id`` if it can name a stored user, else raise :class:`InputError`.
+
+    Lenient, so users stored before the id grammar stay reachable; the interfaces that
+    create users (REST, CLI, MCP) also apply :func:`tmem.ids.check_id`.
+    """
     if not isinstance(user_id, str) or not _USER_ID_RE.match(user_id) or not user_id.strip():
-        raise InputError("user_id must be a non-empty string of at most 200 printable characters")
+        raise InputError(
+            f"user_id must be a non-empty string of at most {MAX_STORE_USER_CHARS}"
+            " characters without control characters"
+        )
     return user_id
 
 
@@ -126,8 +136,4 @@ def _optional_id(value: object, index: int) -> str | None:
         return None
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
-    if not isinstance(value, str) or not value.strip() or len(value) > MAX_ID_CHARS:
-        raise InputError(f"message {index}: id must be a non-empty string of at most 200 chars")
-    if any(ord(c) < 32 for c in value):
-        raise InputError(f"message {index}: id contains control characters")
-    return value
+    return check_id(value, f"message {index}: id")

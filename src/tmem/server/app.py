@@ -28,6 +28,7 @@ from .gate import AuthGate
 from .idempotency import KeyLocks
 from .jobs import WorkerPool
 from .limits import BodyLimit, TokenBucket
+from .paths import PathGuard
 from .routes import router
 from .settings import ServiceSettings
 
@@ -44,6 +45,7 @@ class Service:
     store: ServiceStore
     settings: ServiceSettings
     limiter: TokenBucket
+    auth_failures: TokenBucket
     locks: KeyLocks = field(default_factory=KeyLocks)
     workers: WorkerPool | None = None
 
@@ -81,7 +83,8 @@ def open_service(db: str, config: Config, settings: ServiceSettings) -> Service:
     _purge_idempotency(store, settings)
     _purge_jobs(store, settings)
     limiter = TokenBucket(settings.rate_per_second, settings.rate_burst)
-    service = Service(memory, store, settings, limiter)
+    auth_failures = TokenBucket(settings.auth_failures_per_minute / 60, settings.auth_failure_burst)
+    service = Service(memory, store, settings, limiter, auth_failures)
     if settings.workers:
         service.workers = WorkerPool(memory, store, settings, settings.workers)
         service.workers.start()
@@ -132,9 +135,10 @@ def create_app(db: str, config: Config, settings: ServiceSettings | None = None)
         redirect_slashes=False,
     )
     errors.install(app)
-    # Added last runs first: the key is checked before the body is even read.
+    # Added last runs first: the target is checked, then the key, before the body is read.
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(AuthGate)
+    app.add_middleware(PathGuard)
     app.include_router(router)
     return app
 

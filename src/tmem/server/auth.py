@@ -2,9 +2,9 @@
 
 A key is a random secret shown once (``tmem keys create``); the store keeps only its SHA-256
 hex digest (:func:`tmem.store.api_keys.hash_secret`) and looks keys up by that digest. A
-request names no tenant itself: the tenant comes from the key, and each ``user_id`` in a
-request is mapped into the tenant's own namespace (``tenant/user_id``), so one tenant can
-never address another's memories (BOLA).
+request names no tenant itself: the tenant comes from the key, and :mod:`.tenancy` maps each
+``user_id`` into the tenant's own namespace, so one tenant can never address another's
+memories (BOLA).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from tmem.store.api_keys import hash_secret
 from tmem.store.base import ServiceStore
 
 from .errors import ApiError
+from .tenancy import Tenant
 
 audit_log = logging.getLogger("tmem.server.audit")
 
@@ -35,20 +36,10 @@ class Principal:
     tenant: str
     key_id: str
 
-    def user(self, user_id: str) -> str:
-        """The store's user id for the caller's ``user_id``."""
-        return internal_user_id(self.tenant, user_id)
-
-
-def internal_user_id(tenant: str, user_id: str) -> str:
-    # Tenant names contain no '/', so the first '/' always ends the tenant: "a" + "b/c" and
-    # "a/b" + "c" cannot both exist.
-    return f"{tenant}/{user_id}"
-
-
-def external_user_id(internal: str) -> str:
-    """The caller's ``user_id`` back from the store's user id."""
-    return internal.split("/", 1)[1] if "/" in internal else internal
+    @property
+    def scope(self) -> Tenant:
+        """The caller's tenant: how its ids map into the store."""
+        return Tenant(self.tenant)
 
 
 def authenticate(store: ServiceStore, header: str | None) -> Principal:

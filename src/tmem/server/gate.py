@@ -42,8 +42,10 @@ class AuthGate:
             return
         service: Service = scope["app"].state.service
         header = _header(scope, b"authorization")
+        client = scope.get("client")
+        address = str(client[0]) if client else "-"
         try:
-            principal = await anyio.to_thread.run_sync(_admit, service, header)
+            principal = await anyio.to_thread.run_sync(_admit, service, header, address)
         except ApiError as error:
             response = error_response(error.status, error.code, error.message, error.headers)
             await response(scope, receive, send)
@@ -57,9 +59,9 @@ class AuthGate:
         await self.app(scope, receive, send)
 
 
-def _admit(service: Service, header: str | None) -> Principal:
+def _admit(service: Service, header: str | None, address: str) -> Principal:
     if service.settings.auth:
-        principal = authenticate(service.store, header)
+        principal = _authenticate(service, header, address)
     else:
         principal = Principal(tenant=NO_AUTH_TENANT, key_id="no-auth")
     wait = service.limiter.take(principal.key_id)
@@ -71,6 +73,24 @@ def _admit(service: Service, header: str | None) -> Principal:
             {"Retry-After": retry_after(wait)},
         )
     return principal
+
+
+def _authenticate(service: Service, header: str | None, address: str) -> Principal:
+    """The principal, unless ``address`` failed too often lately (then 429 before any check,
+    so keys cannot be guessed at speed)."""
+    wait = service.auth_failures.wait(address)
+    if wait > 0:
+        raise ApiError(
+            429,
+            "rate_limited",
+            "too many failed authentications from this address; retry later",
+            {"Retry-After": retry_after(wait)},
+        )
+    try:
+        return authenticate(service.store, header)
+    except ApiError:
+        service.auth_failures.take(address)
+        raise
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

@@ -18,7 +18,8 @@ import binascii
 import logging
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,8 +28,8 @@ from tmem.memory import Memory
 from tmem.serialize import to_dict
 from tmem.store.base import Job, ServiceStore
 
-from .auth import external_user_id
 from .settings import ServiceSettings
+from .tenancy import caller_user_id
 
 logger = logging.getLogger("tmem.server.jobs")
 
@@ -69,7 +70,7 @@ def run_add(memory: Memory, payload: Mapping[str, Any]) -> dict[str, Any]:
     derive = bool(payload.get("derive", True))  # jobs queued by an older tmem have no flag
     report = memory.add(messages, internal, payload.get("session_id"), derive=derive)
     result: dict[str, Any] = to_dict(report)
-    result["user_id"] = external_user_id(internal)
+    result["user_id"] = caller_user_id(internal)
     return result
 
 
@@ -77,7 +78,7 @@ def run_reindex(memory: Memory, payload: Mapping[str, Any]) -> dict[str, Any]:
     """Do a ``reindex`` job; the result is the ingest report as the API shows it."""
     internal = str(payload["user_id"])
     result: dict[str, Any] = to_dict(memory.reindex(internal))
-    result["user_id"] = external_user_id(internal)
+    result["user_id"] = caller_user_id(internal)
     return result
 
 
@@ -103,7 +104,8 @@ class JobRunner:
         if job is None:
             return False
         try:
-            result = self._execute(job)
+            with self._renewing(job.id, lease):
+                result = self._execute(job)
         except Exception as error:  # a worker must outlive any one job's failure
             self._failed(job, error)
             return True
@@ -112,6 +114,29 @@ class JobRunner:
         except NotFoundError:
             logger.warning("job %s was taken over by another worker; result dropped", job.id)
         return True
+
+    @contextmanager
+    def _renewing(self, job_id: str, lease: timedelta) -> Iterator[None]:
+        """Renew the job's lease every third of it while the block runs: only a worker that
+        stopped (crashed, killed) lets its lease run out, so the lease can be short."""
+        done = threading.Event()
+
+        def renew() -> None:
+            while not done.wait(lease.total_seconds() / 3):
+                try:
+                    self.store.renew_job(job_id, self.worker_id, lease=lease)
+                except NotFoundError:
+                    return  # taken over: finishing will say so
+                except Exception:  # the store is briefly down: try again next period
+                    logger.warning("could not renew the lease on job %s", job_id)
+
+        thread = threading.Thread(target=renew, name=f"{self.worker_id}-lease", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            done.set()
+            thread.join()
 
     def _execute(self, job: Job) -> dict[str, Any]:
         if job.kind == ADD_JOB:

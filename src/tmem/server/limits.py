@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+MAX_BUCKETS = 10_000
+
 
 @dataclass
 class _Bucket:
@@ -40,15 +42,30 @@ class TokenBucket:
 
     def take(self, key: str) -> float:
         """Spend one token of ``key``: 0.0 if allowed, else the seconds until one is free."""
+        return self._spend(key, spend=True)
+
+    def wait(self, key: str) -> float:
+        """Like :meth:`take` without spending: 0.0 if ``key`` has a token left."""
+        return self._spend(key, spend=False)
+
+    def _spend(self, key: str, *, spend: bool) -> float:
         with self._lock:
             now = self._clock()
+            if len(self._buckets) > MAX_BUCKETS:
+                self._forget_full(now)
             bucket = self._buckets.setdefault(key, _Bucket(float(self.burst), now))
             bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.stamp) * self.rate)
             bucket.stamp = now
             if bucket.tokens >= 1.0:
-                bucket.tokens -= 1.0
+                bucket.tokens -= 1.0 if spend else 0.0
                 return 0.0
             return (1.0 - bucket.tokens) / self.rate
+
+    def _forget_full(self, now: float) -> None:
+        # A full bucket is the same as no bucket: dropping them bounds memory when many
+        # keys or client addresses come and go.
+        refill = self.burst / self.rate
+        self._buckets = {k: b for k, b in self._buckets.items() if now - b.stamp < refill}
 
 
 def retry_after(seconds: float) -> str:

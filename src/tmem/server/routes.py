@@ -1,8 +1,8 @@
 """The endpoints: one per :class:`tmem.Memory` method, plus jobs and health.
 
-Each endpoint maps the caller's ``user_id`` into its tenant (:class:`~.auth.Principal`),
-calls the memory and rewrites store user ids back before answering, so a tenant never sees
-or addresses another tenant's namespace.
+Each endpoint maps the caller's ``user_id`` into its tenant (:mod:`.tenancy`), calls the
+memory and answers in the caller's ids again, so a tenant never sees or addresses another
+tenant's namespace.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPBearer
 
 from tmem.errors import InputError, LLMUnavailableError, NotFoundError
-from tmem.ingest.normalize import MAX_ID_CHARS, check_user_id, to_messages
+from tmem.ids import check_lookup_id
+from tmem.ingest.normalize import to_messages
 from tmem.models import Kind
 from tmem.serialize import to_dict
 from tmem.store.base import IdempotencyRecord, Job
@@ -38,8 +39,8 @@ from .schemas import (
     SearchResponse,
     UpdateRequest,
     UserDeleted,
-    clean_text,
 )
+from .tenancy import to_caller
 
 if TYPE_CHECKING:
     from .app import Service
@@ -69,9 +70,13 @@ UserParam = Annotated[str, Query(max_length=200, description="the user within yo
 
 
 @router.get("/healthz")
-def healthz(service: ServiceDep) -> dict[str, str]:
-    """Liveness: the service is up (no key needed)."""
-    return {"status": "ok", "mode": service.memory.mode}
+async def healthz(request: Request) -> dict[str, str]:
+    """Liveness: the service is up (no key needed).
+
+    Answered on the event loop, not in the threadpool the other endpoints share, so it stays
+    prompt however many requests are being served.
+    """
+    return {"status": "ok", "mode": _service(request).memory.mode}
 
 
 # --- write -------------------------------------------------------------------------------------
@@ -84,7 +89,7 @@ def add_memories(
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> JSONResponse:
     """Remember messages (``?background=true``: queue them and answer 202 with a job id)."""
-    user = _user(caller, body.user_id)
+    user = _user(caller, body.user_id, new=True)
     messages = [m.to_library() for m in body.messages]
     to_messages(messages)  # tmem's own checks, so a queued job never fails on bad input
     if idempotency_key is None:
@@ -248,40 +253,22 @@ router.include_router(v1)
 
 
 # --- helpers -----------------------------------------------------------------------------------
-def _user(caller: Principal, user_id: str) -> str:
+def _user(caller: Principal, user_id: str, *, new: bool = False) -> str:
     """The store's user id for ``user_id`` in the caller's tenant (422 if unusable)."""
-    try:
-        clean_text(user_id)
-        return check_user_id(caller.user(check_user_id(user_id)))
-    except ValueError as error:
-        raise InputError(f"user_id {error}") from None
+    return caller.scope.store_user(user_id, new=new)
 
 
 def _memory_id(memory_id: str) -> str:
     """An id that cannot exist is simply not found (never handed to the store)."""
     try:
-        clean_text(memory_id)
-    except ValueError:
+        return check_lookup_id(memory_id)
+    except InputError:
         raise NotFoundError("no such memory") from None
-    if len(memory_id) > MAX_ID_CHARS or not memory_id.isprintable():
-        raise NotFoundError("no such memory")
-    return memory_id
 
 
 def _out(obj: Any, internal: str, external: str) -> Any:
-    """``obj`` as JSON with the store's user id replaced by the caller's."""
-    return _rename_user(to_dict(obj), internal, external)
-
-
-def _rename_user(data: Any, internal: str, external: str) -> Any:
-    if isinstance(data, dict):
-        return {
-            k: external if k == "user_id" and v == internal else _rename_user(v, internal, external)
-            for k, v in data.items()
-        }
-    if isinstance(data, list):
-        return [_rename_user(v, internal, external) for v in data]
-    return data
+    """``obj`` as JSON in the caller's ids."""
+    return to_caller(obj, internal, external)
 
 
 def _job_out(job: Job, public_id: str) -> JobOut:

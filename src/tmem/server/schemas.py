@@ -12,7 +12,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from tmem.errors import InputError
-from tmem.ingest.normalize import MAX_CONTENT_CHARS, MAX_ID_CHARS, parse_timestamp
+from tmem.ids import MAX_ID_CHARS
+from tmem.ingest.normalize import MAX_CONTENT_CHARS, parse_timestamp
 
 MAX_MESSAGES = 1000
 """Messages per add request; more must be split over several requests."""

@@ -211,6 +211,10 @@ class ServiceStore(Protocol):
         self, worker_id: str, *, lease: timedelta = DEFAULT_LEASE, now: datetime | None = None
     ) -> Job | None: ...
 
+    def renew_job(
+        self, job_id: str, worker_id: str, *, lease: timedelta = DEFAULT_LEASE
+    ) -> None: ...
+
     def finish_job(
         self, job_id: str, result: Mapping[str, Any], *, worker_id: str | None = None
     ) -> None: ...

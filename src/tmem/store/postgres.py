@@ -352,6 +352,14 @@ class PostgresStore:
         """
         return self._run(None, lambda cursor: jobs.claim(cursor, worker_id, lease, now))
 
+    def renew_job(self, job_id: str, worker_id: str, *, lease: timedelta = DEFAULT_LEASE) -> None:
+        """Extend the lease ``worker_id`` holds on a running job to ``lease`` from now.
+
+        Raises:
+            NotFoundError: the worker no longer holds the job (another took it over).
+        """
+        self._run(None, lambda cursor: jobs.renew(cursor, job_id, worker_id, lease))
+
     def finish_job(
         self, job_id: str, result: Mapping[str, Any], *, worker_id: str | None = None
     ) -> None:

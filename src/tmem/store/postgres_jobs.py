@@ -84,6 +84,15 @@ def _holder(worker_id: str | None) -> str:
     return "" if worker_id is None else " AND status = 'running' AND worker_id = %(worker)s"
 
 
+def renew(cursor: Cursor, job_id: str, worker_id: str, lease: timedelta) -> None:
+    cursor.execute(
+        "UPDATE tmem_jobs SET lease_until = now() + %(lease)s WHERE id = %(id)s"
+        " AND status = 'running' AND worker_id = %(worker)s",
+        {"lease": lease, "id": job_id, "worker": worker_id},
+    )
+    _require_one(cursor, job_id, worker_id)
+
+
 def finish(
     cursor: Cursor, job_id: str, result: Mapping[str, Any], worker_id: str | None = None
 ) -> None:

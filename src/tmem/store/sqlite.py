@@ -407,6 +407,15 @@ class SQLiteStore:
         with self._writing() as conn:
             return service.claim(conn, worker_id, lease, now or self._clock.now())
 
+    def renew_job(self, job_id: str, worker_id: str, *, lease: timedelta = DEFAULT_LEASE) -> None:
+        """Extend the lease ``worker_id`` holds on a running job to ``lease`` from now.
+
+        Raises:
+            NotFoundError: the worker no longer holds the job (another took it over).
+        """
+        with self._writing() as conn:
+            service.renew(conn, job_id, worker_id, lease, self._clock.now())
+
     def finish_job(
         self, job_id: str, result: Mapping[str, Any], *, worker_id: str | None = None
     ) -> None:

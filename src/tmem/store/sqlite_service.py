@@ -146,6 +146,17 @@ def fail(
     _require_one(cursor.rowcount, job_id, worker_id)
 
 
+def renew(
+    conn: sqlite3.Connection, job_id: str, worker_id: str, lease: timedelta, now: datetime
+) -> None:
+    cursor = conn.execute(
+        "UPDATE jobs SET lease_until = :lease_until WHERE id = :id"
+        " AND status = 'running' AND worker_id = :worker",
+        {"lease_until": service_time(now + lease), "id": job_id, "worker": worker_id},
+    )
+    _require_one(cursor.rowcount, job_id, worker_id)
+
+
 def _require_one(rowcount: int, job_id: str, worker_id: str | None) -> None:
     if rowcount != 1:
         held = "" if worker_id is None else f" running under worker {worker_id!r}"

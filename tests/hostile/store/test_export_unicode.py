@@ -158,7 +158,7 @@ def test_a_backup_written_by_an_older_tmem_with_raw_line_breaks_imports(
     """Earlier versions wrote U+2028, U+2029 and U+0085 raw: those backups must restore."""
     content = "one\u2028two\u2029three\x85four\x0bfive"
     with Memory.open(store_url, HASH) as mem:
-        mem.add([{"id": "m\u20281", "speaker": "Ana\x85", "content": content}], user_id="ana")
+        mem.add([{"id": "m1", "speaker": "Ana\x85", "content": content}], user_id="ana")
         records = list(mem.export("ana"))
     old = tmp_path / "old.jsonl"
     lines = [json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in records]
@@ -171,7 +171,7 @@ def test_a_backup_written_by_an_older_tmem_with_raw_line_breaks_imports(
     )
     assert result.exit_code == 0, result.output
     with Memory.open(store_url, HASH) as mem:
-        restored = mem.get("m\u20281", "copy")
+        restored = mem.get("m1", "copy")
         assert isinstance(restored, Turn) and restored.content == content
         assert _rows(mem, "copy") == records[1:]
 
