@@ -165,6 +165,45 @@ class Trigger:
 
 
 @dataclass(frozen=True)
+class RiskReason:
+    """One sign of an injected instruction, found by the offline detector.
+
+    Attributes:
+        code: a short code naming the sign, e.g. ``override``, ``role_marker``, ``hidden_text``
+            (the full list is in ``tmem.safety.patterns.CODES``).
+        start: where the sign begins in the assessed text (a character offset).
+        end: where it ends (exclusive).
+    """
+
+    code: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class RiskAssessment:
+    """Whether a text looks like an instruction aimed at the answering model, and why.
+
+    ``flagged`` is true exactly when ``reasons`` is not empty. Assessing never alters the text.
+
+    Attributes:
+        flagged: the text should be kept out of the answer prompt unless the caller opts in.
+        reasons: the signs that led to the flag, in text order.
+    """
+
+    flagged: bool = False
+    reasons: tuple[RiskReason, ...] = ()
+
+    @property
+    def codes(self) -> tuple[str, ...]:
+        """The distinct reason codes, in first-seen order."""
+        return tuple(dict.fromkeys(reason.code for reason in self.reasons))
+
+
+SAFE = RiskAssessment()
+
+
+@dataclass(frozen=True)
 class Hit:
     """One search result.
 
