@@ -28,12 +28,17 @@ from tmem.models import (
     Message,
     Mode,
     Record,
+    RiskFlag,
+    RiskReason,
+    RiskStatus,
     Scene,
     Turn,
 )
 from tmem.rerank.base import Reranker
 from tmem.retrieve.search import Searcher
 from tmem.store.base import Store
+
+REVIEW_VERDICTS: dict[str, RiskStatus] = {"confirm": "confirmed", "clear": "cleared"}
 
 
 class Memory:
@@ -190,8 +195,13 @@ class Memory:
             raise InputError("limit must be an integer between 1 and 1000")
         return self._searcher.search(query, user_id, limit)
 
-    def answer(self, question: str, user_id: str) -> Answer:
-        """Answer ``question`` from this user's memories (needs an LLM)."""
+    def answer(self, question: str, user_id: str, *, include_flagged: bool = False) -> Answer:
+        """Answer ``question`` from this user's memories (needs an LLM).
+
+        Memories flagged as injected instructions (``Hit.risk``) are left out and listed in
+        ``Answer.excluded``; with ``include_flagged=True`` they are shown to the model fenced and
+        labelled as untrusted quoted data.
+        """
         if self.llm is None:
             raise LLMUnavailableError(
                 "answer needs an LLM: configure one (TMEM_LLM_BASE_URL and TMEM_LLM_MODEL, "
@@ -203,7 +213,15 @@ class Memory:
         hits = self.search(question, user_id, limit=limit)
         records = self.store.get_many(user_id, [h.id for h in hits])
         personas = self.store.personas(user_id)
-        return answer_question(self.llm, question, hits, records, personas, self.clock.now())
+        return answer_question(
+            self.llm,
+            question,
+            hits,
+            records,
+            personas,
+            self.clock.now(),
+            include_flagged=include_flagged,
+        )
 
     def get(self, id: str, user_id: str) -> Record:
         check_user_id(user_id)
@@ -224,6 +242,36 @@ class Memory:
         if not entries and self.store.get(user_id, id) is None:
             raise NotFoundError(f"no memory {id!r} for this user")
         return entries
+
+    # --- injection flags (issue 20) ---------------------------------------------------------
+    def flagged(self, user_id: str, *, include_cleared: bool = False) -> builtins.list[RiskFlag]:
+        """The user's memories flagged as injected instructions: each one's current entry."""
+        check_user_id(user_id)
+        flags = self.store.risk_flags(user_id).values()
+        return [flag for flag in flags if include_cleared or flag.flagged]
+
+    def review_flag(self, id: str, user_id: str, verdict: str, note: str = "") -> RiskFlag:
+        """Confirm or clear a memory's flag by hand; the earlier entries stay in its history.
+
+        Args:
+            verdict: ``confirm`` (keep it out of answers; also flags an unflagged memory) or
+                ``clear`` (a false flag: treat the memory as ordinary evidence).
+        """
+        check_user_id(user_id)
+        status = REVIEW_VERDICTS.get(verdict)
+        if status is None:
+            raise InputError(f"verdict must be one of {list(REVIEW_VERDICTS)}")
+        current = self.store.risk_flags(user_id, [id]).get(id)
+        reasons = current.reasons if current else (RiskReason("operator", 0, 0),)
+        flag = RiskFlag(id, status, reasons, self.clock.now(), source="operator", note=note)
+        return self.store.review_risk(user_id, flag)
+
+    def flag_history(self, id: str, user_id: str) -> builtins.list[RiskFlag]:
+        """Every flag entry of a memory, oldest first (empty if it was never flagged)."""
+        check_user_id(user_id)
+        if self.store.get(user_id, id) is None:
+            raise NotFoundError(f"no memory {id!r} for this user")
+        return self.store.risk_history(user_id, id)
 
     # --- export / import ---------------------------------------------------------------------
     def export(self, user_id: str) -> Iterator[dict[str, Any]]:

@@ -30,9 +30,10 @@ from tmem.clock import FixedClock
 from tmem.config import Config, EmbedderConfig
 from tmem.errors import SchemaVersionError, StoreError
 from tmem.memory import Memory
+from tmem.models import RiskFlag, RiskReason
 from tmem.store import sqlite_schema
 from tmem.store.api_keys import hash_secret, new_api_key
-from tmem.store.base import IdempotencyRecord, ServiceStore
+from tmem.store.base import IdempotencyRecord, ServiceStore, Store
 from tmem.store.migration import migrate, pending_migrations
 from tmem.store.postgres import PostgresStore
 from tmem.store.sqlite import SQLiteStore
@@ -65,7 +66,8 @@ def assert_reads_like_schema1(target: str, expected_file: str) -> None:
 
 
 def _without_score(hit: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in hit.items() if key != "score"}
+    # ``risk`` came after schema 1 (issue 20); a schema-1 store's memories carry no flags.
+    return {key: value for key, value in hit.items() if key not in {"score", "risk"}}
 
 
 def assert_service_tables_work(store: ServiceStore) -> None:
@@ -81,6 +83,16 @@ def assert_service_tables_work(store: ServiceStore) -> None:
     assert store.idempotency_put(record) == record
 
 
+def assert_risk_flags_work(store: Store) -> None:
+    """A migrated store records and reviews flags on its old memories; they had none."""
+    user = "alice"
+    assert store.risk_flags(user) == {}
+    memory_id = store.list(user)[0].id
+    flag = RiskFlag(memory_id, "confirmed", (RiskReason("operator", 0, 0),), NOW, "operator")
+    assert store.review_risk(user, flag).version == 1
+    assert store.risk_flags(user)[memory_id].status == "confirmed"
+
+
 def tables(path: Path) -> set[str]:
     with sqlite3.connect(path) as conn:
         rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
@@ -88,7 +100,7 @@ def tables(path: Path) -> set[str]:
     return {str(name) for (name,) in rows if not str(name).startswith("fts")}
 
 
-PENDING = ("0002_service", "0003_fts_scope")
+PENDING = ("0002_service", "0003_fts_scope", "0004_risk_flags")
 """What the schema-1 fixture still has to run."""
 
 
@@ -106,14 +118,16 @@ def old_db(tmp_path: Path) -> Path:
 def test_the_fixture_is_a_schema1_store(old_db: Path) -> None:
     assert tables(old_db) == SCHEMA1_TABLES
     plan = pending_migrations(old_db)
-    assert (plan.version, plan.latest, plan.pending) == (1, 3, PENDING)
+    assert (plan.version, plan.latest, plan.pending) == (1, 4, PENDING)
 
 
 def test_opening_an_old_store_migrates_it_and_keeps_every_record(old_db: Path) -> None:
     with SQLiteStore(old_db) as store:
         assert store.applied_migrations == PENDING
         assert_service_tables_work(store)
-    assert {"jobs", "api_keys", "idempotency"} <= tables(old_db)
+    assert {"jobs", "api_keys", "idempotency", "risk_flags"} <= tables(old_db)
+    with SQLiteStore(old_db) as migrated:
+        assert_risk_flags_work(migrated)
     assert_reads_like_schema1(str(old_db), "tmem-schema1.expected.json")
     with SQLiteStore(old_db) as again:
         assert again.applied_migrations == ()
@@ -124,27 +138,29 @@ def test_tmem_migrate_lists_then_applies_pending_migrations(old_db: Path) -> Non
     dry = CliRunner().invoke(cli, ["--db", str(old_db), "migrate", "--dry-run"])
     assert dry.exit_code == 0, dry.output
     assert dry.output.splitlines() == [
-        "schema version 1 (this tmem: 3)",
+        "schema version 1 (this tmem: 4)",
         "pending 0002_service",
         "pending 0003_fts_scope",
+        "pending 0004_risk_flags",
     ]
     assert digest(old_db) == before and tables(old_db) == SCHEMA1_TABLES
     done = CliRunner().invoke(cli, ["--db", str(old_db), "migrate"])
     assert done.exit_code == 0, done.output
     assert done.output.splitlines() == [
-        "schema version 1 -> 3",
+        "schema version 1 -> 4",
         "applied 0002_service",
         "applied 0003_fts_scope",
+        "applied 0004_risk_flags",
     ]
     assert pending_migrations(old_db).pending == ()
     assert_reads_like_schema1(str(old_db), "tmem-schema1.expected.json")
     again = CliRunner().invoke(cli, ["--json", "--db", str(old_db), "migrate"])
-    assert json.loads(again.output) == {"before": 3, "after": 3, "applied": []}
+    assert json.loads(again.output) == {"before": 4, "after": 4, "applied": []}
 
 
 def test_a_new_store_runs_every_migration(tmp_path: Path) -> None:
     result = migrate(tmp_path / "new.db")
-    assert (result.before, result.after) == (0, 3)
+    assert (result.before, result.after) == (0, 4)
     assert result.applied == ("0001_initial", *PENDING)
 
 
@@ -227,7 +243,8 @@ def test_a_process_killed_mid_migration_leaves_the_old_schema(
 def test_a_store_from_a_newer_tmem_is_refused(old_db: Path) -> None:
     migrate(old_db)
     with sqlite3.connect(old_db) as conn:
-        conn.execute("INSERT INTO migrations VALUES (3, '0004_future', 'later')")
+        n = len(sqlite_schema.MIGRATIONS)
+        conn.execute("INSERT INTO migrations VALUES (?, ?, 'later')", (n, f"{n + 1:04d}_future"))
     conn.close()
     with pytest.raises(SchemaVersionError):
         SQLiteStore(old_db)

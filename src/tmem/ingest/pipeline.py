@@ -31,6 +31,7 @@ from tmem.models import (
     Turn,
     Usage,
 )
+from tmem.safety.flags import derived_flags, flagged_turn_ids, turn_flags
 from tmem.store.base import Store, WriteBatch
 
 Progress = Callable[[int, int], None]
@@ -142,6 +143,7 @@ class Ingestor:
                 scenes=grouping.scenes,
                 vectors=tuple(vectors),
                 scene_of_turn=links,
+                risks=turn_flags(turns, self.now()),
             )
         )
         return self._report(user_id, session, turns, scenes=grouping.scenes)
@@ -161,6 +163,7 @@ class Ingestor:
                 turns=tuple(turns),
                 vectors=tuple(turn_vectors),
                 pending_turns=tuple(t.id for t in turns),
+                risks=turn_flags(turns, self.now()),
             )
         )
         return self._derive_and_write(llm, turns, user_id, session, progress)
@@ -201,10 +204,13 @@ class Ingestor:
             self.config.embedder.batch_size,
             waiting=failed,
         )
+        sources = [*open_turns, *turns]
+        flagged = flagged_turn_ids(sources, self.store.risk_flags(user_id, [t.id for t in sources]))
         self.store.write(
             WriteBatch(
                 user_id=user_id,
                 at=self.now(),
+                risks=derived_flags([*derivation.scenes, *derivation.items], flagged, self.now()),
                 scenes=derivation.scenes,
                 items=derivation.items,
                 triggers=triggers,

@@ -186,7 +186,7 @@ def reindex(
 def answer(body: AnswerRequest, caller: Caller, service: ServiceDep) -> dict[str, Any]:
     """Answer a question from memory (501 when the service has no LLM)."""
     user = _user(caller, body.user_id)
-    result = service.memory.answer(body.question, user)
+    result = service.memory.answer(body.question, user, include_flagged=body.include_flagged)
     audit(caller, "answer", [h.id for h in result.hits], body.question)
     return _out(result, user, body.user_id)  # type: ignore[no-any-return]
 

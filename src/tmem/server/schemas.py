@@ -103,6 +103,8 @@ class ReindexRequest(Wire):
 class AnswerRequest(Wire):
     user_id: UserId
     question: Annotated[Text, Field(min_length=1, max_length=MAX_QUERY_CHARS)]
+    include_flagged: bool = False
+    """Show memories flagged as injected instructions, fenced as untrusted data (issue 20)."""
 
 
 class UpdateRequest(Wire):
@@ -114,6 +116,17 @@ def clamp_limit(limit: int) -> int:
 
 
 # --- responses ---------------------------------------------------------------------------------
+class RiskReasonOut(BaseModel):
+    code: str
+    start: int
+    end: int
+
+
+class RiskOut(BaseModel):
+    flagged: bool = False
+    reasons: list[RiskReasonOut] = Field(default_factory=list)
+
+
 class HitOut(BaseModel):
     id: str
     kind: Literal["turn", "scene", "item"]
@@ -122,6 +135,7 @@ class HitOut(BaseModel):
     timestamp: str | None
     source_turns: list[str]
     reached_by: list[str]
+    risk: RiskOut = Field(default_factory=lambda: RiskOut())
 
 
 class SearchResponse(BaseModel):

@@ -30,6 +30,7 @@ _USER_TABLES = (
     "vectors",
     "history",
     "personas",
+    "risk_flags",
     "users",
 )
 
@@ -193,6 +194,7 @@ def _erase_memory(
         "UPDATE turns SET scene_id = NULL WHERE user_id = ? AND scene_id = ?", (user_id, memory_id)
     )
     fts_delete(conn, user_id, [memory_id])
+    conn.execute("DELETE FROM risk_flags WHERE user_id = ? AND memory_id = ?", (user_id, memory_id))
     vectors = conn.execute(
         "DELETE FROM vectors WHERE user_id = ? AND owner_id = ?", (user_id, memory_id)
     ).rowcount
