@@ -34,6 +34,7 @@ from .schemas import (
     JobAccepted,
     JobOut,
     ReindexRequest,
+    ReviewRequest,
     SearchRequest,
     SearchResponse,
     UpdateRequest,
@@ -216,6 +217,35 @@ def memory_history(
     """Every version of a memory, oldest first."""
     entries = service.memory.history(_memory_id(memory_id), _user(caller, user_id))
     return {"history": to_dict(entries)}
+
+
+@v1.get("/flags")
+def list_flags(
+    user_id: UserParam, caller: Caller, service: ServiceDep, include_cleared: bool = False
+) -> dict[str, Any]:
+    """Memories of a user flagged as injected instructions: each one's current flag entry."""
+    flags = service.memory.flagged(_user(caller, user_id), include_cleared=include_cleared)
+    return {"flags": to_dict(flags)}
+
+
+@v1.get("/memories/{memory_id}/flags")
+def flag_history(
+    memory_id: str, user_id: UserParam, caller: Caller, service: ServiceDep
+) -> dict[str, Any]:
+    """Every flag entry of a memory, oldest first (empty if it was never flagged)."""
+    entries = service.memory.flag_history(_memory_id(memory_id), _user(caller, user_id))
+    return {"flags": to_dict(entries)}
+
+
+@v1.post("/memories/{memory_id}/flags")
+def review_flag(
+    memory_id: str, body: ReviewRequest, caller: Caller, service: ServiceDep
+) -> dict[str, Any]:
+    """Confirm or clear a memory's injection flag by hand; earlier entries are kept."""
+    user = _user(caller, body.user_id)
+    flag = service.memory.review_flag(_memory_id(memory_id), user, body.verdict, body.note)
+    audit(caller, f"flag-{body.verdict}", [flag.memory_id])
+    return to_dict(flag)  # type: ignore[no-any-return]
 
 
 @v1.get("/export")

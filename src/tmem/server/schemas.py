@@ -107,6 +107,14 @@ class AnswerRequest(Wire):
     """Show memories flagged as injected instructions, fenced as untrusted data (issue 20)."""
 
 
+class ReviewRequest(Wire):
+    """An operator's verdict on a memory's injection flag (issue 20)."""
+
+    user_id: UserId
+    verdict: Literal["confirm", "clear"]
+    note: Annotated[Text, Field(max_length=2000)] = ""
+
+
 class UpdateRequest(Wire):
     content: Annotated[Text, Field(min_length=1, max_length=MAX_CONTENT_CHARS)]
 
