@@ -36,7 +36,8 @@ from tmem.models import (
 )
 from tmem.rerank.base import Reranker
 from tmem.retrieve.search import Searcher
-from tmem.store.base import Store
+from tmem.safety.flags import derived_flags, flagged_turn_ids, turn_flags
+from tmem.store.base import Store, WriteBatch
 
 REVIEW_VERDICTS: dict[str, RiskStatus] = {"confirm": "confirmed", "clear": "cleared"}
 
@@ -265,6 +266,28 @@ class Memory:
         reasons = current.reasons if current else (RiskReason("operator", 0, 0),)
         flag = RiskFlag(id, status, reasons, self.clock.now(), source="operator", note=note)
         return self.store.review_risk(user_id, flag)
+
+    def scan_flags(self, user_id: str) -> builtins.list[RiskFlag]:
+        """Assess every memory of the user that has no flag entry yet, store and return the new
+        flags: for memories stored before flags existed (an upgraded store). Reviews stand."""
+        check_user_id(user_id)
+        records = self.store.list(user_id, include_superseded=True)
+        stored = self.store.risk_flags(user_id)
+        turns = [r for r in records if isinstance(r, Turn)]
+        # Plain scenes (grouped without a model) are never evidence, so they are not flagged.
+        derived = [
+            r
+            for r in records
+            if isinstance(r, Item) or (isinstance(r, Scene) and r.provenance.method != "heuristic")
+        ]
+        now = self.clock.now()
+        found = turn_flags(turns, now) + derived_flags(
+            derived, flagged_turn_ids(turns, stored), now
+        )
+        new = tuple(flag for flag in found if flag.memory_id not in stored)
+        if new:
+            self.store.write(WriteBatch(user_id=user_id, at=now, risks=new))
+        return builtins.list(new)
 
     def flag_history(self, id: str, user_id: str) -> builtins.list[RiskFlag]:
         """Every flag entry of a memory, oldest first (empty if it was never flagged)."""

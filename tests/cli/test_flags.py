@@ -45,5 +45,6 @@ def test_flags_list_review_and_history(tmp_path: Path) -> None:
     history = run(db, "flags", "history", "--user", "ana", "m2").output.splitlines()
     assert [line.split("\t")[2] for line in history] == ["flagged", "cleared"]
 
+    assert run(db, "flags", "scan", "--user", "ana").output == "0 memories newly flagged\n"
     missing = run(db, "flags", "clear", "--user", "ana", "nope")
     assert missing.exit_code == 1 and "no memory 'nope'" in missing.output

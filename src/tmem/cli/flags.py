@@ -50,6 +50,22 @@ def list_flags(state: _State, user_id: str, include_cleared: bool) -> None:
     state.emit(found, human)
 
 
+@flags.command("scan")
+@_user
+@click.pass_obj
+def scan(state: _State, user_id: str) -> None:
+    """Flag the user's memories stored before flags existed (an upgraded store)."""
+    with state.memory() as mem:
+        found = mem.scan_flags(user_id)
+
+    def human() -> None:
+        click.echo(f"{len(found)} memories newly flagged")
+        for flag in found:
+            click.echo(_line(flag))
+
+    state.emit(found, human)
+
+
 @flags.command("history")
 @_user
 @click.argument("memory_id")
