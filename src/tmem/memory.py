@@ -36,7 +36,8 @@ from tmem.models import (
 )
 from tmem.rerank.base import Reranker
 from tmem.retrieve.search import Searcher
-from tmem.safety.flags import derived_flags, flagged_turn_ids, turn_flags
+from tmem.safety import DETECTOR_ID
+from tmem.safety.flags import assess_record, derived_flags, flagged_turn_ids, turn_flags
 from tmem.store.base import Store, WriteBatch
 
 REVIEW_VERDICTS: dict[str, RiskStatus] = {"confirm": "confirmed", "clear": "cleared"}
@@ -172,7 +173,17 @@ class Memory:
             raise InputError("content must be a non-empty string")
         record = self.get(id, user_id)
         rows = embed_rows(self.embedder, _vector_texts(record, content))
-        return self.store.update_memory(user_id, id, content, rows, self.clock.now())
+        updated = self.store.update_memory(user_id, id, content, rows, self.clock.now())
+        self._flag_if_injected(user_id, updated)
+        return updated
+
+    def _flag_if_injected(self, user_id: str, record: Record) -> None:
+        """Flag an edited memory whose new text carries a sign, unless it is flagged already."""
+        found = assess_record(record)
+        current = self.store.risk_flags(user_id, [record.id]).get(record.id)
+        if found.flagged and (current is None or not current.flagged):
+            flag = RiskFlag(record.id, "flagged", found.reasons, self.clock.now(), DETECTOR_ID)
+            self.store.review_risk(user_id, flag)
 
     def delete(self, id: str, user_id: str) -> int:
         """Delete a memory and what was derived only from it; returns rows removed."""
@@ -302,8 +313,13 @@ class Memory:
         return self.store.export(check_user_id(user_id))
 
     def import_records(self, records: Iterable[dict[str, Any]], user_id: str) -> int:
-        """Load records written by :meth:`export` into ``user_id``; returns rows written."""
-        return self.store.import_records(check_user_id(user_id), list(records))
+        """Load records written by :meth:`export` into ``user_id``; returns rows written.
+
+        Imported memories are assessed like written ones (an export carries no flags).
+        """
+        written = self.store.import_records(check_user_id(user_id), list(records))
+        self.scan_flags(user_id)
+        return written
 
     # --- lifecycle -------------------------------------------------------------------------------
     def close(self) -> None:
