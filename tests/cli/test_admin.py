@@ -101,19 +101,21 @@ def test_keys_revoke_stops_a_key_at_once(db: str) -> None:
 def test_migrate_creates_a_new_store_at_the_latest_schema(db: str) -> None:
     dry = run("--db", db, "migrate", "--dry-run")
     assert dry.stdout.splitlines() == [
-        "schema version 0 (this tmem: 3)",
+        "schema version 0 (this tmem: 4)",
         "pending 0001_initial",
         "pending 0002_service",
         "pending 0003_fts_scope",
+        "pending 0004_risk_flags",
     ]
     assert not Path(db).exists()
     done = run("--db", db, "migrate")
     assert done.exit_code == 0, done.output
     assert done.stdout.splitlines() == [
-        "schema version 0 -> 3",
+        "schema version 0 -> 4",
         "applied 0001_initial",
         "applied 0002_service",
         "applied 0003_fts_scope",
+        "applied 0004_risk_flags",
     ]
     assert run("--db", db, "migrate", "--dry-run").stdout.splitlines()[-1] == "nothing to migrate"
 
