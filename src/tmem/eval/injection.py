@@ -17,6 +17,7 @@ from typing import Any
 
 from tmem.errors import EvalError
 from tmem.eval.locomo import conversation_messages, load_locomo
+from tmem.eval.report import git_commit, git_dirty
 from tmem.models import RiskAssessment
 from tmem.safety import DETECTOR_ID, assess
 
@@ -129,6 +130,8 @@ def run_injection(
     results = {
         "detector": DETECTOR_ID,
         "command": command,
+        "git_commit": git_commit(),
+        "git_dirty": git_dirty(),
         "set": score_set(load_examples(data)),
         "locomo": score_locomo(locomo_turns(locomo)),
     }
