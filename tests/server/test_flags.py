@@ -50,6 +50,9 @@ def test_flags_over_rest(api_a: httpx.Client, api_b: httpx.Client) -> None:
         ("cleared", "a test message"),
     ]
 
+    scanned = api_a.post("/v1/flags/scan", json={"user_id": user})
+    assert scanned.status_code == 200 and scanned.json() == {"flags": []}  # reviews stand
+
     bad = api_a.post(f"/v1/memories/{injected}/flags", json={**review, "verdict": "maybe"})
     assert bad.status_code == 422
     other_tenant = api_b.post(f"/v1/memories/{injected}/flags", json=review)

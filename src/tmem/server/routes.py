@@ -228,6 +228,12 @@ def list_flags(
     return {"flags": to_dict(flags)}
 
 
+@v1.post("/flags/scan")
+def scan_flags(body: ReindexRequest, caller: Caller, service: ServiceDep) -> dict[str, Any]:
+    """Flag a user's memories stored before flags existed; returns the new flag entries."""
+    return {"flags": to_dict(service.memory.scan_flags(_user(caller, body.user_id)))}
+
+
 @v1.get("/memories/{memory_id}/flags")
 def flag_history(
     memory_id: str, user_id: UserParam, caller: Caller, service: ServiceDep
