@@ -46,5 +46,7 @@ def test_flags_list_review_and_history(tmp_path: Path) -> None:
     assert [line.split("\t")[2] for line in history] == ["flagged", "cleared"]
 
     assert run(db, "flags", "scan", "--user", "ana").output == "0 memories newly flagged\n"
+    unknown = run(db, "flags", "list", "--user", "nobody")
+    assert unknown.exit_code == 1 and "no user 'nobody'" in unknown.output
     missing = run(db, "flags", "clear", "--user", "ana", "nope")
     assert missing.exit_code == 1 and "no memory 'nope'" in missing.output

@@ -21,6 +21,8 @@ class _State(Protocol):
 
     def memory(self) -> AbstractContextManager[Memory]: ...
 
+    def require_user(self, mem: Memory, user_id: str) -> None: ...
+
     def emit(self, obj: Any, human: Callable[[], None]) -> None: ...
 
 
@@ -39,6 +41,7 @@ def flags() -> None:
 def list_flags(state: _State, user_id: str, include_cleared: bool) -> None:
     """List the user's flagged memories."""
     with state.memory() as mem:
+        state.require_user(mem, user_id)
         found = mem.flagged(user_id, include_cleared=include_cleared)
 
     def human() -> None:
@@ -56,6 +59,7 @@ def list_flags(state: _State, user_id: str, include_cleared: bool) -> None:
 def scan(state: _State, user_id: str) -> None:
     """Flag the user's memories stored before flags existed (an upgraded store)."""
     with state.memory() as mem:
+        state.require_user(mem, user_id)
         found = mem.scan_flags(user_id)
 
     def human() -> None:
