@@ -190,13 +190,13 @@ def test_each_trigger_family_reaches_a_memory_that_shares_no_word_with_the_query
 
 
 def test_answer_sees_evidence_never_triggers(tmp_path: Path, server: FakeOpenAIServer) -> None:
-    server.script_chat("answer@1", json.dumps({"reasoning": "Fact 1 says so.", "answer": "Priya"}))
+    server.script_chat("answer@2", json.dumps({"reasoning": "Fact 1 says so.", "answer": "Priya"}))
     with build(tmp_path / "a.db", config_for(server)) as mem:
         answer = mem.answer("Who carries an epinephrine pen?", user_id="maya")
     assert answer.text == "Priya"
     assert answer.usage.calls == 1
     assert any("a1" in h.source_turns for h in answer.hits)
-    (request,) = server.chat_requests("answer@1")
+    (request,) = server.chat_requests("answer@2")
     prompt = request.messages[-1]["content"]
     assert "epinephrine pen because shellfish" in prompt
     for trigger_text in (ENTITY, BRIDGE, SCENE_FACET, HORIZON):

@@ -41,6 +41,8 @@ from tmem.models import (
     Message,
     Provenance,
     Record,
+    RiskAssessment,
+    RiskReason,
     Scene,
     Turn,
     Usage,
@@ -203,8 +205,9 @@ class Client:
         body = {"user_id": user_id, "query": query, "limit": limit}
         return [hit_from(h) for h in self._call("POST", "/v1/search", json=body)["hits"]]
 
-    def answer(self, question: str, user_id: str) -> Answer:
-        data = self._call("POST", "/v1/answer", json={"user_id": user_id, "question": question})
+    def answer(self, question: str, user_id: str, *, include_flagged: bool = False) -> Answer:
+        body = {"user_id": user_id, "question": question, "include_flagged": include_flagged}
+        data = self._call("POST", "/v1/answer", json=body)
         return answer_from(data)
 
     def get(self, id: str, user_id: str) -> Record:
@@ -315,8 +318,13 @@ def _build(cls: type[Any], data: Mapping[str, Any], **overrides: Any) -> Any:
 
 
 def hit_from(data: Mapping[str, Any]) -> Hit:
-    hit: Hit = _build(Hit, data)
+    hit: Hit = _build(Hit, data, risk=risk_from(data.get("risk") or {}))
     return hit
+
+
+def risk_from(data: Mapping[str, Any]) -> RiskAssessment:
+    reasons = tuple(_build(RiskReason, r) for r in data.get("reasons", ()))
+    return RiskAssessment(flagged=bool(data.get("flagged", False)), reasons=reasons)
 
 
 def usage_from(data: Mapping[str, Any]) -> Usage:
@@ -340,7 +348,9 @@ def report_from(data: Mapping[str, Any]) -> IngestReport:
 
 def answer_from(data: Mapping[str, Any]) -> Answer:
     hits = tuple(hit_from(h) for h in data.get("hits", ()))
-    return Answer(text=data["text"], hits=hits, usage=usage_from(data.get("usage", {})))
+    excluded = tuple(hit_from(h) for h in data.get("excluded", ()))
+    usage = usage_from(data.get("usage", {}))
+    return Answer(text=data["text"], hits=hits, usage=usage, excluded=excluded)
 
 
 def record_from(data: Mapping[str, Any]) -> Record:

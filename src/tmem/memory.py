@@ -28,12 +28,19 @@ from tmem.models import (
     Message,
     Mode,
     Record,
+    RiskFlag,
+    RiskReason,
+    RiskStatus,
     Scene,
     Turn,
 )
 from tmem.rerank.base import Reranker
 from tmem.retrieve.search import Searcher
-from tmem.store.base import Store
+from tmem.safety import DETECTOR_ID
+from tmem.safety.flags import assess_record, derived_flags, flagged_turn_ids, turn_flags
+from tmem.store.base import Store, WriteBatch
+
+REVIEW_VERDICTS: dict[str, RiskStatus] = {"confirm": "confirmed", "clear": "cleared"}
 
 
 class Memory:
@@ -173,7 +180,17 @@ class Memory:
             raise InputError("content must be a non-empty string")
         record = self.get(id, user_id)
         rows = embed_rows(self.embedder, _vector_texts(record, content))
-        return self.store.update_memory(user_id, id, content, rows, self.clock.now())
+        updated = self.store.update_memory(user_id, id, content, rows, self.clock.now())
+        self._flag_if_injected(user_id, updated)
+        return updated
+
+    def _flag_if_injected(self, user_id: str, record: Record) -> None:
+        """Flag an edited memory whose new text carries a sign, unless it is flagged already."""
+        found = assess_record(record)
+        current = self.store.risk_flags(user_id, [record.id]).get(record.id)
+        if found.flagged and (current is None or not current.flagged):
+            flag = RiskFlag(record.id, "flagged", found.reasons, self.clock.now(), DETECTOR_ID)
+            self.store.review_risk(user_id, flag)
 
     def delete(self, id: str, user_id: str) -> int:
         """Forget a memory; returns rows removed.
@@ -205,8 +222,13 @@ class Memory:
             raise InputError("limit must be an integer between 1 and 1000")
         return self._searcher.search(query, user_id, limit)
 
-    def answer(self, question: str, user_id: str) -> Answer:
-        """Answer ``question`` from this user's memories (needs an LLM)."""
+    def answer(self, question: str, user_id: str, *, include_flagged: bool = False) -> Answer:
+        """Answer ``question`` from this user's memories (needs an LLM).
+
+        Memories flagged as injected instructions (``Hit.risk``) are left out and listed in
+        ``Answer.excluded``; with ``include_flagged=True`` they are shown to the model fenced and
+        labelled as untrusted quoted data.
+        """
         if self.llm is None:
             raise LLMUnavailableError(
                 "answer needs an LLM: configure one (TMEM_LLM_BASE_URL and TMEM_LLM_MODEL, "
@@ -218,7 +240,15 @@ class Memory:
         hits = self.search(question, user_id, limit=limit)
         records = self.store.get_many(user_id, [h.id for h in hits])
         personas = self.store.personas(user_id)
-        return answer_question(self.llm, question, hits, records, personas, self.clock.now())
+        return answer_question(
+            self.llm,
+            question,
+            hits,
+            records,
+            personas,
+            self.clock.now(),
+            include_flagged=include_flagged,
+        )
 
     def get(self, id: str, user_id: str) -> Record:
         check_user_id(user_id)
@@ -245,14 +275,71 @@ class Memory:
         text = record.narrative if isinstance(record, Scene) else record.content
         return [HistoryEntry(id, 1, "created", text, record.timestamp)]
 
+    # --- injection flags (issue 20) ---------------------------------------------------------
+    def flagged(self, user_id: str, *, include_cleared: bool = False) -> builtins.list[RiskFlag]:
+        """The user's memories flagged as injected instructions: each one's current entry."""
+        check_user_id(user_id)
+        flags = self.store.risk_flags(user_id).values()
+        return [flag for flag in flags if include_cleared or flag.flagged]
+
+    def review_flag(self, id: str, user_id: str, verdict: str, note: str = "") -> RiskFlag:
+        """Confirm or clear a memory's flag by hand; the earlier entries stay in its history.
+
+        Args:
+            verdict: ``confirm`` (keep it out of answers; also flags an unflagged memory) or
+                ``clear`` (a false flag: treat the memory as ordinary evidence).
+        """
+        check_user_id(user_id)
+        status = REVIEW_VERDICTS.get(verdict)
+        if status is None:
+            raise InputError(f"verdict must be one of {list(REVIEW_VERDICTS)}")
+        current = self.store.risk_flags(user_id, [id]).get(id)
+        reasons = current.reasons if current else (RiskReason("operator", 0, 0),)
+        flag = RiskFlag(id, status, reasons, self.clock.now(), source="operator", note=note)
+        return self.store.review_risk(user_id, flag)
+
+    def scan_flags(self, user_id: str) -> builtins.list[RiskFlag]:
+        """Assess every memory of the user that has no flag entry yet, store and return the new
+        flags: for memories stored before flags existed (an upgraded store). Reviews stand."""
+        check_user_id(user_id)
+        records = self.store.list(user_id, include_superseded=True)
+        stored = self.store.risk_flags(user_id)
+        turns = [r for r in records if isinstance(r, Turn)]
+        # Plain scenes (grouped without a model) are never evidence, so they are not flagged.
+        derived = [
+            r
+            for r in records
+            if isinstance(r, Item) or (isinstance(r, Scene) and r.provenance.method != "heuristic")
+        ]
+        now = self.clock.now()
+        found = turn_flags(turns, now) + derived_flags(
+            derived, flagged_turn_ids(turns, stored), now
+        )
+        new = tuple(flag for flag in found if flag.memory_id not in stored)
+        if new:
+            self.store.write(WriteBatch(user_id=user_id, at=now, risks=new))
+        return builtins.list(new)
+
+    def flag_history(self, id: str, user_id: str) -> builtins.list[RiskFlag]:
+        """Every flag entry of a memory, oldest first (empty if it was never flagged)."""
+        check_user_id(user_id)
+        if self.store.get(user_id, id) is None:
+            raise NotFoundError(f"no memory {id!r} for this user")
+        return self.store.risk_history(user_id, id)
+
     # --- export / import ---------------------------------------------------------------------
     def export(self, user_id: str) -> Iterator[dict[str, Any]]:
         """Every stored row of ``user_id`` as JSON-ready dicts (see ``tmem export``)."""
         return self.store.export(check_user_id(user_id))
 
     def import_records(self, records: Iterable[dict[str, Any]], user_id: str) -> int:
-        """Load records written by :meth:`export` into ``user_id``; returns rows written."""
-        return self.store.import_records(check_user_id(user_id), list(records))
+        """Load records written by :meth:`export` into ``user_id``; returns rows written.
+
+        Imported memories are assessed like written ones (an export carries no flags).
+        """
+        written = self.store.import_records(check_user_id(user_id), list(records))
+        self.scan_flags(user_id)
+        return written
 
     # --- lifecycle -------------------------------------------------------------------------------
     def close(self) -> None:

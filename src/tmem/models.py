@@ -165,6 +165,87 @@ class Trigger:
 
 
 @dataclass(frozen=True)
+class RiskReason:
+    """One sign of an injected instruction, found by the offline detector.
+
+    Attributes:
+        code: a short code naming the sign, e.g. ``override``, ``role_marker``, ``hidden_text``
+            (the full list is in ``tmem.safety.patterns.CODES``).
+        start: where the sign begins in the assessed text (a character offset).
+        end: where it ends (exclusive).
+    """
+
+    code: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class RiskAssessment:
+    """Whether a text looks like an instruction aimed at the answering model, and why.
+
+    ``flagged`` is true exactly when ``reasons`` is not empty. Assessing never alters the text.
+
+    Attributes:
+        flagged: the text should be kept out of the answer prompt unless the caller opts in.
+        reasons: the signs that led to the flag, in text order.
+    """
+
+    flagged: bool = False
+    reasons: tuple[RiskReason, ...] = ()
+
+    @property
+    def codes(self) -> tuple[str, ...]:
+        """The distinct reason codes, in first-seen order."""
+        return tuple(dict.fromkeys(reason.code for reason in self.reasons))
+
+
+SAFE = RiskAssessment()
+
+RiskStatus = Literal["flagged", "confirmed", "cleared"]
+RISK_STATUSES: tuple[RiskStatus, ...] = ("flagged", "confirmed", "cleared")
+
+
+@dataclass(frozen=True)
+class RiskFlag:
+    """One entry of a memory's flag history: the detector's flag or an operator's review.
+
+    The newest entry is the memory's current state. A write adds the detector's entry
+    (version 1) only when the memory has none yet, so an operator's review is never undone by
+    a later write.
+
+    Attributes:
+        memory_id: the flagged turn, scene or item.
+        status: ``flagged`` (by the detector), ``confirmed`` or ``cleared`` (by an operator).
+        reasons: the detector's reasons; derived memories carry ``source_turn`` reasons for
+            flagged turns they rest on (spans ``0, 0``: the sign is in the turn, not here).
+        at: when the entry was made.
+        source: who made it: the detector's id (``injection@1``) or ``operator``.
+        note: an operator's note.
+        version: 1 for the first entry, then counting up.
+    """
+
+    memory_id: str
+    status: RiskStatus
+    reasons: tuple[RiskReason, ...]
+    at: datetime
+    source: str = ""
+    note: str = ""
+    version: int = 1
+
+    @property
+    def flagged(self) -> bool:
+        """Whether the memory is kept out of the answer prompt by default."""
+        return self.status != "cleared"
+
+    def assessment(self) -> RiskAssessment:
+        """The current state as a :class:`RiskAssessment` (cleared flags read as safe)."""
+        if not self.flagged:
+            return SAFE
+        return RiskAssessment(True, self.reasons or (RiskReason(self.source or "operator", 0, 0),))
+
+
+@dataclass(frozen=True)
 class Hit:
     """One search result.
 
@@ -186,6 +267,9 @@ class Hit:
     timestamp: str | None
     source_turns: tuple[str, ...]
     reached_by: tuple[str, ...]
+    risk: RiskAssessment = SAFE
+    """Whether the memory looks like an injected instruction (see ``tmem.safety``); flagged hits
+    are left out of ``answer()`` unless the caller opts in."""
 
 
 @dataclass(frozen=True)
@@ -253,11 +337,17 @@ class IngestReport:
 
 @dataclass(frozen=True)
 class Answer:
-    """An answer from :meth:`tmem.Memory.answer` with the evidence it used."""
+    """An answer from :meth:`tmem.Memory.answer` with the evidence it used.
+
+    Attributes:
+        hits: the memories shown to the answering model (flagged ones fenced as untrusted).
+        excluded: flagged memories retrieved but kept out of the prompt (see ``tmem.safety``).
+    """
 
     text: str
     hits: tuple[Hit, ...]
     usage: Usage
+    excluded: tuple[Hit, ...] = ()
 
 
 HistoryEvent = Literal["created", "updated", "superseded", "deleted"]

@@ -66,8 +66,10 @@ def test_search_json_has_the_hit_fields(db: str) -> None:
         "timestamp",
         "source_turns",
         "reached_by",
+        "risk",
     }
     assert hits[0]["source_turns"] == ["m1"]
+    assert hits[0]["risk"] == {"flagged": False, "reasons": []}
 
 
 def test_human_search_lists_hits(db: str) -> None:

@@ -17,7 +17,7 @@ HASH = Config(embedder=EmbedderConfig(kind="hash", dim=32))
 
 def test_bench_is_a_click_group_with_its_commands() -> None:
     assert isinstance(bench, click.Group)
-    assert set(bench.commands) == {"locomo", "locomo-plus", "longmemeval", "speed"}
+    assert set(bench.commands) == {"locomo", "locomo-plus", "longmemeval", "speed", "injection"}
 
 
 def test_bench_locomo_uses_the_context_config(tmp_path: Path) -> None:

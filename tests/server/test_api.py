@@ -89,8 +89,9 @@ def test_memory_lifecycle_over_every_route(api_a: httpx.Client) -> None:
     hits = api_a.post("/v1/search", json={"user_id": user, "query": "shellfish allergy"}).json()
     assert hits["hits"][0]["id"] == turn_id
     assert set(hits["hits"][0]) == {
-        "id", "kind", "text", "score", "timestamp", "source_turns", "reached_by",
+        "id", "kind", "text", "score", "timestamp", "source_turns", "reached_by", "risk",
     }  # fmt: skip
+    assert hits["hits"][0]["risk"] == {"flagged": False, "reasons": []}
 
     listed = api_a.get("/v1/memories", params={"user_id": user}).json()["memories"]
     assert {m["id"] for m in listed} >= set(report["turn_ids"])

@@ -25,7 +25,7 @@ def llm() -> Iterator[FakeOpenAIServer]:
     with FakeOpenAIServer() as fake:
         fake.script_chat("segment@1", segment_reply)
         fake.script_chat("extract@1", extract_reply)
-        fake.script_chat("answer@1", json.dumps({"reasoning": "Fact 1.", "answer": "Priya"}))
+        fake.script_chat("answer@2", json.dumps({"reasoning": "Fact 1.", "answer": "Priya"}))
         yield fake
 
 

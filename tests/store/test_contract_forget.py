@@ -195,9 +195,9 @@ def _reads(mem: Memory, seen_ids: set[str]) -> dict[str, str]:
 
 
 def _answer_prompts(mem: Memory, server: FakeOpenAIServer) -> str:
-    before = len(server.chat_requests("answer@1"))
+    before = len(server.chat_requests("answer@2"))
     mem.answer("What came up in these talks?", USER)
-    return repr([r.messages for r in server.chat_requests("answer@1")[before:]])
+    return repr([r.messages for r in server.chat_requests("answer@2")[before:]])
 
 
 def _sqlite_residue(store: SQLiteStore) -> list[str]:
@@ -245,7 +245,7 @@ def server() -> Iterator[FakeOpenAIServer]:
     with FakeOpenAIServer() as fake:
         fake.script_chat("segment@1", segment_reply)
         fake.script_chat("extract@1", extract_reply)
-        fake.script_chat("answer@1", answer_reply)
+        fake.script_chat("answer@2", answer_reply)
         yield fake
 
 

@@ -30,9 +30,10 @@ from tmem.clock import FixedClock
 from tmem.config import Config, EmbedderConfig
 from tmem.errors import SchemaVersionError, StoreError
 from tmem.memory import Memory
+from tmem.models import RiskFlag, RiskReason
 from tmem.store import sqlite_schema
 from tmem.store.api_keys import hash_secret, new_api_key
-from tmem.store.base import IdempotencyRecord, ServiceStore
+from tmem.store.base import IdempotencyRecord, ServiceStore, Store
 from tmem.store.migration import migrate, pending_migrations
 from tmem.store.postgres import PostgresStore
 from tmem.store.sqlite import SQLiteStore
@@ -71,7 +72,8 @@ def assert_reads_like_schema1(target: str, expected_file: str) -> None:
 
 
 def _without_score(hit: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in hit.items() if key != "score"}
+    # ``risk`` came after schema 1 (issue 20); a schema-1 store's memories carry no flags.
+    return {key: value for key, value in hit.items() if key not in {"score", "risk"}}
 
 
 def assert_service_tables_work(store: ServiceStore) -> None:
@@ -85,6 +87,16 @@ def assert_service_tables_work(store: ServiceStore) -> None:
     assert found is not None and found.id == key.id
     record = IdempotencyRecord("acme", "k", "h", 202, {"job_id": job_id}, NOW)
     assert store.idempotency_put(record) == record
+
+
+def assert_risk_flags_work(store: Store) -> None:
+    """A migrated store records and reviews flags on its old memories; they had none."""
+    user = "alice"
+    assert store.risk_flags(user) == {}
+    memory_id = store.list(user)[0].id
+    flag = RiskFlag(memory_id, "confirmed", (RiskReason("operator", 0, 0),), NOW, "operator")
+    assert store.review_risk(user, flag).version == 1
+    assert store.risk_flags(user)[memory_id].status == "confirmed"
 
 
 def tables(path: Path) -> set[str]:
@@ -120,7 +132,9 @@ def test_opening_an_old_store_migrates_it_and_keeps_every_record(old_db: Path) -
     with SQLiteStore(old_db) as store:
         assert store.applied_migrations == PENDING
         assert_service_tables_work(store)
-    assert {"jobs", "api_keys", "idempotency"} <= tables(old_db)
+    assert {"jobs", "api_keys", "idempotency", "risk_flags"} <= tables(old_db)
+    with SQLiteStore(old_db) as migrated:
+        assert_risk_flags_work(migrated)
     assert_reads_like_schema1(str(old_db), "tmem-schema1.expected.json")
     with SQLiteStore(old_db) as again:
         assert again.applied_migrations == ()

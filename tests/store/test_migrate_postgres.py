@@ -28,6 +28,7 @@ from tests.store.pg_server import PgServer, create_database, pg_server  # noqa: 
 from tests.store.test_migrate import (
     FIXTURES,
     assert_reads_like_schema1,
+    assert_risk_flags_work,
     assert_service_tables_work,
     open_concurrently,
 )
@@ -42,6 +43,8 @@ from tmem.store.postgres_schema import Migration
 pytestmark = pytest.mark.postgres
 
 EXPECTED = "tmem-schema1-postgres.expected.json"
+PENDING = ("0002_service", "0003_risk_flags")
+"""What the schema-1 dump still has to run."""
 _numbers = itertools.count()
 
 
@@ -71,14 +74,15 @@ def relations(url: str, *names: str) -> list[bool]:
 
 def test_the_dump_is_a_schema1_database(old_url: str) -> None:
     plan = pending_migrations(old_url)
-    assert (plan.version, plan.latest, plan.pending) == (1, 2, ("0002_service",))
+    assert (plan.version, plan.latest, plan.pending) == (1, 3, PENDING)
     assert relations(old_url, "tmem_turns", "tmem_jobs", "tmem_api_keys") == [True, True, False]
 
 
 def test_opening_a_restored_old_database_migrates_it_and_keeps_everything(old_url: str) -> None:
     with PostgresStore(old_url) as store:
-        assert store.applied_migrations == ("0002_service",)
+        assert store.applied_migrations == PENDING
         assert_service_tables_work(store)
+        assert_risk_flags_work(store)
     assert relations(old_url, "tmem_api_keys", "tmem_idempotency") == [True, True]
     assert_reads_like_schema1(old_url, EXPECTED)
     with PostgresStore(old_url) as again:
@@ -87,11 +91,15 @@ def test_opening_a_restored_old_database_migrates_it_and_keeps_everything(old_ur
 
 def test_tmem_migrate_upgrades_a_restored_old_database(old_url: str) -> None:
     dry = CliRunner().invoke(cli, ["--db", old_url, "migrate", "--dry-run"])
-    assert dry.output.splitlines() == ["schema version 1 (this tmem: 2)", "pending 0002_service"]
+    assert dry.output.splitlines() == [
+        "schema version 1 (this tmem: 3)",
+        "pending 0002_service",
+        "pending 0003_risk_flags",
+    ]
     assert relations(old_url, "tmem_api_keys") == [False]
     done = CliRunner().invoke(cli, ["--json", "--db", old_url, "migrate"])
     assert done.exit_code == 0, done.output
-    assert json.loads(done.output) == {"before": 1, "after": 2, "applied": ["0002_service"]}
+    assert json.loads(done.output) == {"before": 1, "after": 3, "applied": list(PENDING)}
     assert_reads_like_schema1(old_url, EXPECTED)
 
 
@@ -113,7 +121,11 @@ def test_a_failing_migration_leaves_the_old_schema_and_all_data(
     old_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # 0002 runs, then a third migration fails: the one transaction must take 0002 back too.
-    boom = Migration(3, "boom", ("CREATE TABLE tmem_boom (x integer)", "SELECT * FROM no_such"))
+    boom = Migration(
+        len(postgres_schema.MIGRATIONS) + 1,
+        "boom",
+        ("CREATE TABLE tmem_boom (x integer)", "SELECT * FROM no_such"),
+    )
     monkeypatch.setattr(postgres_migrate, "MIGRATIONS", (*postgres_schema.MIGRATIONS, boom))
     with pytest.raises(StoreError, match="no_such"):
         PostgresStore(old_url)
@@ -125,7 +137,7 @@ def test_a_failing_migration_leaves_the_old_schema_and_all_data(
 
 def test_concurrent_opens_of_an_old_database_migrate_it_once(old_url: str) -> None:
     applied = open_concurrently(lambda: PostgresStore(old_url, pool_size=1), 4)
-    assert sorted(applied) == [(), (), (), ("0002_service",)]
+    assert sorted(applied) == [(), (), (), PENDING]
     assert_reads_like_schema1(old_url, EXPECTED)
 
 
@@ -135,7 +147,8 @@ _STALLED_MIGRATION = """
 import sys
 from tmem.store import postgres_migrate, postgres_schema
 from tmem.store.postgres import PostgresStore
-stall = postgres_schema.Migration(3, "stall", ("SELECT pg_sleep(60)",))
+n = len(postgres_schema.MIGRATIONS) + 1
+stall = postgres_schema.Migration(n, "stall", ("SELECT pg_sleep(60)",))
 postgres_migrate.MIGRATIONS = (*postgres_schema.MIGRATIONS, stall)
 PostgresStore(sys.argv[1] + "&options=-cclient_connection_check_interval%3D100")
 """
@@ -169,5 +182,5 @@ def test_a_client_killed_mid_migration_leaves_the_old_schema(
     child.wait()
     _wait_for(lambda: _sessions(pg_server, database, sleeping) == 0)
     assert relations(old_url, "tmem_api_keys", "tmem_idempotency") == [False, False]
-    assert pending_migrations(old_url).pending == ("0002_service",)
+    assert pending_migrations(old_url).pending == PENDING
     assert_reads_like_schema1(old_url, EXPECTED)

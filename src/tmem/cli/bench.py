@@ -246,3 +246,27 @@ def _summary(results: dict[str, Any], out: str) -> None:
 from tmem.cli.speed import speed  # noqa: E402
 
 bench.add_command(speed)
+
+
+@bench.command("injection")
+@click.option("--data", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="The labelled set (benchmarks/injection/injection-set.json).")  # fmt: skip
+@click.option("--locomo", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="locomo10.json: all ordinary chat, so every flag is false.")  # fmt: skip
+@click.option("--out", default="bench-out/injection", show_default=True, help="Report directory.")
+def injection_command(data: str, locomo: str, out: str) -> None:
+    """Flag recall of the injection detector, and its false flags on LoCoMo."""
+    from tmem.eval.injection import run_injection
+
+    try:
+        results = run_injection(data, locomo, out, command="tmem " + shlex.join(sys.argv[1:]))
+    except TmemError as error:
+        raise click.ClickException(str(error)) from None
+    for split in ("dev", "check"):
+        scores = results["set"][split]
+        click.echo(
+            f"{split:<5} recall {scores['recall']['all']['rate']:.3f}  "
+            f"false flags {scores['false_flags']['all']['rate']:.3f}"
+        )
+    click.echo(f"locomo false flags {results['locomo']['flagged']}/{results['locomo']['n']}")
+    click.echo(f"report: {out}/report.md")

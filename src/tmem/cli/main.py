@@ -164,13 +164,17 @@ def search(state: State, user_id: str, limit: int, query: str) -> None:
 @cli.command()
 @common_options
 @user_option
+@click.option(
+    "--include-flagged", is_flag=True,
+    help="Show memories flagged as injected instructions too, fenced as untrusted data.",
+)  # fmt: skip
 @click.argument("question")
 @pass_state
-def answer(state: State, user_id: str, question: str) -> None:
+def answer(state: State, user_id: str, include_flagged: bool, question: str) -> None:
     """Answer QUESTION from memory (needs an LLM)."""
     with state.memory() as mem:
         state.require_user(mem, user_id)
-        result = mem.answer(question, user_id)
+        result = mem.answer(question, user_id, include_flagged=include_flagged)
 
     def human() -> None:
         click.echo(result.text)
@@ -376,6 +380,8 @@ def _print_hits(hits: list[Hit]) -> None:
         via = ", ".join(hit.reached_by)
         click.echo(f"{rank:>2}. [{hit.kind} {hit.id}] {when}  score={hit.score:.4f}  via {via}")
         click.echo(f"    {_short(hit.text, 160)}")
+        if hit.risk.flagged:
+            click.echo(f"    FLAGGED (possible injected instruction): {', '.join(hit.risk.codes)}")
         more = " ..." if len(hit.source_turns) > 8 else ""
         click.echo(f"    turns: {', '.join(hit.source_turns[:8])}{more}")
 
@@ -403,6 +409,7 @@ def _attach_optional_groups() -> None:
     for module_name, attrs in (
         ("tmem.cli.bench", ("bench",)),
         ("tmem.cli.admin", ("migrate", "keys")),
+        ("tmem.cli.flags", ("flags",)),
         ("tmem.cli.serve", ("serve", "worker", "mcp")),
         ("tmem.cli.chat", ("import_chat",)),
     ):

@@ -11,6 +11,7 @@ from tmem.llm.prompts import extract as prompt
 from tmem.llm.prompts.extract import ItemOut, PersonaOut
 from tmem.models import Item, Provenance, Trigger, Turn
 from tmem.persona import PersonaDelta
+from tmem.safety import assess
 from tmem.store.base import Supersession
 from tmem.triggers import SceneTriggerPolicy, TriggerDraft, concept_norm, is_copy, scene_triggers
 
@@ -155,5 +156,7 @@ def assemble(outcomes: Sequence[ChunkOutcome], ctx: AssemblyContext) -> Assembly
         _add_items(outcome, ctx, assembly, seen)
         _add_scene_triggers(outcome, ctx, assembly)
         chunk = tuple(t.id for t in outcome.job.turns)
-        assembly.deltas.extend(persona_delta(p, chunk) for p in outcome.output.persona)
+        # Persona entries never come from a chunk holding an injected instruction (issue 20).
+        if not any(assess(turn.content).flagged for turn in outcome.job.turns):
+            assembly.deltas.extend(persona_delta(p, chunk) for p in outcome.output.persona)
     return assembly

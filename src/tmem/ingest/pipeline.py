@@ -33,6 +33,7 @@ from tmem.models import (
     Turn,
     Usage,
 )
+from tmem.safety.flags import derived_flags, flagged_turn_ids, turn_flags
 from tmem.store.base import Basis, Store, VectorRow, WriteBatch
 
 Progress = Callable[[int, int], None]
@@ -165,6 +166,7 @@ class Ingestor:
                 vectors=tuple(vectors),
                 scene_of_turn=links,
                 basis=Basis(next_seq=turns[0].seq, scenes=extended),
+                risks=turn_flags(turns, self.now()),
             )
         )
         return self._report(user_id, session, turns, scenes=grouping.scenes)
@@ -185,6 +187,7 @@ class Ingestor:
                     vectors=tuple(turn_vectors),
                     pending_turns=tuple(t.id for t in turns),
                     basis=Basis(next_seq=turns[0].seq),
+                    risks=turn_flags(turns, self.now()),
                 )
             )
         return turns
@@ -262,10 +265,13 @@ class Ingestor:
             self.config.embedder.batch_size,
             waiting=failed,
         )
+        sources = [*open_turns, *turns]
+        flagged = flagged_turn_ids(sources, self.store.risk_flags(user_id, [t.id for t in sources]))
         self.store.write(
             WriteBatch(
                 user_id=user_id,
                 at=self.now(),
+                risks=derived_flags([*derivation.scenes, *derivation.items], flagged, self.now()),
                 scenes=derivation.scenes,
                 items=derivation.items,
                 triggers=triggers,

@@ -82,7 +82,12 @@ class Searcher:
         if not hits:
             hits = self._turns(query, user_id, vector, limit)
         hits.sort(key=lambda h: (-h.score, h.id))
-        return hits[:limit]
+        return self._with_risk(user_id, hits[:limit])
+
+    def _with_risk(self, user_id: str, hits: list[Hit]) -> list[Hit]:
+        """Each hit with its memory's current injection flag (one indexed lookup)."""
+        flags = self.store.risk_flags(user_id, [h.id for h in hits]) if hits else {}
+        return [replace(h, risk=flags[h.id].assessment()) if h.id in flags else h for h in hits]
 
     def _kind_limits(self, limit: int) -> tuple[int, int]:
         scenes, items = self.config.scene_limit, self.config.item_limit

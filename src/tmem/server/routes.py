@@ -35,6 +35,7 @@ from .schemas import (
     JobAccepted,
     JobOut,
     ReindexRequest,
+    ReviewRequest,
     SearchRequest,
     SearchResponse,
     UpdateRequest,
@@ -191,7 +192,7 @@ def reindex(
 def answer(body: AnswerRequest, caller: Caller, service: ServiceDep) -> dict[str, Any]:
     """Answer a question from memory (501 when the service has no LLM)."""
     user = _user(caller, body.user_id)
-    result = service.memory.answer(body.question, user)
+    result = service.memory.answer(body.question, user, include_flagged=body.include_flagged)
     audit(caller, "answer", [h.id for h in result.hits], body.question)
     return _out(result, user, body.user_id)  # type: ignore[no-any-return]
 
@@ -221,6 +222,41 @@ def memory_history(
     """Every version of a memory, oldest first."""
     entries = service.memory.history(_memory_id(memory_id), _user(caller, user_id))
     return {"history": to_dict(entries)}
+
+
+@v1.get("/flags")
+def list_flags(
+    user_id: UserParam, caller: Caller, service: ServiceDep, include_cleared: bool = False
+) -> dict[str, Any]:
+    """Memories of a user flagged as injected instructions: each one's current flag entry."""
+    flags = service.memory.flagged(_user(caller, user_id), include_cleared=include_cleared)
+    return {"flags": to_dict(flags)}
+
+
+@v1.post("/flags/scan")
+def scan_flags(body: ReindexRequest, caller: Caller, service: ServiceDep) -> dict[str, Any]:
+    """Flag a user's memories stored before flags existed; returns the new flag entries."""
+    return {"flags": to_dict(service.memory.scan_flags(_user(caller, body.user_id)))}
+
+
+@v1.get("/memories/{memory_id}/flags")
+def flag_history(
+    memory_id: str, user_id: UserParam, caller: Caller, service: ServiceDep
+) -> dict[str, Any]:
+    """Every flag entry of a memory, oldest first (empty if it was never flagged)."""
+    entries = service.memory.flag_history(_memory_id(memory_id), _user(caller, user_id))
+    return {"flags": to_dict(entries)}
+
+
+@v1.post("/memories/{memory_id}/flags")
+def review_flag(
+    memory_id: str, body: ReviewRequest, caller: Caller, service: ServiceDep
+) -> dict[str, Any]:
+    """Confirm or clear a memory's injection flag by hand; earlier entries are kept."""
+    user = _user(caller, body.user_id)
+    flag = service.memory.review_flag(_memory_id(memory_id), user, body.verdict, body.note)
+    audit(caller, f"flag-{body.verdict}", [flag.memory_id])
+    return to_dict(flag)  # type: ignore[no-any-return]
 
 
 @v1.get("/export")

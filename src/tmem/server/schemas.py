@@ -104,6 +104,16 @@ class ReindexRequest(Wire):
 class AnswerRequest(Wire):
     user_id: UserId
     question: Annotated[Text, Field(min_length=1, max_length=MAX_QUERY_CHARS)]
+    include_flagged: bool = False
+    """Show memories flagged as injected instructions, fenced as untrusted data (issue 20)."""
+
+
+class ReviewRequest(Wire):
+    """An operator's verdict on a memory's injection flag (issue 20)."""
+
+    user_id: UserId
+    verdict: Literal["confirm", "clear"]
+    note: Annotated[Text, Field(max_length=2000)] = ""
 
 
 class UpdateRequest(Wire):
@@ -115,6 +125,17 @@ def clamp_limit(limit: int) -> int:
 
 
 # --- responses ---------------------------------------------------------------------------------
+class RiskReasonOut(BaseModel):
+    code: str
+    start: int
+    end: int
+
+
+class RiskOut(BaseModel):
+    flagged: bool = False
+    reasons: list[RiskReasonOut] = Field(default_factory=list)
+
+
 class HitOut(BaseModel):
     id: str
     kind: Literal["turn", "scene", "item"]
@@ -123,6 +144,7 @@ class HitOut(BaseModel):
     timestamp: str | None
     source_turns: list[str]
     reached_by: list[str]
+    risk: RiskOut = Field(default_factory=lambda: RiskOut())
 
 
 class SearchResponse(BaseModel):

@@ -38,6 +38,7 @@ from tmem.models import (
     Kind,
     PersonaProfile,
     Record,
+    RiskFlag,
     Scene,
     Trigger,
     Turn,
@@ -128,6 +129,9 @@ class WriteBatch:
     vectors (which mark turns still waiting) unless this batch writes new ones."""
     basis: Basis | None = None
     """What the batch was planned on (checked before anything is written); None: unchecked."""
+    risks: tuple[RiskFlag, ...] = field(default=())
+    """The detector's flags for memories in this batch; stored only for memories that have no
+    flag entry yet, so an operator's review is never undone by a later write."""
 
 
 @dataclass(frozen=True)
@@ -328,6 +332,21 @@ class Store(Protocol):
 
     def delete_user(self, user_id: str) -> int:
         """Delete every row of this user, history included; return rows removed."""
+        ...
+
+    def review_risk(self, user_id: str, flag: RiskFlag) -> RiskFlag:
+        """Append ``flag`` (an operator's review) to the memory's flag history; return it with
+        its version. Raises ``NotFoundError`` when the memory does not exist."""
+        ...
+
+    def risk_flags(
+        self, user_id: str, memory_ids: Sequence[str] | None = None
+    ) -> dict[str, RiskFlag]:
+        """The current flag entry of each memory that has one (of every memory if None)."""
+        ...
+
+    def risk_history(self, user_id: str, memory_id: str) -> builtins.list[RiskFlag]:
+        """Every flag entry of a memory, oldest first."""
         ...
 
     # --- reads -------------------------------------------------------------------------------

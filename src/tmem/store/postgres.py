@@ -23,11 +23,21 @@ import psycopg
 
 from tmem.clock import Clock, SystemClock
 from tmem.errors import NotFoundError
-from tmem.models import HistoryEntry, Kind, PersonaProfile, Record, Scene, Trigger, Turn
+from tmem.models import (
+    HistoryEntry,
+    Kind,
+    PersonaProfile,
+    Record,
+    RiskFlag,
+    Scene,
+    Trigger,
+    Turn,
+)
 from tmem.store import codec
 from tmem.store import postgres_delete as deleting
 from tmem.store import postgres_jobs as jobs
 from tmem.store import postgres_read as reading
+from tmem.store import postgres_risk as risk
 from tmem.store import postgres_search as searching
 from tmem.store import postgres_service as service
 from tmem.store.base import (
@@ -165,6 +175,7 @@ class PostgresStore:
             relinked = [turn_id for turn_id, _ in batch.scene_of_turn]
             holders = deleting.scenes_of_turns(cursor, batch.user_id, relinked)
             apply_batch(cursor, batch, self._writable_dim(cursor, batch.vectors))
+            risk.put_detected(cursor, batch.user_id, batch.risks)
             holders -= {scene_id for _, scene_id in batch.scene_of_turn}
             fresh = {row.owner_id for row in batch.vectors if row.space == "context"}
             deleting.erase_emptied_scenes(cursor, batch.user_id, holders, batch.at, fresh)
@@ -278,6 +289,22 @@ class PostgresStore:
 
     def history(self, user_id: str, memory_id: str) -> list[HistoryEntry]:
         return self._run(user_id, lambda cursor: reading.history(cursor, user_id, memory_id))
+
+    def review_risk(self, user_id: str, flag: RiskFlag) -> RiskFlag:
+        def work(cursor: Cursor) -> RiskFlag:
+            if deleting.kind_of(cursor, user_id, flag.memory_id) is None:
+                raise NotFoundError(f"no memory {flag.memory_id!r} for this user")
+            return risk.append(cursor, user_id, flag)
+
+        return self._run(user_id, work)
+
+    def risk_flags(
+        self, user_id: str, memory_ids: Sequence[str] | None = None
+    ) -> dict[str, RiskFlag]:
+        return self._run(user_id, lambda cursor: risk.latest(cursor, user_id, memory_ids))
+
+    def risk_history(self, user_id: str, memory_id: str) -> list[RiskFlag]:
+        return self._run(user_id, lambda cursor: risk.history(cursor, user_id, memory_id))
 
     def users(self) -> list[str]:
         def work(cursor: Cursor) -> list[str]:

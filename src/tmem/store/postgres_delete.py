@@ -34,6 +34,7 @@ _USER_TABLES = (
     "tmem_trigger_targets",
     "tmem_history",
     "tmem_personas",
+    "tmem_risk_flags",
     "tmem_jobs",
     "tmem_users",
 )
@@ -257,6 +258,9 @@ def _erase_memory(
         (memory_id, user_id, memory_id, memory_id + ": "),
     )
     vectors = delete_vectors(cursor, user_id, [memory_id])
+    cursor.execute(
+        "DELETE FROM tmem_risk_flags WHERE user_id = %s AND memory_id = %s", (user_id, memory_id)
+    )
     # Earlier versions hold the erased text; the tombstone keeps only the version count.
     cursor.execute(
         "DELETE FROM tmem_history WHERE user_id = %s AND memory_id = %s RETURNING version",

@@ -151,6 +151,19 @@ MIGRATIONS: tuple[Migration, ...] = (
         ),
     ),
     Migration(2, "service", _SERVICE_TABLES),
+    Migration(
+        3,
+        "risk_flags",
+        (
+            f"""CREATE TABLE tmem_risk_flags (
+                user_id text NOT NULL, memory_id text NOT NULL, version integer NOT NULL,
+                status text NOT NULL CHECK (status IN ('flagged', 'confirmed', 'cleared')),
+                reasons jsonb NOT NULL, at {_TIME.format("at")}, source text NOT NULL,
+                note text NOT NULL,
+                PRIMARY KEY (user_id, memory_id, version))""",
+            *tenant_policy("tmem_risk_flags"),
+        ),
+    ),
 )
 """Append only: a released migration is never edited, since databases in the field ran it."""
 

@@ -29,10 +29,21 @@ from typing import Any
 
 from tmem.clock import Clock, SystemClock
 from tmem.errors import EmbedderMismatchError, InputError, NotFoundError, StoreError
-from tmem.models import HistoryEntry, Item, Kind, PersonaProfile, Record, Scene, Trigger, Turn
+from tmem.models import (
+    HistoryEntry,
+    Item,
+    Kind,
+    PersonaProfile,
+    Record,
+    RiskFlag,
+    Scene,
+    Trigger,
+    Turn,
+)
 from tmem.store import codec
 from tmem.store import sqlite_delete as deleting
 from tmem.store import sqlite_read as reading
+from tmem.store import sqlite_risk as risk
 from tmem.store import sqlite_service as service
 from tmem.store.base import (
     DEFAULT_LEASE,
@@ -194,6 +205,7 @@ class SQLiteStore:
             relinked = [turn_id for turn_id, _ in batch.scene_of_turn]
             holders = deleting.scenes_of_turns(conn, batch.user_id, relinked)
             apply_batch(conn, batch, bound[1] if bound else None)
+            risk.put_detected(conn, batch.user_id, batch.risks)
             holders -= {scene_id for _, scene_id in batch.scene_of_turn}
             fresh = {row.owner_id for row in batch.vectors if row.space == "context"}
             erased = deleting.erase_emptied_scenes(conn, batch.user_id, holders, batch.at, fresh)
@@ -335,6 +347,22 @@ class SQLiteStore:
     def personas(self, user_id: str) -> list[PersonaProfile]:
         with self._reading() as conn:
             return reading.personas(conn, user_id)
+
+    def review_risk(self, user_id: str, flag: RiskFlag) -> RiskFlag:
+        with self._writing() as conn:
+            if deleting.kind_of(conn, user_id, flag.memory_id) is None:
+                raise NotFoundError(f"no memory {flag.memory_id!r} for this user")
+            return risk.append(conn, user_id, flag)
+
+    def risk_flags(
+        self, user_id: str, memory_ids: Sequence[str] | None = None
+    ) -> dict[str, RiskFlag]:
+        with self._reading() as conn:
+            return risk.latest(conn, user_id, memory_ids)
+
+    def risk_history(self, user_id: str, memory_id: str) -> list[RiskFlag]:
+        with self._reading() as conn:
+            return risk.history(conn, user_id, memory_id)
 
     def history(self, user_id: str, memory_id: str) -> list[HistoryEntry]:
         with self._reading() as conn:

@@ -37,6 +37,7 @@ _USER_TABLES = (
     "vectors",
     "history",
     "personas",
+    "risk_flags",
     "users",
 )
 
@@ -150,6 +151,7 @@ def _erase_all(conn: sqlite3.Connection, user_id: str, plan: Forgetting, at: dat
     )
     _scrub_supersession_reasons(conn, user_id, set(plan.items))
     fts_delete(conn, user_id, ids)
+    _delete_in(conn, "DELETE FROM risk_flags WHERE user_id = ? AND memory_id IN", user_id, ids)
     vectors = _delete_in(
         conn, "DELETE FROM vectors WHERE user_id = ? AND owner_id IN", user_id, ids
     )
@@ -371,6 +373,7 @@ def _erase_memory(
             (memory_id, user_id, memory_id, _like_prefix(memory_id) + ": %"),
         )
     fts_delete(conn, user_id, [memory_id])
+    conn.execute("DELETE FROM risk_flags WHERE user_id = ? AND memory_id = ?", (user_id, memory_id))
     vectors = conn.execute(
         "DELETE FROM vectors WHERE user_id = ? AND owner_id = ?", (user_id, memory_id)
     ).rowcount

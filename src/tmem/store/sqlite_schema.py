@@ -142,11 +142,22 @@ _PERSONA_SOURCES: tuple[str, ...] = (
     """ALTER TABLE personas ADD COLUMN sources TEXT NOT NULL DEFAULT '[]'""",
 )
 
+# Injection flags (issue 20): an append-only log per memory; the newest version is current.
+_RISK_FLAGS: tuple[str, ...] = (
+    """CREATE TABLE risk_flags (
+        user_id TEXT NOT NULL, memory_id TEXT NOT NULL, version INTEGER NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('flagged', 'confirmed', 'cleared')),
+        reasons TEXT NOT NULL, at TEXT NOT NULL, source TEXT NOT NULL, note TEXT NOT NULL,
+        PRIMARY KEY (user_id, memory_id, version)
+    )""",
+)
+
 MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("0001_initial", _INITIAL),
     ("0002_service", _SERVICE),
     ("0003_fts_scope", _FTS_SCOPE),
     ("0004_persona_sources", _PERSONA_SOURCES),
+    ("0005_risk_flags", _RISK_FLAGS),
 )
 """Named migrations in order; the schema version is how many have been applied.
 
