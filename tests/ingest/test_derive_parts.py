@@ -93,7 +93,7 @@ def test_build_scene_continuation_reissues_the_open_scene() -> None:
     )
     turns = _turns(2, session="s1")
     plan = PlannedScene(
-        tuple(turns), "new title", "new summary", "More story.", True, Provenance("segment@1", "m")
+        tuple(turns), "new title", "new summary", "More story.", True, Provenance("segment@2", "m")
     )
     scene = build_scene(plan, user_id="u", open_scene=old, new_id=lambda p: "never")
     assert (scene.id, scene.title, scene.narrative) == (

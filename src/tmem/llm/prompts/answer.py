@@ -18,7 +18,7 @@ from tmem.llm.prompts.lines import format_moment
 from tmem.models import Item, Scene
 
 PROMPT_ID = "answer"
-VERSION = "1"
+VERSION = "2"
 
 
 @dataclass(frozen=True)

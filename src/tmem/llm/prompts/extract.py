@@ -19,7 +19,7 @@ from tmem.llm.prompts import PromptSpec
 from tmem.llm.prompts.lines import TurnLine, clip, example_texts, format_moment, render_turns
 
 PROMPT_ID = "extract"
-VERSION = "1"
+VERSION = "2"
 
 _MAX_CONCEPT_WORDS = 8
 _MAX_BRIDGE_WORDS = 20
