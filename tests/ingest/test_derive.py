@@ -294,21 +294,21 @@ def test_copies_and_restatements_are_rejected_and_counted() -> None:
 
 def test_supersedes_maps_known_fact_labels_to_item_ids() -> None:
     turns = make_turns("s1", 2)
-    old = Item("itm-old", "u", "Priya works at the bakery.", T0, ("scn-0",), ("x",))
+    old = Item("itm-old", "u", "Sam works at the warehouse.", T0, ("scn-0",), ("x",))
     seen: list[str] = []
 
     def known(text: str) -> list[Item]:
         seen.append(text)
         return [old]
 
-    update = item("Priya quit the bakery job.", supersedes=["F1", "F7", "itm-old"])
+    update = item("Sam left the warehouse.", supersedes=["F1", "F7", "itm-old"])
     llm = ScriptedLLM.by_prompt({"segment": seg(span(1, 2)), "extract": ext(update)})
     out = run(llm, turns, known_items=known)
     assert out.supersessions == (
         Supersession("itm-old", out.items[0].id, "replaced by a newer statement"),
     )
     assert seen == [f"{out.scenes[0].title}\n{out.scenes[0].summary}"]
-    assert "F1: Priya works at the bakery." in user_texts(llm, "extract")[0]
+    assert "F1: Sam works at the warehouse." in user_texts(llm, "extract")[0]
     off = run(llm, turns, known_items=known, config=WriteConfig(supersede=False))
     assert off.supersessions == ()
 

@@ -12,7 +12,14 @@ from tmem.llm.prompts.extract import ItemOut, PersonaOut
 from tmem.models import Item, Provenance, Trigger, Turn
 from tmem.persona import PersonaDelta
 from tmem.store.base import Supersession
-from tmem.triggers import SceneTriggerPolicy, TriggerDraft, concept_norm, is_copy, scene_triggers
+from tmem.triggers import (
+    SceneTriggerPolicy,
+    TriggerDraft,
+    borrows,
+    concept_norm,
+    is_copy,
+    scene_triggers,
+)
 
 
 @dataclass(frozen=True)
@@ -40,11 +47,15 @@ class Assembly:
 
 
 def source_texts(turns: Sequence[Turn]) -> tuple[str, ...]:
-    """What a trigger must not copy: each turn's content, alone and with its speaker, and the
-    prompt's worked example (tiny models echo it)."""
-    return (
-        *(text for turn in turns for text in (turn.content, turn.text)),
-        *prompt.EXAMPLE_TEXTS,
+    """What a trigger must not copy: each turn's content, alone and with its speaker."""
+    return tuple(text for turn in turns for text in (turn.content, turn.text))
+
+
+def copies_example(text: str, sources: Sequence[str], ratio: float) -> bool:
+    """Whether ``text`` copies the prompt's worked example or borrows its wording (small models
+    echo it around new names) instead of describing the ``sources``."""
+    return is_copy(text, prompt.EXAMPLE_TEXTS, ratio) or borrows(
+        text, prompt.EXAMPLE_TEXTS, sources
     )
 
 
@@ -110,7 +121,7 @@ def _add_items(outcome: ChunkOutcome, ctx: AssemblyContext, into: Assembly, seen
         key = f"{job.scene.id}\x00{concept_norm(draft.content)}"
         if key in seen:
             continue
-        if is_copy(draft.content, prompt.EXAMPLE_TEXTS, ctx.policy.copy_ratio):
+        if copies_example(draft.content, texts, ctx.policy.copy_ratio):
             # A fact copied from the worked example would be a false memory.
             into.rejected_items += 1
             continue
@@ -118,10 +129,12 @@ def _add_items(outcome: ChunkOutcome, ctx: AssemblyContext, into: Assembly, seen
         item = make_item(draft, job.turns, job.scene.id, ctx)
         into.items.append(item)
         into.contents[item.id] = item.content
-        into.sources[item.id] = texts
-        into.drafts.extend(
-            TriggerDraft(t.concept, t.bridge, item.id, t.confidence) for t in draft.triggers
-        )
+        into.sources[item.id] = (*texts, *prompt.EXAMPLE_TEXTS)
+        for t in draft.triggers:
+            if copies_example(f"{t.concept} {t.bridge}", texts, ctx.policy.copy_ratio):
+                into.rejected += 1
+                continue
+            into.drafts.append(TriggerDraft(t.concept, t.bridge, item.id, t.confidence))
         if ctx.supersede:
             into.supersessions.extend(_supersessions(draft, item, job.fact_ids))
 
@@ -140,6 +153,7 @@ def _add_scene_triggers(outcome: ChunkOutcome, ctx: AssemblyContext, into: Assem
         user_id=ctx.user_id,
         new_id=ctx.new_id,
         provenance=ctx.provenance,
+        examples=prompt.EXAMPLE_TEXTS,
     )
     into.scene_triggers.extend(triggers)
     into.rejected += rejected
