@@ -3,27 +3,32 @@
 Full mode adds scenes and items, written by a model, to turns that LLM-free mode already ranks
 well. A model can write nothing useful, or worse, text that matches a query better than the
 turn that answers it. The merge therefore treats the turn ranking (the exact LLM-free ranking
-over every turn) as a floor:
+over every turn) as a floor. Expand a ranking into turns as the benchmarks do (each hit's
+``source_turns`` in order, repeats dropped); then
 
-    for every turn t among the first ``limit`` ranked turns, the first merged hit whose
-    ``source_turns`` contain t is at a rank no worse than t's own rank in the turn ranking.
+    every turn among the first ``limit`` ranked turns sits in the merged expansion at a
+    position no later than its own rank, so its first covering hit is no lower either.
 
-It fills the result one rank at a time. When the turn at this rank is not yet covered by an
-earlier hit, the rank goes to the best remaining derived memory if that memory covers it (the
-derived memory stands in for its turn) and otherwise to the turn itself. When the turn at this
-rank is already covered (an earlier scene or item covered several of the top turns), the rank
-is free and goes to the best remaining derived memory: this is how a memory reached only by a
-trigger climbs. The same evidence is never shown twice: a scene whose turns are all covered
-already is skipped, and so is an item or turn whose turns earlier items or turns already show
-(a scene's narrative does not stand in for a fact stated in one of its turns). Pure: hits in,
-hits out.
+It fills the result hit by hit. With ``n`` turns shown so far (they are the first ``n`` ranked
+turns), the next hit is the best remaining derived memory that adds exactly the next ranked
+turns in their ranked order (an item stating the next turn, a scene made of the next few),
+else the next turn itself. Once the ranked turns are all shown, the remaining derived memories
+follow in their own order, including those that add no turn (an item under a scene already
+shown; earlier, it would push the later turns down a hit). The same evidence is never shown
+twice: a scene whose turns are all shown is skipped, and so is an item or turn whose turns
+earlier items or turns already state (a scene's narrative does not stand in for a fact stated
+in one of its turns).
+
+A stricter floor than a rank-by-hit one: a scene of ten turns ranked first would push every
+other turn ten positions down. The cost is that a derived memory climbs above the turns only
+by standing in for them; a trigger that reaches a memory the turns rank low adds nothing within
+``limit``. Pure: hits in, hits out.
 """
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 
 from tmem.models import Hit
 
@@ -44,45 +49,56 @@ def merge_floor(turns: Sequence[Hit], derived: Sequence[Hit], limit: int, k: int
     """
     if not derived:
         return list(turns[:limit])
-    queue = deque(derived)
-    shown = _Shown()
+    floor = [t.id for t in turns[:limit]]
+    state = _State(pending=list(derived))
     out: list[Hit] = []
-    for rank in range(limit):
-        due = turns[rank] if rank < len(turns) else None
-        hit = _next_hit(due, queue, turns, shown)
+    while len(out) < limit:
+        hit = state.take_derived(floor) or _next_turn(turns, state)
         if hit is None:
             break
-        shown.add(hit)
+        state.show(hit)
         out.append(hit)
     return [replace(hit, score=1.0 / (k + rank)) for rank, hit in enumerate(out, start=1)]
 
 
-class _Shown:
-    """Turns covered by any hit so far, and those shown by an item or a turn itself."""
+@dataclass
+class _State:
+    pending: list[Hit]
+    covered: list[str] = field(default_factory=list)
+    """Turns shown so far, in expansion order."""
+    stated: set[str] = field(default_factory=set)
+    """Turns shown by an item or by the turn itself."""
 
-    def __init__(self) -> None:
-        self.covered: set[str] = set()
-        self.stated: set[str] = set()
-
-    def add(self, hit: Hit) -> None:
-        self.covered.update(hit.source_turns)
+    def show(self, hit: Hit) -> None:
+        seen = set(self.covered)
+        self.covered.extend(t for t in dict.fromkeys(hit.source_turns) if t not in seen)
         if hit.kind != "scene":
             self.stated.update(hit.source_turns)
 
     def redundant(self, hit: Hit) -> bool:
-        seen = self.covered if hit.kind == "scene" else self.stated
-        return bool(hit.source_turns) and seen.issuperset(hit.source_turns)
+        seen = set(self.covered) if hit.kind == "scene" else self.stated
+        return seen.issuperset(hit.source_turns)
+
+    def take_derived(self, floor: Sequence[str]) -> Hit | None:
+        """The best pending derived hit that keeps the floor, removed from ``pending``."""
+        self.pending = [h for h in self.pending if not self.redundant(h)]
+        for index, hit in enumerate(self.pending):
+            if self.keeps_floor(hit, floor):
+                return self.pending.pop(index)
+        return None
+
+    def keeps_floor(self, hit: Hit, floor: Sequence[str]) -> bool:
+        """Whether ``hit`` adds the next turns of ``floor`` in their order (anything once the
+        floor is shown)."""
+        seen = set(self.covered)
+        new = [t for t in dict.fromkeys(hit.source_turns) if t not in seen]
+        start = len(self.covered)
+        if not new:
+            return start >= len(floor)
+        due = list(floor[start : start + len(new)])
+        return new[: len(due)] == due
 
 
-def _next_hit(
-    due: Hit | None, queue: deque[Hit], turns: Sequence[Hit], shown: _Shown
-) -> Hit | None:
-    while queue and shown.redundant(queue[0]):
-        queue.popleft()
-    if due is not None and due.id not in shown.covered:
-        if queue and due.id in queue[0].source_turns:
-            return queue.popleft()
-        return due
-    if queue:
-        return queue.popleft()
-    return next((t for t in turns if not shown.redundant(t)), None)
+def _next_turn(turns: Sequence[Hit], state: _State) -> Hit | None:
+    shown = set(state.covered)
+    return next((t for t in turns if t.id not in shown), None)
