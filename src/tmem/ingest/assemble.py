@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from tmem.ingest.extract import ChunkOutcome
 from tmem.llm.prompts import extract as prompt
 from tmem.llm.prompts.extract import ItemOut, PersonaOut
+from tmem.llm.prompts.lines import format_moment
 from tmem.models import Item, Provenance, Trigger, Turn
 from tmem.persona import PersonaDelta
 from tmem.store.base import Supersession
@@ -70,7 +72,21 @@ def _unique(values: Sequence[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(v.strip() for v in values if v.strip()))
 
 
-def make_item(draft: ItemOut, turns: Sequence[Turn], scene_id: str, ctx: AssemblyContext) -> Item:
+def stated_time(temporal: str, reference: datetime | None) -> str:
+    """``temporal`` unless it merely repeats the prompt's reference time (small models fill the
+    field with it when the turns give no time; it is the chunk's time, not the fact's)."""
+    if reference is not None and format_moment(reference) in temporal:
+        return ""
+    return temporal
+
+
+def make_item(
+    draft: ItemOut,
+    turns: Sequence[Turn],
+    scene_id: str,
+    ctx: AssemblyContext,
+    reference: datetime | None = None,
+) -> Item:
     """An item from one model draft; its timestamp is that of the latest turn it rests on."""
     cited = _cited_turns(draft, turns)
     return Item(
@@ -80,7 +96,7 @@ def make_item(draft: ItemOut, turns: Sequence[Turn], scene_id: str, ctx: Assembl
         timestamp=max(turn.timestamp for turn in cited),
         scene_ids=(scene_id,),
         source_turns=tuple(turn.id for turn in cited),
-        temporal=draft.temporal,
+        temporal=stated_time(draft.temporal, reference),
         spatial=draft.spatial,
         keywords=_unique(draft.keywords),
         query_patterns=_unique(draft.query_patterns),
@@ -126,7 +142,7 @@ def _add_items(outcome: ChunkOutcome, ctx: AssemblyContext, into: Assembly, seen
             into.rejected_items += 1
             continue
         seen.add(key)
-        item = make_item(draft, job.turns, job.scene.id, ctx)
+        item = make_item(draft, job.turns, job.scene.id, ctx, job.inputs.reference_time)
         into.items.append(item)
         into.contents[item.id] = item.content
         into.sources[item.id] = (*texts, *prompt.EXAMPLE_TEXTS)
