@@ -34,14 +34,14 @@ import pytest
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.store.pg_server import pg_database_url, pg_new_url, pg_server  # noqa: F401
 from tmem import Config, EmbedderConfig, LLMConfig, Memory
-from tmem.demo import sample
+from tmem.demo.show import sample
 from tmem.models import Hit
 from tmem.retrieve.merge import merge_floor
 
 LIMIT = 10
 TURN_LINE = re.compile(r"^\[(\d+)\] \S+ \S+ \(\w+\)(?: \(gap: \w+\))? ([^:]+): (.*)$", re.M)
 QUERIES = [
-    *sample()["queries"],
+    *(q["query"] for group in sample()["queries"].values() for q in group),
     "deploy pipeline onboarding engineers",
     "Who is training for a race?",
     "grandmother keepsake recipe",

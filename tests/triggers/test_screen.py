@@ -48,6 +48,8 @@ def test_borrows_catches_the_example_rewritten_around_new_names() -> None:
     )
     own = "Maya may pick the harbour restaurants for future team dinners."
     assert not borrows(own, extract.EXAMPLE_TEXTS, sources)
+    # Two shared words in a short generic phrase are not a copy.
+    assert not borrows("Relief mixed with resolve.", extract.EXAMPLE_TEXTS, sources)
     # Words the dialogue itself uses are never counted as borrowed.
     baker = ["Priya: I quit the bakery, the pre-dawn hours were too much for any role."]
     assert not borrows(

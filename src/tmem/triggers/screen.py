@@ -29,8 +29,9 @@ def borrows(sentence: str, examples: Sequence[str], sources: Sequence[str]) -> b
     A small model rewrites the example around new names ("may avoid any role that requires
     pre-dawn hours" from "Priya may turn down any role that demands pre-dawn hours"), which a
     fuzzy ratio misses. Counted here: the sentence's content words that appear in one example
-    text and in none of the ``sources``. Two or more such words making up at least half of the
-    sentence's content words mark a borrowed sentence.
+    text and in none of the ``sources``. Three or more such words making up at least half of the
+    sentence's content words mark a borrowed sentence (two would flag short generic phrases
+    such as "Relief mixed with resolve.").
     """
     words = content_words(sentence)
     if not words:
@@ -39,7 +40,7 @@ def borrows(sentence: str, examples: Sequence[str], sources: Sequence[str]) -> b
     foreign = words - own
     for example in examples:
         borrowed = foreign & content_words(example)
-        if len(borrowed) >= 2 and 2 * len(borrowed) >= len(words):
+        if len(borrowed) >= 3 and 2 * len(borrowed) >= len(words):
             return True
     return False
 
