@@ -433,6 +433,16 @@ def test_replies_that_echo_the_prompt_example_are_not_stored() -> None:
     assert out.rejected_triggers == 2 and "horizon" not in {t.family for t in out.triggers}
 
 
+def test_items_that_copy_the_scene_header_are_not_stored() -> None:
+    """Qwen2.5-Coder-1.5B returned the scene summary the prompt shows as an item, twice."""
+    turns = make_turns("s1", 2)
+    header = item("Priya and Tom discuss turns 1 to 2.")  # span(1, 2)'s summary
+    llm = ScriptedLLM.by_prompt({"segment": seg(span(1, 2)), "extract": ext(header, GOOD_ITEM)})
+    out = run(llm, turns)
+    assert {i.content for i in out.items} == {GOOD_ITEM["content"]}
+    assert out.rejected_items == 1
+
+
 def test_without_output_retries_each_invalid_reply_costs_one_call() -> None:
     turns = make_turns("s1", 6)
     llm = ScriptedLLM.by_prompt({"segment": '{"scenes": "truncated', "extract": '{"items": 3}'})

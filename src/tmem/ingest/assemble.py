@@ -137,8 +137,11 @@ def _add_items(outcome: ChunkOutcome, ctx: AssemblyContext, into: Assembly, seen
         key = f"{job.scene.id}\x00{concept_norm(draft.content)}"
         if key in seen:
             continue
-        if copies_example(draft.content, texts, ctx.policy.copy_ratio):
-            # A fact copied from the worked example would be a false memory.
+        if copies_example(draft.content, texts, ctx.policy.copy_ratio) or is_copy(
+            draft.content, (job.inputs.scene_title, job.inputs.scene_summary), ctx.policy.copy_ratio
+        ):
+            # A fact copied from the worked example would be a false memory; one copied from
+            # the scene header the prompt shows (Qwen 1.5B's habit) is no fact at all.
             into.rejected_items += 1
             continue
         seen.add(key)
