@@ -8,6 +8,7 @@ from dataclasses import replace
 from rapidfuzz import fuzz
 
 from tmem.embed.base import Embedder
+from tmem.ingest.llm_free import context_text
 from tmem.models import HEURISTIC, Item, Scene, Trigger, Turn
 from tmem.store.base import Store, VectorRow
 
