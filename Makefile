@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 
-.PHONY: install dev demo demo-full test hostile check lint format clean
+.PHONY: install dev demo demo-full demo-qwen test hostile check lint format clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -35,6 +35,13 @@ demo: install
 # the mechanism, not a model's output. For a real model: TMEM_LLM_BASE_URL=... make demo
 demo-full: install
 	$(BIN)/python -m tmem.demo --scripted-llm
+
+# The demo in full mode with a real local model: Qwen2.5-Coder-1.5B-Instruct (Q4_K_M, 1.1 GB),
+# fetched once into ~/.cache/tmem/models and verified (benchmarks/models/fetch_qwen.py), run by
+# llama-cpp-python on 2 threads. About 3 minutes per LLM call on 2 cores.
+demo-qwen: dev
+	model="$$($(BIN)/python benchmarks/models/fetch_qwen.py)" && \
+		TMEM_LLM_LOCAL_MODEL="$$model" TMEM_LLM_LOCAL_THREADS=2 $(BIN)/python -m tmem.demo
 
 test: dev
 	$(BIN)/python -m pytest

@@ -131,8 +131,8 @@ def test_failed_authentication_is_limited_per_address(tmp_path: Path) -> None:
 @pytest.fixture
 def slow_llm() -> Iterator[FakeOpenAIServer]:
     with FakeOpenAIServer() as fake:
-        fake.script_chat("segment@1", segment_reply)
-        fake.script_chat("extract@1", extract_reply)
+        fake.script_chat("segment@2", segment_reply)
+        fake.script_chat("extract@2", extract_reply)
         yield fake
 
 

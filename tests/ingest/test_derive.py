@@ -135,11 +135,11 @@ def test_two_scenes_become_scenes_items_and_all_four_trigger_families() -> None:
     out = run(llm, turns)
     assert [s.source_turns for s in out.scenes] == [("t0", "t1", "t2"), ("t3", "t4", "t5")]
     assert out.scenes[0].timestamp == turns[2].timestamp
-    assert out.scenes[0].provenance.method == "segment@1"
+    assert out.scenes[0].provenance.method == "segment@2"
     assert dict(out.scene_of_turn) == {t.id: out.scenes[t.seq // 3].id for t in turns}
     assert len(out.items) == 2 and out.items[1].scene_ids == (out.scenes[1].id,)
     assert out.items[1].source_turns == ("t3",)
-    assert out.items[0].provenance.method == "extract@1"
+    assert out.items[0].provenance.method == "extract@2"
     assert sorted({t.family for t in out.triggers}) == ["bridge", "entity", "scene"]
     entity = [t for t in out.triggers if t.family == "entity"]
     # The same concepts from both scenes merged into one trigger reaching both items.
@@ -164,7 +164,7 @@ def test_gap_then_short_coverage_is_retried_with_the_error() -> None:
         }
     )
     out = run(llm, turns)
-    prompts = [r for r in llm.requests if r.prompt_id == "segment@1"]
+    prompts = [r for r in llm.requests if r.prompt_id == "segment@2"]
     assert len(prompts) == 3
     assert "leaves a gap" in prompts[1].messages[-1].content
     assert (
@@ -181,7 +181,7 @@ def test_unfixable_coverage_falls_back_to_one_scene_and_loses_no_turn() -> None:
     assert len(out.scenes) == 1 and out.scenes[0].source_turns == tuple(t.id for t in turns)
     assert out.scenes[0].provenance.method == "heuristic"
     assert "Priya said: Message number 0" in out.scenes[0].narrative
-    assert [(f.stage, f.prompt_id) for f in out.failures] == [("segment", "segment@1")]
+    assert [(f.stage, f.prompt_id) for f in out.failures] == [("segment", "segment@2")]
     assert out.failures[0].turn_ids == tuple(t.id for t in turns)
     assert len(out.items) == 1 and not out.failed_turns  # extraction still ran
 
@@ -294,21 +294,21 @@ def test_copies_and_restatements_are_rejected_and_counted() -> None:
 
 def test_supersedes_maps_known_fact_labels_to_item_ids() -> None:
     turns = make_turns("s1", 2)
-    old = Item("itm-old", "u", "Priya works at the bakery.", T0, ("scn-0",), ("x",))
+    old = Item("itm-old", "u", "Sam works at the warehouse.", T0, ("scn-0",), ("x",))
     seen: list[str] = []
 
     def known(text: str) -> list[Item]:
         seen.append(text)
         return [old]
 
-    update = item("Priya quit the bakery job.", supersedes=["F1", "F7", "itm-old"])
+    update = item("Sam left the warehouse.", supersedes=["F1", "F7", "itm-old"])
     llm = ScriptedLLM.by_prompt({"segment": seg(span(1, 2)), "extract": ext(update)})
     out = run(llm, turns, known_items=known)
     assert out.supersessions == (
         Supersession("itm-old", out.items[0].id, "replaced by a newer statement"),
     )
     assert seen == [f"{out.scenes[0].title}\n{out.scenes[0].summary}"]
-    assert "F1: Priya works at the bakery." in user_texts(llm, "extract")[0]
+    assert "F1: Sam works at the warehouse." in user_texts(llm, "extract")[0]
     off = run(llm, turns, known_items=known, config=WriteConfig(supersede=False))
     assert off.supersessions == ()
 
@@ -330,7 +330,7 @@ def test_a_failed_extraction_records_failure_and_keeps_other_scenes() -> None:
     assert len(out.scenes) == 2 and len(out.items) == 1
     assert out.items[0].scene_ids == (out.scenes[0].id,)
     assert [(f.stage, f.prompt_id, f.turn_ids) for f in out.failures] == [
-        ("extract", "extract@1", ("t3", "t4", "t5"))
+        ("extract", "extract@2", ("t3", "t4", "t5"))
     ]
     assert out.failed_turns == ("t3", "t4", "t5")
     assert out.usage.calls == 1 + 1 + 3  # segment, good extract, bad extract with 2 retries
@@ -425,7 +425,7 @@ def test_replies_that_echo_the_prompt_example_are_not_stored() -> None:
     )
     out = run(llm, turns)
     assert out.scenes[1].narrative.startswith("Priya said: Message number 2")
-    assert out.scenes[1].provenance.method == "segment@1"
+    assert out.scenes[1].provenance.method == "segment@2"
     assert [(f.stage, f.turn_ids) for f in out.failures] == [("segment", ("t2", "t3"))]
     assert "copied the prompt's example" in out.failures[0].error
     assert out.rejected_items == 2  # the example fact, once per scene
@@ -433,15 +433,35 @@ def test_replies_that_echo_the_prompt_example_are_not_stored() -> None:
     assert out.rejected_triggers == 2 and "horizon" not in {t.family for t in out.triggers}
 
 
+def test_items_that_copy_the_scene_header_are_not_stored() -> None:
+    """Qwen2.5-Coder-1.5B returned the scene summary the prompt shows as an item, twice."""
+    turns = make_turns("s1", 2)
+    header = item("Priya and Tom discuss turns 1 to 2.")  # span(1, 2)'s summary
+    llm = ScriptedLLM.by_prompt({"segment": seg(span(1, 2)), "extract": ext(header, GOOD_ITEM)})
+    out = run(llm, turns)
+    assert {i.content for i in out.items} == {GOOD_ITEM["content"]}
+    assert out.rejected_items == 1
+
+
+def test_the_one_fact_of_a_one_turn_scene_may_say_what_its_summary_says() -> None:
+    """A capable model summarises a one-turn scene by its one fact: that item is kept."""
+    turns = make_turns("s1", 1)
+    fact = item("Priya and Tom discuss turns 1 to 1.", source_turns=[1])  # span(1, 1)'s summary
+    llm = ScriptedLLM.by_prompt({"segment": seg(span(1, 1)), "extract": ext(fact)})
+    out = run(llm, turns)
+    assert [i.content for i in out.items] == [fact["content"]]
+    assert out.rejected_items == 0
+
+
 def test_without_output_retries_each_invalid_reply_costs_one_call() -> None:
     turns = make_turns("s1", 6)
     llm = ScriptedLLM.by_prompt({"segment": '{"scenes": "truncated', "extract": '{"items": 3}'})
     out = run(llm, turns, retries=0)
     # One segment call (window falls back to one scene), one extract call for that scene.
-    assert [r.prompt_id for r in llm.requests] == ["segment@1", "extract@1"]
+    assert [r.prompt_id for r in llm.requests] == ["segment@2", "extract@2"]
     assert out.usage.calls == 2
     assert [f.stage for f in out.failures] == ["segment", "extract"]
     assert len(out.scenes) == 1 and out.scenes[0].source_turns == tuple(t.id for t in turns)
     default = ScriptedLLM.by_prompt({"segment": '{"scenes": "truncated', "extract": '{"items": 3}'})
     run(default, turns)
-    assert [r.prompt_id for r in default.requests] == ["segment@1"] * 3 + ["extract@1"] * 3
+    assert [r.prompt_id for r in default.requests] == ["segment@2"] * 3 + ["extract@2"] * 3

@@ -93,7 +93,7 @@ def test_build_scene_continuation_reissues_the_open_scene() -> None:
     )
     turns = _turns(2, session="s1")
     plan = PlannedScene(
-        tuple(turns), "new title", "new summary", "More story.", True, Provenance("segment@1", "m")
+        tuple(turns), "new title", "new summary", "More story.", True, Provenance("segment@2", "m")
     )
     scene = build_scene(plan, user_id="u", open_scene=old, new_id=lambda p: "never")
     assert (scene.id, scene.title, scene.narrative) == (
@@ -115,3 +115,14 @@ def test_known_facts_label_active_items_only_up_to_ten() -> None:
     facts, ids = known_facts(items)
     assert [f.label for f in facts] == [f"F{n}" for n in range(1, 11)]
     assert ids[0] == ("F1", "i1") and facts[0].content == "fact 1"
+
+
+def test_a_temporal_that_repeats_the_reference_time_is_no_time() -> None:
+    """Qwen2.5-Coder-1.5B wrote the prompt's reference time into every item it extracted."""
+    from tmem.ingest.assemble import stated_time
+    from tmem.llm.prompts.lines import format_moment
+
+    assert stated_time(format_moment(T0), T0) == ""
+    assert stated_time(f"today ({format_moment(T0)})", T0) == ""
+    assert stated_time("yesterday (March 3, 2024)", T0) == "yesterday (March 3, 2024)"
+    assert stated_time(format_moment(T0), None) == format_moment(T0)

@@ -18,7 +18,7 @@ def _turn(turn_id: str) -> Turn:
 
 
 def _scene(scene_id: str, turns: tuple[str, ...], plain: bool) -> Scene:
-    provenance = HEURISTIC if plain else Provenance("segment@1", "m")
+    provenance = HEURISTIC if plain else Provenance("segment@2", "m")
     return Scene(scene_id, "u", "t", "s", "n", T0, turns, ("s",), provenance=provenance)
 
 

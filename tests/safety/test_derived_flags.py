@@ -56,8 +56,8 @@ def extract_reply(body: dict[str, Any]) -> str:
 def test_derived_memories_inherit_the_flag_and_persona_skips_it(
     store: Store, fake_openai: FakeOpenAIServer
 ) -> None:
-    fake_openai.script_chat("segment@1", segment_reply)
-    fake_openai.script_chat("extract@1", extract_reply)
+    fake_openai.script_chat("segment@2", segment_reply)
+    fake_openai.script_chat("extract@2", extract_reply)
     config = Config(
         llm=LLMConfig(base_url=fake_openai.base_url, model="fake-model", max_retries=1),
         embedder=EmbedderConfig(kind="hash"),

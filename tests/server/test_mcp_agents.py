@@ -78,7 +78,7 @@ def test_batched_derivation_stores_at_once_and_derives_in_batches(tmp_path: Path
         server.script_chat("segment", segment_reply)
         server.script_chat("extract", extract_reply)
         *remembered, recalled = anyio.run(_remember_three, db, server)
-        segment_calls = len(server.chat_requests("segment@1"))
+        segment_calls = len(server.chat_requests("segment@2"))
     assert all(not r.is_error for r in [*remembered, recalled])
     assert "cello" in recalled.content[0].text
     # One pass after the first two turns, one for the last turn when the server stopped:
@@ -89,4 +89,4 @@ def test_batched_derivation_stores_at_once_and_derives_in_batches(tmp_path: Path
         scenes = [s for s in memory.list("maya", "scene") if isinstance(s, Scene)]
         assert not memory.store.pending_turns("maya")
     assert len({t.session_id for t in turns}) == 1  # type: ignore[union-attr]
-    assert scenes and all(s.provenance.method == "segment@1" for s in scenes)
+    assert scenes and all(s.provenance.method == "segment@2" for s in scenes)

@@ -34,8 +34,8 @@ def _key(db: Path) -> dict[str, str]:
 @pytest.fixture
 def llm() -> Iterator[FakeOpenAIServer]:
     with FakeOpenAIServer() as fake:
-        fake.script_chat("segment@1", segment_reply)
-        fake.script_chat("extract@1", extract_reply)
+        fake.script_chat("segment@2", segment_reply)
+        fake.script_chat("extract@2", extract_reply)
         yield fake
 
 
@@ -67,7 +67,7 @@ def test_deferred_adds_then_a_background_reindex(tmp_path: Path, llm: FakeOpenAI
         job = http.get(f"/v1/jobs/{accepted.json()['job_id']}", headers=headers).json()
         assert job["status"] == "done" and job["result"]["user_id"] == "maya"
         assert job["result"]["turns"] == 2 and job["result"]["items"] == 1
-        assert len(llm.chat_requests("segment@1")) == 1  # both turns in one window
+        assert len(llm.chat_requests("segment@2")) == 1  # both turns in one window
 
         again = http.post("/v1/reindex", json={"user_id": "maya"}, headers=headers)
         assert again.status_code == 200 and again.json()["turns"] == 0

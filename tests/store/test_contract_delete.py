@@ -248,12 +248,12 @@ def test_only_the_scene_left_empty_goes(store: Store) -> None:
     }
 
 
-def test_erasing_an_emptied_scene_drops_its_turns_context_vectors(store: Store) -> None:
+def test_erasing_an_emptied_scene_keeps_its_turns_context_vectors(store: Store) -> None:
+    """Turns keep their context vectors for life: search ranks every turn by them."""
     _seed_graph(store, "u1", "zebra")
     context = tuple(VectorRow(t, "context", unit(0, 0, 1)) for t in ("u1-t0", "u1-t1", "u1-t2"))
     store.write(batch("u1", vectors=context))
-    # sc2 (t0) empties and t0 gets no new context vector; sc1 (t1) empties but the same write
-    # gives t1 a new one (it moved into another plain scene); t2 was in no scene.
+    # sc2 (t0) and sc1 (t1) empty: both turns move into a new scene.
     store.write(
         batch(
             "u1",
@@ -263,16 +263,15 @@ def test_erasing_an_emptied_scene_drops_its_turns_context_vectors(store: Store) 
         )
     )
     found = {s.id for s in store.search_vectors("u1", "context", unit(0, 0, 1), 10)}
-    assert found == {"u1-t1", "u1-t2"}
+    assert found == {"u1-t0", "u1-t1", "u1-t2"}
 
 
-def test_turns_marked_derived_lose_their_context_vectors(store: Store) -> None:
-    """A context vector marks a turn waiting for derivation; ``done_turns`` ends the wait."""
+def test_turns_marked_derived_keep_their_context_vectors(store: Store) -> None:
+    """``done_turns`` ends the pending mark only; the turn's vectors stay."""
     _seed_graph(store, "u1", "zebra")
     context = tuple(VectorRow(t, "context", unit(0, 0, 1)) for t in ("u1-t0", "u1-t1", "u1-t2"))
     store.write(batch("u1", vectors=context, pending_turns=("u1-t0", "u1-t1", "u1-t2")))
     assert len(store.search_vectors("u1", "context", unit(0, 0, 1), 10)) == 3  # warms a cache
-    # t0 is derived; t1 is derived but the same write gives it a fresh context vector.
     store.write(
         batch(
             "u1",
@@ -281,6 +280,6 @@ def test_turns_marked_derived_lose_their_context_vectors(store: Store) -> None:
         )
     )
     found = {s.id for s in store.search_vectors("u1", "context", unit(0, 0, 1), 10)}
-    assert found == {"u1-t1", "u1-t2"}
+    assert found == {"u1-t0", "u1-t1", "u1-t2"}
     assert {t.id for t in store.pending_turns("u1")} == {"u1-t2"}
     assert [s.id for s in store.search_vectors("u1", "turn", unit(1), 10)] == ["u1-t0"]

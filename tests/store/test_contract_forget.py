@@ -243,8 +243,8 @@ def _residue(store: Store) -> list[str]:
 @pytest.fixture
 def server() -> Iterator[FakeOpenAIServer]:
     with FakeOpenAIServer() as fake:
-        fake.script_chat("segment@1", segment_reply)
-        fake.script_chat("extract@1", extract_reply)
+        fake.script_chat("segment@2", segment_reply)
+        fake.script_chat("extract@2", extract_reply)
         fake.script_chat("answer@2", answer_reply)
         yield fake
 

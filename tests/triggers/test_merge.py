@@ -58,7 +58,7 @@ def test_group_triggers_makes_entity_and_bridge_records() -> None:
         ],
         user_id="u",
         new_id=lambda prefix: next(ids),
-        provenance=Provenance("extract@1", "m"),
+        provenance=Provenance("extract@2", "m"),
     )
     assert [(t.id, t.family, t.text) for t in triggers] == [
         ("t1", "entity", "food allergy"),

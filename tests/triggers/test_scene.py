@@ -25,7 +25,7 @@ def _run(horizon: dict[str, tuple[str | None, float]]) -> tuple[list[tuple[str, 
         policy=POLICY,
         user_id="u",
         new_id=lambda prefix: f"{prefix}-{next(counter)}",
-        provenance=Provenance("extract@1"),
+        provenance=Provenance("extract@2"),
     )
     assert all(t.targets[0][0] == "scn-1" and len(t.targets) == 1 for t in triggers)
     return [(t.family, t.facet) for t in triggers], rejected

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from tmem.triggers import TriggerDraft, is_copy, restates, screen_drafts
+from tmem.llm.prompts import extract
+from tmem.triggers import TriggerDraft, borrows, is_copy, restates, screen_drafts
 
 TURN = "Mel: I got hives all over after the shrimp at dinner yesterday"
 
@@ -33,3 +34,24 @@ def test_screen_drafts_counts_rejections_and_drops_duplicates_silently() -> None
         ("sushi bar night", ""),
     ]
     assert rejected == 2
+
+
+def test_borrows_catches_the_example_rewritten_around_new_names() -> None:
+    """Qwen2.5-Coder-1.5B wrote the first for a scene about a dinner and a race, where no turn
+    mentions dawn; the fuzzy copy check lets it through."""
+    sources = ["Maya: We hit the quarterly goal, dinner next Friday?", "Leo: The harbour places."]
+    copied = "Maya may avoid any role that requires pre-dawn hours."
+    assert not is_copy(copied, extract.EXAMPLE_TEXTS, 0.85)
+    assert borrows(copied, extract.EXAMPLE_TEXTS, sources)
+    assert borrows(
+        "Maya kept an apron that may resurface as a keepsake.", extract.EXAMPLE_TEXTS, sources
+    )
+    own = "Maya may pick the harbour restaurants for future team dinners."
+    assert not borrows(own, extract.EXAMPLE_TEXTS, sources)
+    # Two shared words in a short generic phrase are not a copy.
+    assert not borrows("Relief mixed with resolve.", extract.EXAMPLE_TEXTS, sources)
+    # Words the dialogue itself uses are never counted as borrowed.
+    baker = ["Priya: I quit the bakery, the pre-dawn hours were too much for any role."]
+    assert not borrows(
+        "Priya may avoid any role that requires pre-dawn hours.", extract.EXAMPLE_TEXTS, baker
+    )

@@ -5,15 +5,24 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from tmem.ingest.extract import ChunkOutcome
 from tmem.llm.prompts import extract as prompt
 from tmem.llm.prompts.extract import ItemOut, PersonaOut
+from tmem.llm.prompts.lines import format_moment
 from tmem.models import Item, Provenance, Trigger, Turn
 from tmem.persona import PersonaDelta
 from tmem.safety import assess
 from tmem.store.base import Supersession
-from tmem.triggers import SceneTriggerPolicy, TriggerDraft, concept_norm, is_copy, scene_triggers
+from tmem.triggers import (
+    SceneTriggerPolicy,
+    TriggerDraft,
+    borrows,
+    concept_norm,
+    is_copy,
+    scene_triggers,
+)
 
 
 @dataclass(frozen=True)
@@ -41,11 +50,15 @@ class Assembly:
 
 
 def source_texts(turns: Sequence[Turn]) -> tuple[str, ...]:
-    """What a trigger must not copy: each turn's content, alone and with its speaker, and the
-    prompt's worked example (tiny models echo it)."""
-    return (
-        *(text for turn in turns for text in (turn.content, turn.text)),
-        *prompt.EXAMPLE_TEXTS,
+    """What a trigger must not copy: each turn's content, alone and with its speaker."""
+    return tuple(text for turn in turns for text in (turn.content, turn.text))
+
+
+def copies_example(text: str, sources: Sequence[str], ratio: float) -> bool:
+    """Whether ``text`` copies the prompt's worked example or borrows its wording (small models
+    echo it around new names) instead of describing the ``sources``."""
+    return is_copy(text, prompt.EXAMPLE_TEXTS, ratio) or borrows(
+        text, prompt.EXAMPLE_TEXTS, sources
     )
 
 
@@ -60,7 +73,21 @@ def _unique(values: Sequence[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(v.strip() for v in values if v.strip()))
 
 
-def make_item(draft: ItemOut, turns: Sequence[Turn], scene_id: str, ctx: AssemblyContext) -> Item:
+def stated_time(temporal: str, reference: datetime | None) -> str:
+    """``temporal`` unless it merely repeats the prompt's reference time (small models fill the
+    field with it when the turns give no time; it is the chunk's time, not the fact's)."""
+    if reference is not None and format_moment(reference) in temporal:
+        return ""
+    return temporal
+
+
+def make_item(
+    draft: ItemOut,
+    turns: Sequence[Turn],
+    scene_id: str,
+    ctx: AssemblyContext,
+    reference: datetime | None = None,
+) -> Item:
     """An item from one model draft; its timestamp is that of the latest turn it rests on."""
     cited = _cited_turns(draft, turns)
     return Item(
@@ -70,7 +97,7 @@ def make_item(draft: ItemOut, turns: Sequence[Turn], scene_id: str, ctx: Assembl
         timestamp=max(turn.timestamp for turn in cited),
         scene_ids=(scene_id,),
         source_turns=tuple(turn.id for turn in cited),
-        temporal=draft.temporal,
+        temporal=stated_time(draft.temporal, reference),
         spatial=draft.spatial,
         keywords=_unique(draft.keywords),
         query_patterns=_unique(draft.query_patterns),
@@ -111,18 +138,29 @@ def _add_items(outcome: ChunkOutcome, ctx: AssemblyContext, into: Assembly, seen
         key = f"{job.scene.id}\x00{concept_norm(draft.content)}"
         if key in seen:
             continue
-        if is_copy(draft.content, prompt.EXAMPLE_TEXTS, ctx.policy.copy_ratio):
-            # A fact copied from the worked example would be a false memory.
+        # The header of a one-turn scene may rightly say what its one fact says.
+        header = (
+            (job.inputs.scene_title, job.inputs.scene_summary)
+            if len(job.scene.source_turns) > 1
+            else ()
+        )
+        if copies_example(draft.content, texts, ctx.policy.copy_ratio) or is_copy(
+            draft.content, header, ctx.policy.copy_ratio
+        ):
+            # A fact copied from the worked example would be a false memory; one copied from
+            # the header of a scene of several turns (Qwen 1.5B's habit) is no fact at all.
             into.rejected_items += 1
             continue
         seen.add(key)
-        item = make_item(draft, job.turns, job.scene.id, ctx)
+        item = make_item(draft, job.turns, job.scene.id, ctx, job.inputs.reference_time)
         into.items.append(item)
         into.contents[item.id] = item.content
-        into.sources[item.id] = texts
-        into.drafts.extend(
-            TriggerDraft(t.concept, t.bridge, item.id, t.confidence) for t in draft.triggers
-        )
+        into.sources[item.id] = (*texts, *prompt.EXAMPLE_TEXTS)
+        for t in draft.triggers:
+            if copies_example(f"{t.concept} {t.bridge}", texts, ctx.policy.copy_ratio):
+                into.rejected += 1
+                continue
+            into.drafts.append(TriggerDraft(t.concept, t.bridge, item.id, t.confidence))
         if ctx.supersede:
             into.supersessions.extend(_supersessions(draft, item, job.fact_ids))
 
@@ -141,6 +179,7 @@ def _add_scene_triggers(outcome: ChunkOutcome, ctx: AssemblyContext, into: Assem
         user_id=ctx.user_id,
         new_id=ctx.new_id,
         provenance=ctx.provenance,
+        examples=prompt.EXAMPLE_TEXTS,
     )
     into.scene_triggers.extend(triggers)
     into.rejected += rejected

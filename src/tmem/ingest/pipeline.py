@@ -175,10 +175,28 @@ class Ingestor:
     def _store_pending(
         self, messages: list[Message], ids: list[str], user_id: str, session: str, memo: Memo
     ) -> list[Turn]:
-        """Commit the raw turns, pending, before any LLM call: nothing depends on the LLM."""
+        """Commit the raw turns, pending, before any LLM call: nothing depends on the LLM.
+
+        Each turn gets the ``context`` vector LLM-free mode would give it (its neighbours in
+        the scene LLM-free grouping makes of this batch) and keeps it for life, so search
+        ranks the turns as LLM-free mode does whatever the model writes.
+        """
         turns = self._new_turns(messages, ids, user_id, session)
         if turns:
-            turn_vectors = self._embed([(t.id, "turn", t.text) for t in turns], None, memo)
+            grouping = group_turns(
+                turns,
+                open_scene=None,
+                open_scene_turns=(),
+                config=self.config.write,
+                new_id=new_id,
+            )
+            texts = [(t.id, "turn", t.text) for t in turns]
+            texts += [
+                (turn.id, "context", context_text(members, i))
+                for members in grouping.members
+                for i, turn in enumerate(members)
+            ]
+            turn_vectors = self._embed(texts, None, memo)
             self.store.write(
                 WriteBatch(
                     user_id=user_id,
@@ -263,7 +281,6 @@ class Ingestor:
             triggers,
             {t.id: t for t in [*open_turns, *turns]},
             self.config.embedder.batch_size,
-            waiting=failed,
         )
         sources = [*open_turns, *turns]
         flagged = flagged_turn_ids(sources, self.store.risk_flags(user_id, [t.id for t in sources]))

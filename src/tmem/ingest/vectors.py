@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
 from rapidfuzz import fuzz
@@ -63,26 +63,18 @@ def derived_vectors(
     triggers: Sequence[Trigger],
     turns: Mapping[str, Turn],
     batch_size: int = 64,
-    waiting: Collection[str] = (),
 ) -> list[VectorRow]:
     """Vectors for derived memories: scene text and raw dialogue, item text, trigger text.
 
-    Turns still waiting for ``reindex`` get a ``context`` vector each, as in LLM-free mode, so
-    search finds them as themselves: every turn of a plain scene (the model could not segment
-    them; such a scene is not evidence), and the ``waiting`` turns of a segmented scene (their
-    extraction failed, so no fact of theirs exists yet).
+    Turns keep the ``turn`` and ``context`` vectors they got when they were stored (as in
+    LLM-free mode); a plain scene (the model could not segment its turns) gets no vector, since
+    its turns are the evidence.
     """
     rows: list[tuple[str, str, str]] = []
     for scene in scenes:
-        members = [turns[t] for t in scene.source_turns if t in turns]
-        plain = scene.provenance.method == HEURISTIC.method
-        rows.extend(
-            (t.id, "context", context_text(members, i))
-            for i, t in enumerate(members)
-            if plain or t.id in waiting
-        )
-        if plain:
+        if scene.provenance.method == HEURISTIC.method:
             continue
+        members = [turns[t] for t in scene.source_turns if t in turns]
         rows.append((scene.id, "scene", scene_text(scene)))
         dialogue = "\n".join(t.text for t in members)
         rows.append((scene.id, "dialogue", dialogue or scene.narrative))

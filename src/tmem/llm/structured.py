@@ -58,7 +58,7 @@ def call_structured(
     before the failure; read it with :func:`spent_usage`.
     """
     messages = list(spec.render(inputs, now))
-    schema = spec.output.model_json_schema()
+    schema = spec.schema()
     usage = Usage()
     for attempt in range(1, retries + 2):
         request = LLMRequest(

@@ -19,13 +19,14 @@ entity      item    Entity triggers (superordinate concepts), gated cosine
 bridge      item    Bridge triggers ("cue -> inference"), gated cosine
 ========== ======= ==============================================================
 
-Until a model has extracted an item for the user (LLM-free mode, every derivation failed, all
-adds deferred) the evidence is the turns: ``dense`` and ``bm25`` over each turn and
-``context``, a cosine over the turn together with its neighbours. After that, turns still
-waiting for derivation (in plain scenes grouped without a model: a window the model could not
-segment, turns stored in LLM-free mode or with ``derive=False``; or in a segmented scene whose
-extraction failed) are searched the same way among themselves, next to the scenes and items;
-plain scenes themselves are never evidence.
+The turns are always searched as in LLM-free mode: ``dense`` and ``bm25`` over each turn and
+``context``, a cosine over the turn together with its neighbours in the scene LLM-free grouping
+gave it (every turn keeps that vector for life). When the user has derived memories, the scene
+and item rankings are merged into that turn ranking by :func:`tmem.retrieve.merge.merge_floor`,
+which never ranks a turn's first covering hit below the turn's own rank: whatever a model wrote
+(nothing, scenes only, items only, everything), full mode finds each of the top turns at least
+as early as LLM-free mode does, and shows no evidence twice. Plain scenes (grouped without a
+model) are never evidence.
 """
 
 from __future__ import annotations
@@ -42,12 +43,10 @@ from tmem.errors import TmemError
 from tmem.models import HEURISTIC, Hit, Item, Kind, Record, Scene
 from tmem.rerank.base import Reranker
 from tmem.retrieve.fusion import fuse
+from tmem.retrieve.merge import merge_floor
 from tmem.store.base import Store, Vector
 
 _log = logging.getLogger("tmem.retrieve")
-
-WAITING_POOL = 1000
-"""Candidates per channel among turns waiting in plain scenes (their channels filter to them)."""
 
 
 @dataclass
@@ -78,11 +77,9 @@ class Searcher:
             return []
         vector = self.embedder.embed([query])[0]
         scenes, items = self._kind_limits(limit)
-        hits = self._derived(query, user_id, vector, scenes, items)
-        if not hits:
-            hits = self._turns(query, user_id, vector, limit)
-        hits.sort(key=lambda h: (-h.score, h.id))
-        return self._with_risk(user_id, hits[:limit])
+        turns = self._turns(query, user_id, vector, limit)
+        derived = self._derived(query, user_id, vector, scenes, items)
+        return self._with_risk(user_id, merge_floor(turns, derived, limit, k=self.config.rrf_k))
 
     def _with_risk(self, user_id: str, hits: list[Hit]) -> list[Hit]:
         """Each hit with its memory's current injection flag (one indexed lookup)."""
@@ -113,40 +110,19 @@ class Searcher:
     def _derived(
         self, query: str, user_id: str, vector: Vector, scenes: int, items: int
     ) -> list[Hit]:
-        # Until a model has extracted a fact for this user, the evidence is the turns: scenes
-        # grouped without a model are session-sized, too coarse to rank well on their own (a
-        # user whose every derivation failed searched through them at half the recall).
-        if not self.store.search_vectors(user_id, "item", vector, 1):
+        """Scene and item hits merged by fused score; none until a model derived something
+        (every segmented scene has a ``dialogue`` vector, every item an ``item`` vector)."""
+        if not any(self.store.search_vectors(user_id, s, vector, 1) for s in ("dialogue", "item")):
             return []
-        scene_channels = self._scene_channels(query, user_id, vector)
-        item_channels = self._item_channels(query, user_id, vector)
-        waiting_channels = self._waiting_channels(query, user_id, vector)
         scene_pool, item_pool = self.rerank_pool
-        return [
-            *self._ranked(query, user_id, scene_channels, scenes, scene_pool),
-            *self._ranked(query, user_id, item_channels, items, item_pool),
-            *self._ranked(query, user_id, waiting_channels, items, item_pool),
-        ]
-
-    def _waiting_channels(self, query: str, user_id: str, vector: Vector) -> _Channels:
-        """Turns not derived yet, marked by their ``context`` vectors.
-
-        Searched like LLM-free turns but only among themselves, so a turn whose window the
-        model could not segment, or that was added with ``derive=False``, is found as itself.
-        """
-        channels = _Channels()
-        waiting = self._vector_ids(user_id, "context", vector, WAITING_POOL)
-        if not waiting:
-            return channels
-        n, allowed = self.config.candidates, set(waiting)
-        if self.config.dense:
-            turns = self._vector_ids(user_id, "turn", vector, WAITING_POOL)
-            channels.add("dense", [t for t in turns if t in allowed][:n])
-            channels.add("context", waiting[:n])
-        if self.config.lexical:
-            words = self._text_ids(user_id, "turn", query, WAITING_POOL)
-            channels.add("bm25", [t for t in words if t in allowed][:n])
-        return channels
+        hits = [
+            *self._ranked(query, user_id, self._scene_channels(query, user_id, vector), scenes,
+                          scene_pool),
+            *self._ranked(query, user_id, self._item_channels(query, user_id, vector), items,
+                          item_pool),
+        ]  # fmt: skip
+        hits.sort(key=lambda h: (-h.score, h.id))
+        return hits
 
     def _scene_channels(self, query: str, user_id: str, vector: Vector) -> _Channels:
         channels = _Channels()

@@ -125,8 +125,8 @@ class WriteBatch:
     pending_turns: tuple[str, ...] = field(default=())
     """Turn ids whose LLM derivation failed; ``tmem reindex`` retries them."""
     done_turns: tuple[str, ...] = field(default=())
-    """Turn ids whose derivation succeeded: clears a pending mark, and drops their ``context``
-    vectors (which mark turns still waiting) unless this batch writes new ones."""
+    """Turn ids whose derivation succeeded: clears their pending mark (their ``turn`` and
+    ``context`` vectors stay: search ranks every turn by them)."""
     basis: Basis | None = None
     """What the batch was planned on (checked before anything is written); None: unchecked."""
     risks: tuple[RiskFlag, ...] = field(default=())

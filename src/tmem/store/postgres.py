@@ -177,10 +177,9 @@ class PostgresStore:
             apply_batch(cursor, batch, self._writable_dim(cursor, batch.vectors))
             risk.put_detected(cursor, batch.user_id, batch.risks)
             holders -= {scene_id for _, scene_id in batch.scene_of_turn}
-            fresh = {row.owner_id for row in batch.vectors if row.space == "context"}
-            deleting.erase_emptied_scenes(cursor, batch.user_id, holders, batch.at, fresh)
-            derived = [t for t in batch.done_turns if t not in fresh]
-            delete_vectors(cursor, batch.user_id, derived, ["context"])
+            # Turns keep their context vectors for life: search ranks every turn by them.
+            keep = set(relinked)
+            deleting.erase_emptied_scenes(cursor, batch.user_id, holders, batch.at, keep)
 
         self._locked(batch.user_id, work)
 

@@ -207,10 +207,9 @@ class SQLiteStore:
             apply_batch(conn, batch, bound[1] if bound else None)
             risk.put_detected(conn, batch.user_id, batch.risks)
             holders -= {scene_id for _, scene_id in batch.scene_of_turn}
-            fresh = {row.owner_id for row in batch.vectors if row.space == "context"}
-            erased = deleting.erase_emptied_scenes(conn, batch.user_id, holders, batch.at, fresh)
-            derived = [t for t in batch.done_turns if t not in fresh]
-            erased += deleting.drop_context_vectors(conn, batch.user_id, derived)
+            # Turns keep their context vectors for life: search ranks every turn by them.
+            keep = set(relinked)
+            erased = deleting.erase_emptied_scenes(conn, batch.user_id, holders, batch.at, keep)
             next_seq = max((turn.seq + 1 for turn in batch.turns), default=0)
             after = self._bump(conn, batch.user_id, next_seq)
             # Carry cached matrices through the write instead of reloading them. If the commit

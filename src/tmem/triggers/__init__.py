@@ -14,12 +14,13 @@ from tmem.triggers.merge import (
 )
 from tmem.triggers.normalize import concept_norm, content_words
 from tmem.triggers.scene import SceneTriggerPolicy, scene_triggers
-from tmem.triggers.screen import is_copy, restates, screen_drafts
+from tmem.triggers.screen import borrows, is_copy, restates, screen_drafts
 
 __all__ = [
     "SceneTriggerPolicy",
     "TriggerDraft",
     "TriggerGroup",
+    "borrows",
     "concept_norm",
     "content_words",
     "group_drafts",

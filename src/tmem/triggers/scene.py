@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from tmem.models import HORIZON_CHANNELS, SCENE_FACETS, Provenance, Trigger
-from tmem.triggers.screen import is_copy
+from tmem.triggers.screen import borrows, is_copy
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,7 @@ def scene_triggers(
     user_id: str,
     new_id: Callable[[str], str],
     provenance: Provenance,
+    examples: Sequence[str] = (),
 ) -> tuple[list[Trigger], int]:
     """Scene facet and Horizon channel triggers pointing at ``scene_id``.
 
@@ -38,6 +39,8 @@ def scene_triggers(
         facets: facet name -> sentence; unknown facet names are ignored.
         horizon: channel name -> (sentence or None, confidence); unknown channels are ignored.
         sources: the texts of the turns the sentences were written from.
+        examples: the prompt's worked-example texts; a sentence that copies one, or borrows its
+            wording (:func:`tmem.triggers.screen.borrows`), is rejected too.
 
     Returns:
         The triggers and the number of rejected sentences.
@@ -54,7 +57,9 @@ def scene_triggers(
     for family, facet, text, confidence in proposals:
         if not text:
             continue
-        if is_copy(text, sources, policy.copy_ratio):
+        if is_copy(text, [*sources, *examples], policy.copy_ratio) or borrows(
+            text, examples, sources
+        ):
             rejected += 1
             continue
         triggers.append(

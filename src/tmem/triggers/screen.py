@@ -23,6 +23,28 @@ def is_copy(sentence: str, sources: Sequence[str], ratio: float) -> bool:
     return any(fuzz.ratio(norm, concept_norm(source)) >= cutoff for source in sources)
 
 
+def borrows(sentence: str, examples: Sequence[str], sources: Sequence[str]) -> bool:
+    """Whether ``sentence`` reuses a worked example's wording rather than the dialogue's.
+
+    A small model rewrites the example around new names ("may avoid any role that requires
+    pre-dawn hours" from "Priya may turn down any role that demands pre-dawn hours"), which a
+    fuzzy ratio misses. Counted here: the sentence's content words that appear in one example
+    text and in none of the ``sources``. Three or more such words making up at least half of the
+    sentence's content words mark a borrowed sentence (two would flag short generic phrases
+    such as "Relief mixed with resolve.").
+    """
+    words = content_words(sentence)
+    if not words:
+        return False
+    own = frozenset().union(*(content_words(source) for source in sources))
+    foreign = words - own
+    for example in examples:
+        borrowed = foreign & content_words(example)
+        if len(borrowed) >= 3 and 2 * len(borrowed) >= len(words):
+            return True
+    return False
+
+
 def restates(concept: str, content: str, ratio: float) -> bool:
     """Whether a concept says nothing beyond its item: the same content words, or a near-copy."""
     words = content_words(concept)

@@ -94,8 +94,8 @@ def _reindexer(url: str, base_url: str, writer: int, batches: int, start: Any) -
 @pytest.fixture
 def fake_llm() -> Iterator[FakeOpenAIServer]:
     with FakeOpenAIServer() as server:
-        server.script_chat("segment@1", _segment)
-        server.script_chat("extract@1", _extract)
+        server.script_chat("segment@2", _segment)
+        server.script_chat("extract@2", _extract)
         yield server
 
 

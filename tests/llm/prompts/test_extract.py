@@ -132,12 +132,34 @@ def _break(path: tuple[Any, ...], value: Any) -> dict[str, Any]:
         (("scene", "emotion"), "", "at least 3 characters"),
         (("scene", "event"), " ".join(["w"] * 60), "under 35 words"),
         (("horizon", "GOAL_ARC"), {"sent": "x", "confidence": -0.1}, "greater than or equal"),
-        (("items", 0, "triggers"), [GOOD["items"][0]["triggers"][0]] * 9, "at most 8 items"),
     ],
 )
 def test_bad_replies_are_rejected(path: tuple[Any, ...], value: Any, message: str) -> None:
     with pytest.raises(LLMOutputError, match=message):
         _validate(_break(path, value))
+
+
+def test_long_lists_keep_their_first_entries() -> None:
+    """Bounded lists are truncated, not rejected: one extra trigger must not cost the reply."""
+    data = copy.deepcopy(GOOD)
+    trigger = data["items"][0]["triggers"][0]
+    data["items"][0]["triggers"] = [dict(trigger, concept=f"cue {n}") for n in range(9)]
+    data["items"] = data["items"] * (extract.MAX_ITEMS + 3)
+    output = _validate(data)
+    assert len(output.items) == extract.MAX_ITEMS
+    concepts = [t.concept for t in output.items[0].triggers]
+    assert concepts == [f"cue {n}" for n in range(extract.MAX_TRIGGERS)]
+
+
+def test_decoding_schema_requires_every_field_and_bounds_every_list() -> None:
+    """A grammar-constrained decoder writes required fields first and may stop after them."""
+    schema = extract.SPEC.schema()
+    assert schema["required"] == ["items", "scene", "horizon", "persona"]
+    assert schema["properties"]["items"]["maxItems"] == extract.MAX_ITEMS
+    item = schema["$defs"]["ItemOut"]
+    assert item["required"] == list(item["properties"])
+    assert item["properties"]["triggers"]["maxItems"] == extract.MAX_TRIGGERS
+    assert schema["$defs"]["Channel"]["required"] == ["sent", "confidence"]
 
 
 def test_missing_scene_facets_is_rejected() -> None:

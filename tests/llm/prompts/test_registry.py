@@ -9,7 +9,7 @@ def test_modules_are_registered_with_unique_ids() -> None:
     specs = all_specs()
     assert {"segment", "extract", "answer"} <= set(PROMPT_MODULES)
     assert len({spec.id for spec in specs}) == len(specs)
-    assert prompt_versions()["extract"] == "1"
+    assert prompt_versions()["extract"] == "2"
 
 
 def test_output_models_export_json_schemas() -> None:

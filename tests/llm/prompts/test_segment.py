@@ -90,5 +90,5 @@ def test_bad_replies_are_rejected(spans: tuple[dict[str, object], ...], message:
 
 
 def test_spec_key() -> None:
-    assert segment.SPEC.key == "segment@1"
+    assert segment.SPEC.key == "segment@2"
     assert segment.SPEC.output is segment.SegmentOutput

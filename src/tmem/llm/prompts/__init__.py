@@ -33,6 +33,36 @@ class PromptSpec(Generic[T]):
     def key(self) -> str:
         return f"{self.id}@{self.version}"
 
+    def schema(self) -> dict[str, Any]:
+        """The JSON schema sent with each request (see :func:`decoding_schema`)."""
+        return decoding_schema(self.output.model_json_schema())
+
+
+def decoding_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` with every object property required, in declaration order.
+
+    Grammar-constrained decoders (llama.cpp) emit required properties first and may stop after
+    them: with only ``scene`` required, a 1.5B model wrote the scene and closed the object, so
+    no item was ever extracted. Requiring every property makes the model write each field in
+    the order the prompt explains them. Validation still uses the pydantic model, whose
+    defaults keep accepting replies from backends that omit a field.
+    """
+    out = dict(schema)
+    properties = out.get("properties")
+    if isinstance(properties, dict):
+        out["properties"] = {name: decoding_schema(sub) for name, sub in properties.items()}
+        out["required"] = list(properties)
+    for key in ("$defs", "definitions"):
+        if isinstance(out.get(key), dict):
+            out[key] = {name: decoding_schema(sub) for name, sub in out[key].items()}
+    for key in ("items", "additionalProperties"):
+        if isinstance(out.get(key), dict):
+            out[key] = decoding_schema(out[key])
+    for key in ("anyOf", "allOf", "oneOf", "prefixItems"):
+        if isinstance(out.get(key), list):
+            out[key] = [decoding_schema(sub) for sub in out[key]]
+    return out
+
 
 # Modules in this package that define a module-level ``SPEC``.
 PROMPT_MODULES: tuple[str, ...] = ("segment", "extract", "answer")

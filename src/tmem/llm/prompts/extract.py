@@ -19,7 +19,17 @@ from tmem.llm.prompts import PromptSpec
 from tmem.llm.prompts.lines import TurnLine, clip, example_texts, format_moment, render_turns
 
 PROMPT_ID = "extract"
-VERSION = "1"
+VERSION = "2"
+
+MAX_ITEMS = 8
+MAX_TRIGGERS = 5
+MAX_KEYWORDS = 8
+MAX_QUERY_PATTERNS = 3
+MAX_SOURCE_TURNS = 10
+MAX_SUPERSEDES = 10
+MAX_PERSONAS = 4
+"""List bounds: advertised to constrained decoders (each reply stays finite, so a runaway small
+model cannot spend the whole token cap) and applied by keeping the first N on validation."""
 
 _MAX_CONCEPT_WORDS = 8
 _MAX_BRIDGE_WORDS = 20
@@ -58,6 +68,19 @@ def _words(value: str) -> int:
     return len(value.split())
 
 
+def _bounded(max_items: int) -> Any:
+    """A list field that advertises ``maxItems`` to grammar-constrained decoders and keeps the
+    first ``max_items`` of a longer list from other backends instead of rejecting the reply."""
+    return Field(default_factory=list, json_schema_extra={"maxItems": max_items})
+
+
+def _first(limit: int) -> Any:
+    def keep(value: Any) -> Any:
+        return value[:limit] if isinstance(value, list) else value
+
+    return keep
+
+
 class TriggerOut(BaseModel):
     concept: str = Field(min_length=2)
     bridge: str = ""
@@ -81,11 +104,17 @@ class ItemOut(BaseModel):
     content: str = Field(min_length=5)
     temporal: str = ""
     spatial: str = ""
-    keywords: list[str] = Field(default_factory=list)
-    query_patterns: list[str] = Field(default_factory=list)
-    source_turns: list[int] = Field(default_factory=list)
-    triggers: list[TriggerOut] = Field(default_factory=list, max_length=8)
-    supersedes: list[str] = Field(default_factory=list)
+    keywords: list[str] = _bounded(MAX_KEYWORDS)
+    query_patterns: list[str] = _bounded(MAX_QUERY_PATTERNS)
+    source_turns: list[int] = _bounded(MAX_SOURCE_TURNS)
+    triggers: list[TriggerOut] = _bounded(MAX_TRIGGERS)
+    supersedes: list[str] = _bounded(MAX_SUPERSEDES)
+
+    _keywords = field_validator("keywords", mode="before")(_first(MAX_KEYWORDS))
+    _patterns = field_validator("query_patterns", mode="before")(_first(MAX_QUERY_PATTERNS))
+    _sources = field_validator("source_turns", mode="before")(_first(MAX_SOURCE_TURNS))
+    _triggers = field_validator("triggers", mode="before")(_first(MAX_TRIGGERS))
+    _supersedes = field_validator("supersedes", mode="before")(_first(MAX_SUPERSEDES))
 
     @field_validator("content", "temporal", "spatial")
     @classmethod
@@ -166,10 +195,13 @@ class PersonaOut(BaseModel):
 
 
 class ExtractOutput(BaseModel):
-    items: list[ItemOut] = Field(default_factory=list)
+    items: list[ItemOut] = _bounded(MAX_ITEMS)
     scene: SceneFacets
     horizon: Horizon = Field(default_factory=Horizon)
-    persona: list[PersonaOut] = Field(default_factory=list)
+    persona: list[PersonaOut] = _bounded(MAX_PERSONAS)
+
+    _items = field_validator("items", mode="before")(_first(MAX_ITEMS))
+    _persona = field_validator("persona", mode="before")(_first(MAX_PERSONAS))
 
 
 _SYSTEM = """\
@@ -183,11 +215,13 @@ at most 8 (merge tiny related facts). Each:
 - "content": one self-contained sentence with who, what, and when or where if known. Use names, \
 exact titles in quotes and numbers. Keep a reason or purpose inside the same item. Add a few \
 connected items that join facts spread over several turns.
-- "temporal": when it happened, written "relative (absolute)", computed from the timestamp of the \
-turn that says it, e.g. "yesterday" said on 2024-03-04 gives "yesterday (March 3, 2024)"; "" if \
-no time.
-- "spatial": the place, or "". "keywords": 3 to 8 search words. "query_patterns": 1 to 3 \
-questions the item answers. "source_turns": the numbers of the turns it rests on.
+- "temporal": only when a turn says when it happened (a date, a weekday, "yesterday", "next \
+month"): written "relative (absolute)", computed from the timestamp of the turn that says it, \
+e.g. "yesterday" said on 2024-03-04 gives "yesterday (March 3, 2024)". Otherwise "": a turn's \
+own timestamp or the reference time is not the time of a fact.
+- "spatial": a place named in the item's own turns, or "". "keywords": 3 to 8 search words. \
+"query_patterns": 1 to 3 questions the item answers. "source_turns": the numbers of the turns \
+it rests on.
 - "triggers": 3 to 5 cues that should later bring this item to mind, each with "concept" (a 2 to \
 6 word noun phrase: a broader category of the fact, or a concrete situation where it would matter; \
 never the fact reworded, never vague like "daily life"), "bridge" (at most 12 words: \
@@ -212,6 +246,8 @@ it. LEGACY_ANCHOR: a concrete object, person, place or ritual likely to come up 
 gender, origin, current_location, occupation, relationship_status, financial_status, education, \
 family_role, languages, ethnicity; "preferences" and "traits" map a key to a list; "relations" \
 lists {"person", "relation"}. Use [] when there is nothing.
+
+The example below shows the form only: never reuse its names, facts, wording or confidences.
 
 Reply with JSON only.
 """

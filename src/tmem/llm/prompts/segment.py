@@ -22,7 +22,7 @@ from tmem.llm.prompts import PromptSpec
 from tmem.llm.prompts.lines import TurnLine, example_texts, format_moment, render_turns
 
 PROMPT_ID = "segment"
-VERSION = "1"
+VERSION = "2"
 
 # Segmentation needs the gist of each turn, not every word; the extraction call sees them whole.
 _TURN_CHARS = 600
