@@ -116,7 +116,7 @@ class RerankerConfig:
 
 @dataclass(frozen=True)
 class WriteConfig:
-    """Write-path parameters (T-Mem spec §2 defaults unless noted)."""
+    """Write-path parameters (the T-Mem paper's defaults unless noted)."""
 
     session_gap_minutes: float = 60.0
     """LLM-free scenes: a gap this long between turns starts a new scene."""

@@ -1,6 +1,6 @@
 """Reading LoCoMo (Maharana et al., 2024): conversations as messages, questions with gold turns.
 
-The rules follow ``benchmarks.md`` §1: sessions are counted by their turn lists (conv-26 has date
+The rules: sessions are counted by their turn lists (conv-26 has date
 keys for sessions that hold no turns), messages are stamped at the session time plus 30 seconds
 per turn, image turns carry their caption, and evidence ids are normalised before scoring.
 """
@@ -174,7 +174,7 @@ def turn_ids(sample: Mapping[str, Any]) -> set[str]:
 
 
 def normalise_evidence(raw: Iterable[object], known: set[str]) -> tuple[str, ...]:
-    """Normalise a question's evidence list (``benchmarks.md`` §1.4).
+    """Normalise a question's evidence list.
 
     Each string is split on ``;`` and whitespace; a token is accepted as ``D<s>:<t>``, allowing
     a stray colon after ``D`` and stripping leading zeros; tokens that do not parse and ids with

@@ -1,4 +1,4 @@
-"""Retrieval metrics over gold turns (``benchmarks.md`` §3), all pure functions.
+"""Retrieval metrics over gold turns, all pure functions.
 
 Ranks count turns, not memory units: :func:`expand_to_turns` flattens each hit into the turns it
 rests on, so a scene of 20 turns fills 20 of the ``k`` slots and coarse units gain nothing by size.
@@ -146,7 +146,7 @@ def token_f1(prediction: str, gold: str) -> float:
 
 
 def locomo_f1(prediction: str, gold: str, category: int) -> float:
-    """LoCoMo's per-category answer F1 (``benchmarks.md`` §2.2).
+    """LoCoMo's per-category answer F1.
 
     Category 1 (multi-hop) splits both sides on commas and averages, over gold parts, the best
     F1 against any predicted part. Category 3 keeps the gold up to its first ``;``. Category 5
@@ -194,7 +194,7 @@ def parse_judge_label(reply: str) -> str | None:
 
     The reply must be one valid JSON object whose ``label`` is a string equal to ``CORRECT`` or
     ``WRONG`` after upper-casing and trimming. Nothing is searched for inside free text, because
-    "incorrect" contains "correct" (``benchmarks.md`` §4.3).
+    "incorrect" contains "correct".
     """
     try:
         data = json.loads(reply)

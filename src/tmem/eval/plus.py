@@ -1,4 +1,4 @@
-"""LoCoMo-Plus-format cue/trigger items and their stitching into LoCoMo (``benchmarks.md`` §4).
+"""LoCoMo-Plus-format cue/trigger items and their stitching into LoCoMo.
 
 Item ``i`` joins base conversation ``i % n``: its cue dialogue becomes an extra session at
 ``cue_time = query_time - gap``, where ``query_time`` is the base conversation's last session

@@ -207,7 +207,7 @@ def run_plus(
     split: str | None = None,
     libraries: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Run a LoCoMo-Plus-format file stitched into LoCoMo (``benchmarks.md`` §4.2).
+    """Run a LoCoMo-Plus-format file stitched into LoCoMo.
 
     Each base conversation is built once per system; every item then gets its own copy with
     only its cue session added, and is searched with its trigger text (never stored). Scores

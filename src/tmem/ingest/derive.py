@@ -276,7 +276,7 @@ def _context(
 def reference_call_count(
     turns: Sequence[Turn], scenes: Sequence[Scene], items: Sequence[Item]
 ) -> int:
-    """LLM calls T-Mem's reference write path would spend on the same input (spec §5.6).
+    """LLM calls T-Mem's reference write path would spend on the same input.
 
     One boundary call per message, one scene-writing call per scene, one item call per topic
     (counted as one per scene), one Scene/Horizon call per scene of at most ten turns and one

@@ -1,8 +1,8 @@
 """Full-mode extraction calls: one per scene chunk, run concurrently.
 
 A scene longer than ``trigger_chunk_turns`` is cut into balanced chunks, and every chunk gets
-its own call, so long scenes get Scene/Horizon triggers too (T-Mem skips scenes over ten turns,
-spec §6 item 3). Each chunk sees up to three earlier turns of its scene as context.
+its own call, so long scenes get Scene/Horizon triggers too (T-Mem skips scenes over ten turns).
+Each chunk sees up to three earlier turns of its scene as context.
 """
 
 from __future__ import annotations

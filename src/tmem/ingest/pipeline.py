@@ -325,7 +325,7 @@ class Ingestor:
     def _merge_with_existing(
         self, user_id: str, triggers: Sequence[Trigger]
     ) -> tuple[Trigger, ...]:
-        """Fold new Entity/Bridge triggers into near-identical stored ones (spec §2.4 merge)."""
+        """Fold new Entity/Bridge triggers into near-identical stored ones."""
         from tmem.ingest.vectors import merge_into_existing
 
         return merge_into_existing(

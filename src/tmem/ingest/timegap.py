@@ -1,4 +1,4 @@
-"""Coarse labels for the pause before a turn (T-Mem spec §2.1)."""
+"""Coarse labels for the pause before a turn (as in T-Mem)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Merge persona deltas into profiles (T-Mem spec §2.7 merge rules).
+"""Merge persona deltas into profiles (T-Mem's merge rules).
 
 Identity overwrites, but only for whitelisted keys; preferences append, dedupe and keep the last
 five values per key; traits keep the last three; relations merge by person, newest description

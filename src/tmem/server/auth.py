@@ -60,7 +60,7 @@ def authenticate(store: ServiceStore, header: str | None) -> Principal:
 
 def audit(principal: Principal, action: str, ids: Sequence[str], query: str = "") -> None:
     """Record a read: who, what kind, a hash of the query and the ids returned, never content
-    (reliability.md §5.8)."""
+    (an audit log must not leak what it protects)."""
     if not audit_log.isEnabledFor(logging.INFO):
         return
     digest = hashlib.sha256(query.encode("utf-8")).hexdigest()[:16] if query else "-"

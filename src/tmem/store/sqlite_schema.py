@@ -212,7 +212,7 @@ def _configure(conn: sqlite3.Connection, *, in_memory: bool, durable: bool) -> N
     if not in_memory:
         enable_wal(conn, BUSY_TIMEOUT_S)
     # NORMAL survives application crashes; FULL also keeps every acknowledged commit through
-    # power loss (reliability.md section 4), at the price of an fsync per commit.
+    # power loss, at the price of an fsync per commit.
     conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
 
 

@@ -1,4 +1,4 @@
-"""Fuzzy deduplication of Entity/Bridge triggers (T-Mem spec §2.4, phases 2-3).
+"""Fuzzy deduplication of Entity/Bridge triggers (as in T-Mem).
 
 Two stages. :func:`group_drafts` folds the model's per-item proposals into groups keyed by their
 normalised concept; :func:`merge_triggers` folds finished :class:`~tmem.models.Trigger` records of

@@ -1,8 +1,8 @@
 """Reject trigger text that copies the dialogue or merely restates its fact.
 
-Small local models often echo a turn instead of anticipating a future context (spec §6, item
-10). A copied trigger duplicates what dense search over turns already finds, so it is dropped
-and counted; the counts show how much of a model's trigger output survives.
+Small local models often echo a turn instead of anticipating a future context. A copied
+trigger duplicates what dense search over turns already finds, so it is dropped and counted;
+the counts show how much of a model's trigger output survives.
 """
 
 from __future__ import annotations

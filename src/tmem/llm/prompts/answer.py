@@ -1,4 +1,4 @@
-"""ANSWER: a memory assistant answering from retrieved scenes and items plus persona (spec §3.1).
+"""ANSWER: a memory assistant answering from retrieved scenes and items plus persona.
 
 Triggers never reach this prompt; it sees only evidence. The model reasons briefly, then gives a
 short final answer (under about six words, the LoCoMo convention) in ``answer``.

@@ -2,7 +2,7 @@
 and supersessions for one scene, or one chunk of at most ``trigger_chunk_turns`` turns of it.
 
 One call replaces T-Mem's per-topic item call, per-item Entity/Bridge call and per-scene
-Scene/Horizon call (spec §2.3-2.5); long scenes are chunked instead of skipped.
+Scene/Horizon call; long scenes are chunked instead of skipped.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """SEGMENT: split a window of new turns into scenes, one call per window.
 
-Replaces T-Mem's per-message boundary call plus per-scene writing call (spec §2.1) with one call
+Replaces T-Mem's per-message boundary call plus per-scene writing call with one call
 that returns contiguous turn ranges, each with its title, summary and narrative. Scenes follow
 event closure, not sessions: the first scene may continue the open scene from an earlier ingest.
 
