@@ -134,6 +134,21 @@ class Item:
 Record = Turn | Scene | Item
 
 
+def evidence_text(record: Record) -> str:
+    """The text an answering model sees for a memory: an item with its time and place, a
+    scene's narrative (or summary), a turn as "speaker: content"."""
+    if isinstance(record, Item):
+        parts = [record.content]
+        if record.temporal:
+            parts.append(f"Time: {record.temporal}")
+        if record.spatial:
+            parts.append(f"Location: {record.spatial}")
+        return "\n".join(parts)
+    if isinstance(record, Scene):
+        return record.narrative or record.summary
+    return record.text
+
+
 @dataclass(frozen=True)
 class Trigger:
     """A write-time rehearsal of a future context in which a memory will be needed.

@@ -12,9 +12,18 @@ from datetime import datetime
 from tmem.llm.base import LLM
 from tmem.llm.prompts.answer import SPEC, AnswerInputs, Untrusted
 from tmem.llm.structured import call_structured
-from tmem.models import HEURISTIC, Answer, Hit, Item, PersonaProfile, Record, Scene, Turn
+from tmem.models import (
+    HEURISTIC,
+    Answer,
+    Hit,
+    Item,
+    PersonaProfile,
+    Record,
+    Scene,
+    Turn,
+    evidence_text,
+)
 from tmem.persona import render_profile
-from tmem.retrieve.search import evidence_text
 
 
 def answer_question(

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field, replace
 from tmem.config import RetrievalConfig
 from tmem.embed.base import Embedder
 from tmem.errors import TmemError
-from tmem.models import HEURISTIC, Hit, Item, Kind, Record, Scene
+from tmem.models import HEURISTIC, Hit, Item, Kind, Record, Scene, evidence_text
 from tmem.rerank.base import Reranker
 from tmem.retrieve.fusion import fuse
 from tmem.retrieve.merge import merge_floor
@@ -248,20 +248,6 @@ def _reached_by(names: Sequence[str], labels: set[str]) -> tuple[str, ...]:
         else:
             out.append(name)
     return tuple(dict.fromkeys(out))
-
-
-def evidence_text(record: Record) -> str:
-    """The text an answering model sees for a memory."""
-    if isinstance(record, Item):
-        parts = [record.content]
-        if record.temporal:
-            parts.append(f"Time: {record.temporal}")
-        if record.spatial:
-            parts.append(f"Location: {record.spatial}")
-        return "\n".join(parts)
-    if isinstance(record, Scene):
-        return record.narrative or record.summary
-    return record.text
 
 
 def to_hit(record: Record, score: float, reached_by: tuple[str, ...]) -> Hit:

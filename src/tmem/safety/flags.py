@@ -10,7 +10,16 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime
 
-from tmem.models import Item, Record, RiskAssessment, RiskFlag, RiskReason, Scene, Turn
+from tmem.models import (
+    Item,
+    Record,
+    RiskAssessment,
+    RiskFlag,
+    RiskReason,
+    Scene,
+    Turn,
+    evidence_text,
+)
 from tmem.safety.detect import DETECTOR_ID, assess
 
 SOURCE_TURN = "source_turn"
@@ -34,19 +43,7 @@ def assess_record(
                 RiskReason(r.code, r.start + shift, r.end + shift) for r in found.reasons
             ),
         )
-    return detect(_evidence(record))
-
-
-def _evidence(record: Scene | Item) -> str:
-    # The same text as ``retrieve.search.evidence_text`` (kept here so safety imports no read path).
-    if isinstance(record, Item):
-        parts = [record.content]
-        if record.temporal:
-            parts.append(f"Time: {record.temporal}")
-        if record.spatial:
-            parts.append(f"Location: {record.spatial}")
-        return "\n".join(parts)
-    return record.narrative or record.summary
+    return detect(evidence_text(record))
 
 
 def turn_flags(turns: Iterable[Turn], at: datetime) -> tuple[RiskFlag, ...]:
