@@ -14,26 +14,11 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
+from tests.cli.test_cli import ENV, MESSAGES
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.test_full_mode import segment_reply
 from tmem.cli.feedback import EXIT_DERIVATION_FAILED
 from tmem.cli.main import cli
-
-MESSAGES = [
-    {
-        "id": "m1",
-        "speaker": "Ana",
-        "content": "Ben is allergic to shellfish.",
-        "timestamp": "2024-03-01T10:00:00Z",
-    },
-    {
-        "id": "m2",
-        "speaker": "Leo",
-        "content": "I will book the harbour restaurant.",
-        "timestamp": "2024-03-01T10:01:00Z",
-    },
-]
-ENV = {"TMEM_EMBEDDER": "hash"}
 
 
 def run(args: list[str], env: dict[str, str] | None = None) -> Result:
