@@ -44,6 +44,7 @@ from tests.fakes.openai_server import FakeOpenAIServer
 from tests.store.test_contract_forget import extract_reply, segment_reply
 
 from tmem import Config, EmbedderConfig, LLMConfig, Memory
+from tmem.llm.prompts import extract, segment
 from tmem.store.sqlite import SQLiteStore
 
 WORDS = [
@@ -186,8 +187,8 @@ def _ms(values: list[float]) -> dict[str, float]:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp, FakeOpenAIServer() as server:
-        server.script_chat("segment@1", segment_reply)
-        server.script_chat("extract@1", extract_reply)
+        server.script_chat(segment.SPEC.key, segment_reply)
+        server.script_chat(extract.SPEC.key, extract_reply)
         path = Path(tmp) / "bench.db"
         _build(path, server, args)
         writer = Writer(path)
