@@ -291,7 +291,7 @@ def _bulk_ingest(
 ) -> tuple[SystemResult, list[list[dict[str, str]]]]:
     if params.store != "postgres":
         raise ConfigError("bulk loading is for --store postgres")
-    from tmem.bench.pg_bulk import bulk_ingest
+    from tmem.eval.speed.pg_bulk import bulk_ingest
 
     return bulk_ingest(params, workload, embedder, progress)
 

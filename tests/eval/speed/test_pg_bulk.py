@@ -1,9 +1,9 @@
 """The bulk loader writes what Memory.add writes: same rows, same indexes, same search results.
 
 Each comparison loads one seeded workload twice, through ``Memory.add`` into one schema and
-through :func:`tmem.bench.pg_bulk.bulk_load` into another, then reads both back. Turn and
-scene ids are random (``uuid4``) on both paths, so rows are compared with every id replaced by
-a name derived from the turn's ``seq`` (a scene is named after its first turn); the searches
+through :func:`tmem.eval.speed.pg_bulk.bulk_load` into another, then reads both back. Turn
+and scene ids are random (``uuid4``) on both paths, so rows are compared with every id replaced
+by a name derived from the turn's ``seq`` (a scene is named after its first turn); the searches
 run on a workload whose messages carry ids, so that ties break the same way in both stores.
 """
 
@@ -25,7 +25,7 @@ import pytest
 from click.testing import CliRunner
 
 from tests.store.pg_server import pg_database_url, pg_new_url, pg_server  # noqa: F401
-from tmem.bench.pg_bulk import Messages, bulk_load
+from tmem.eval.speed.pg_bulk import Messages, bulk_load
 from tmem.bench.run import run_speed
 from tmem.bench.speed import SpeedParams, Workload
 from tmem.cli.bench import bench

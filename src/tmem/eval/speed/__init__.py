@@ -1,0 +1,1 @@
+"""Speed benchmark (``tmem bench speed``): seeded workloads, timing, peers and reports."""
