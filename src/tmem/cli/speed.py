@@ -8,8 +8,8 @@ from pathlib import Path
 
 import click
 
-from tmem.bench.peers import PEERS
-from tmem.bench.speed import SpeedParams
+from tmem.eval.speed.peers import PEERS
+from tmem.eval.speed.speed import SpeedParams
 
 
 @click.command("speed")
@@ -69,8 +69,8 @@ def speed(
     out: Path,
 ) -> None:
     """Measure ingest/s, search p50/p95/p99, DB size and RSS; write results.json + report.md."""
-    from tmem.bench.run import run_speed
     from tmem.embed.minilm import MiniLMEmbedder
+    from tmem.eval.speed.run import run_speed
 
     if store == "postgres" and not pg_url:
         raise click.BadParameter("--store postgres needs --pg-url", param_hint="--pg-url")

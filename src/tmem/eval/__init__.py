@@ -7,5 +7,6 @@ judge labels); ``longmemeval_metrics`` and ``longmemeval_judge`` hold LongMemEva
 and judge prompts; ``baselines`` implements BM25, dense and hybrid raw-turn retrieval;
 ``runner`` (:func:`~tmem.eval.runner.run_locomo`, :func:`~tmem.eval.runner.run_plus`) and
 ``longmemeval_run`` (:func:`~tmem.eval.longmemeval_run.run_longmemeval`) run systems and
-``report`` writes ``results.json``, ``report.md`` and plots. Nothing is imported eagerly.
+``report`` writes ``results.json``, ``report.md`` and plots. The ``speed`` subpackage is the
+speed benchmark (``tmem bench speed``). Nothing is imported eagerly.
 """

@@ -25,14 +25,14 @@ import pytest
 from click.testing import CliRunner
 
 from tests.store.pg_server import pg_database_url, pg_new_url, pg_server  # noqa: F401
-from tmem.eval.speed.pg_bulk import Messages, bulk_load
-from tmem.bench.run import run_speed
-from tmem.bench.speed import SpeedParams, Workload
 from tmem.cli.bench import bench
 from tmem.clock import FixedClock
 from tmem.config import Config
 from tmem.embed.hashing import HashEmbedder
 from tmem.errors import InputError, StoreError
+from tmem.eval.speed.pg_bulk import Messages, bulk_load
+from tmem.eval.speed.run import run_speed
+from tmem.eval.speed.speed import SpeedParams, Workload
 from tmem.memory import Memory
 from tmem.models import Record, Scene, Turn
 from tmem.store.base import Store, VectorRow, WriteBatch

@@ -28,12 +28,12 @@ from typing import Any, cast
 import psycopg
 from psycopg import sql
 
-from tmem.bench.measure import load_average
-from tmem.bench.speed import Progress, SpeedParams, SystemResult, Workload
 from tmem.clock import SystemClock
 from tmem.config import Config
 from tmem.embed.base import Embedder
 from tmem.errors import StoreError
+from tmem.eval.speed.measure import load_average
+from tmem.eval.speed.speed import Progress, SpeedParams, SystemResult, Workload
 from tmem.ingest.pipeline import Ingestor
 from tmem.models import Scene, Turn
 from tmem.store.base import Store, WriteBatch
@@ -360,7 +360,7 @@ def _set_ord(cursor: Cursor, ords: _Ords) -> None:
 def bulk_ingest(
     params: SpeedParams, workload: Workload, embedder: Embedder, progress: Progress
 ) -> tuple[SystemResult, list[list[dict[str, str]]]]:
-    """``tmem bench speed --bulk``: load the workload as :func:`tmem.bench.speed.ingest` would.
+    """``tmem bench speed --bulk``: load the workload as :func:`tmem.eval.speed.speed.ingest` would.
 
     The sessions, their ids (``s0``, ``s1``, ...) and the config are the ones ``ingest`` hands
     to ``Memory.add``; ``ingest_s`` is the whole load, index builds and ``VACUUM`` included.

@@ -18,8 +18,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from tmem.bench.measure import disk_mb, load_average, peak_rss_mb, rss_mb
-from tmem.bench.speed import (
+from tmem.embed.base import Embedder
+from tmem.eval.speed.measure import disk_mb, load_average, peak_rss_mb, rss_mb
+from tmem.eval.speed.speed import (
     Progress,
     SpeedParams,
     SystemResult,
@@ -27,7 +28,6 @@ from tmem.bench.speed import (
     time_searches,
     warmup_count,
 )
-from tmem.embed.base import Embedder
 
 PEERS = ("lancedb", "none")
 _BATCH = 20_000

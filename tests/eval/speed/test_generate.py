@@ -6,9 +6,9 @@ from datetime import datetime
 
 import numpy as np
 
-from tmem.bench.embedders import RandomEmbedder, RecordingEmbedder, random_vector
-from tmem.bench.generate import conversation, queries, unit_vectors
 from tmem.embed.hashing import HashEmbedder
+from tmem.eval.speed.embedders import RandomEmbedder, RecordingEmbedder, random_vector
+from tmem.eval.speed.generate import conversation, queries, unit_vectors
 
 
 def test_conversation_is_reproducible_and_split_into_sessions() -> None:

@@ -6,11 +6,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tmem.bench.embedders import RandomEmbedder
-from tmem.bench.measure import load_average
-from tmem.bench.speed import Progress, SpeedParams, params_json, run_tmem, turn_vector_source
-from tmem.bench.speed_report import plot_latencies, ratios, write_report, write_results
 from tmem.embed.base import Embedder
+from tmem.eval.speed.embedders import RandomEmbedder
+from tmem.eval.speed.measure import load_average
+from tmem.eval.speed.speed import Progress, SpeedParams, params_json, run_tmem, turn_vector_source
+from tmem.eval.speed.speed_report import plot_latencies, ratios, write_report, write_results
 
 
 def run_speed(
@@ -35,7 +35,7 @@ def run_speed(
     tmem, embedder = run_tmem(params, out, model, progress)
     systems = {"tmem": tmem}
     if params.peer == "lancedb":
-        from tmem.bench.peers import run_lancedb
+        from tmem.eval.speed.peers import run_lancedb
 
         query_embedder = (
             model() if params.vectors == "model" or params.query_model else (RandomEmbedder())

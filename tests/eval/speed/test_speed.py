@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tmem.bench.cost import full_mode_cost
-from tmem.bench.measure import disk_mb, percentiles, rss_mb
-from tmem.bench.run import run_speed
-from tmem.bench.speed import SpeedParams
-from tmem.bench.speed_report import ratios
 from tmem.cli.bench import bench
 from tmem.embed.hashing import HashEmbedder
 from tmem.errors import ConfigError
+from tmem.eval.speed.cost import full_mode_cost
+from tmem.eval.speed.measure import disk_mb, percentiles, rss_mb
+from tmem.eval.speed.run import run_speed
+from tmem.eval.speed.speed import SpeedParams
+from tmem.eval.speed.speed_report import ratios
 from tmem.store.sqlite import SQLiteStore
 
 

@@ -19,13 +19,20 @@ from typing import Any, Literal
 
 import numpy as np
 
-from tmem.bench.embedders import RandomEmbedder, RecordingEmbedder, random_vector
-from tmem.bench.generate import conversation, queries
-from tmem.bench.measure import disk_mb, load_average, peak_rss_mb, percentiles, rss_mb, timed_ms
 from tmem.clock import SystemClock
 from tmem.config import Config
 from tmem.embed.base import Embedder
 from tmem.errors import ConfigError
+from tmem.eval.speed.embedders import RandomEmbedder, RecordingEmbedder, random_vector
+from tmem.eval.speed.generate import conversation, queries
+from tmem.eval.speed.measure import (
+    disk_mb,
+    load_average,
+    peak_rss_mb,
+    percentiles,
+    rss_mb,
+    timed_ms,
+)
 from tmem.ingest.llm_free import context_text
 from tmem.memory import Memory
 from tmem.models import Turn

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from tmem.bench.generate import DIM, text_seed
 from tmem.embed.base import Embedder
+from tmem.eval.speed.generate import DIM, text_seed
 
 
 def random_vector(text: str, dim: int = DIM) -> npt.NDArray[np.float32]:

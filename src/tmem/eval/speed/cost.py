@@ -12,10 +12,10 @@ import json
 import re
 from typing import Any, Literal
 
-from tmem.bench.generate import conversation
 from tmem.clock import SystemClock
 from tmem.config import Config
 from tmem.embed.hashing import HashEmbedder
+from tmem.eval.speed.generate import conversation
 from tmem.ingest.derive import reference_call_count
 from tmem.llm.base import LLMRequest
 from tmem.llm.replay import ScriptedLLM
