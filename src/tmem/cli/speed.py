@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from tmem.eval.speed.peers import PEERS
-from tmem.eval.speed.speed import SpeedParams
+from tmem.eval.speed.workload import SpeedParams
 
 
 @click.command("speed")

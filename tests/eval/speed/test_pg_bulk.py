@@ -32,7 +32,7 @@ from tmem.embed.hashing import HashEmbedder
 from tmem.errors import InputError, StoreError
 from tmem.eval.speed.pg_bulk import Messages, bulk_load
 from tmem.eval.speed.run import run_speed
-from tmem.eval.speed.speed import SpeedParams, Workload
+from tmem.eval.speed.workload import SpeedParams, Workload
 from tmem.memory import Memory
 from tmem.models import Record, Scene, Turn
 from tmem.store.base import Store, VectorRow, WriteBatch

@@ -15,8 +15,8 @@ from tmem.errors import ConfigError
 from tmem.eval.speed.cost import full_mode_cost
 from tmem.eval.speed.measure import disk_mb, percentiles, rss_mb
 from tmem.eval.speed.run import run_speed
-from tmem.eval.speed.speed import SpeedParams
 from tmem.eval.speed.speed_report import ratios
+from tmem.eval.speed.workload import SpeedParams
 from tmem.store.sqlite import SQLiteStore
 
 

@@ -20,14 +20,8 @@ import numpy.typing as npt
 
 from tmem.embed.base import Embedder
 from tmem.eval.speed.measure import disk_mb, load_average, peak_rss_mb, rss_mb
-from tmem.eval.speed.speed import (
-    Progress,
-    SpeedParams,
-    SystemResult,
-    Workload,
-    time_searches,
-    warmup_count,
-)
+from tmem.eval.speed.speed import time_searches
+from tmem.eval.speed.workload import Progress, SpeedParams, SystemResult, Workload, warmup_count
 
 PEERS = ("lancedb", "none")
 _BATCH = 20_000

@@ -33,7 +33,7 @@ from tmem.config import Config
 from tmem.embed.base import Embedder
 from tmem.errors import StoreError
 from tmem.eval.speed.measure import load_average
-from tmem.eval.speed.speed import Progress, SpeedParams, SystemResult, Workload
+from tmem.eval.speed.workload import Progress, SpeedParams, SystemResult, Workload
 from tmem.ingest.pipeline import Ingestor
 from tmem.models import Scene, Turn
 from tmem.store.base import Store, WriteBatch

@@ -9,8 +9,9 @@ from typing import Any
 from tmem.embed.base import Embedder
 from tmem.eval.speed.embedders import RandomEmbedder
 from tmem.eval.speed.measure import load_average
-from tmem.eval.speed.speed import Progress, SpeedParams, params_json, run_tmem, turn_vector_source
+from tmem.eval.speed.speed import params_json, run_tmem, turn_vector_source
 from tmem.eval.speed.speed_report import plot_latencies, ratios, write_report, write_results
+from tmem.eval.speed.workload import Progress, SpeedParams
 
 
 def run_speed(
