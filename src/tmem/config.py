@@ -1,16 +1,47 @@
 """One typed, frozen configuration, built at the edges (CLI, server) and passed inward.
 
-The library never reads the environment on its own: :func:`tmem.cli.settings.config_from_env`
-does, for the command line, the server, and a program that asks with :meth:`Config.from_env`.
+The library never reads the environment on its own: :func:`config_from_env` (below) does, for
+the command line, the server, and a program that asks with :meth:`Config.from_env`. The
+variables (``TMEM_DB`` is the command line's ``--db``):
+
+============================  ==============================================================
+variable                      meaning
+============================  ==============================================================
+TMEM_DB                       store path or postgresql:// URL (default ``tmem.db``)
+TMEM_LLM_BASE_URL             OpenAI-compatible endpoint, e.g. ``http://127.0.0.1:8000/v1``
+TMEM_LLM_MODEL                model name at that endpoint
+TMEM_LLM_API_KEY              API key (optional for local servers)
+TMEM_LLM_LOCAL_MODEL          path to a GGUF file run by llama-cpp-python instead
+TMEM_LLM_CONCURRENCY          LLM calls in flight (default 4)
+TMEM_LLM_TIMEOUT              seconds per LLM call (default 120)
+TMEM_LLM_JSON_MODE            auto | json_schema | json_object | none
+TMEM_LLM_CONTEXT_TOKENS       the model's context window (default 8192)
+TMEM_LLM_MAX_TOKENS           cap on tokens generated per call (default 2048)
+TMEM_LLM_MAX_RETRIES          retries of a failed HTTP call: timeouts, 429, 5xx (default 3)
+TMEM_LLM_OUTPUT_RETRIES       corrective retries of a reply that fails validation (default 2)
+TMEM_LLM_LOCAL_THREADS        CPU threads of the local model (default 2)
+TMEM_LLM_LOCAL_CACHE_MB       RAM for the local model's prompt-prefix cache (default 1024)
+TMEM_EMBEDDER                 minilm (default) | openai | hash
+TMEM_EMBEDDER_BASE_URL        embeddings endpoint (TMEM_EMBEDDER=openai)
+TMEM_EMBEDDER_MODEL           embeddings model
+TMEM_EMBEDDER_API_KEY         embeddings API key
+TMEM_EMBEDDER_DIM             embedding dimension (default 384)
+TMEM_RERANK_BASE_URL          optional cross-encoder /rerank endpoint (vLLM, llama.cpp, TEI, ...)
+TMEM_RERANK_MODEL             reranker model name
+TMEM_RERANK_API_KEY           reranker API key
+TMEM_DURABLE                  1/true: fsync every write (SQLite synchronous=FULL)
+TMEM_FUSION                   rrf (default) | adaptive: experimental per-query channel weights
+============================  ==============================================================
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from tmem.errors import ConfigError
 
@@ -139,6 +170,26 @@ class WriteConfig:
     """Let a new fact that contradicts an older one supersede it."""
 
 
+FusionKind = Literal["rrf", "adaptive"]
+FUSIONS: tuple[FusionKind, ...] = ("rrf", "adaptive")
+
+
+@dataclass(frozen=True)
+class AdaptiveWeights:
+    """How the adaptive fusion weighs channels (see :mod:`tmem.retrieve.fusion`)."""
+
+    lexical_null: float
+    lexical_sure: float
+    lexical_weight: float
+    context_weight: float
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.lexical_null <= self.lexical_sure:
+            raise ValueError("need 0 <= lexical_null <= lexical_sure")
+        if self.lexical_weight < 0 or self.context_weight < 0:
+            raise ValueError("channel weights must be >= 0")
+
+
 @dataclass(frozen=True)
 class RetrievalConfig:
     """Read-path parameters."""
@@ -173,8 +224,6 @@ class RetrievalConfig:
     context_weight: float = 1.0
 
     def validate(self) -> None:
-        from tmem.retrieve.fusion import FUSIONS, AdaptiveWeights
-
         if self.fusion not in FUSIONS:
             raise ConfigError(f"retrieval fusion must be one of {', '.join(FUSIONS)}")
         try:
@@ -203,7 +252,7 @@ class Config:
 
         ``Memory.open(path)`` alone uses ``Config()`` and never looks at the environment; pass
         ``Config.from_env()`` to configure a program the way the ``tmem`` command is. The
-        variables are listed in :mod:`tmem.cli.settings`, their one reader.
+        variables are listed in this module's docstring; :func:`config_from_env` reads them.
 
         Args:
             env: the variables to read (default ``os.environ``).
@@ -211,10 +260,6 @@ class Config:
         Raises:
             ConfigError: a variable is malformed or contradicts another.
         """
-        import os
-
-        from tmem.cli.settings import config_from_env
-
         return config_from_env(os.environ if env is None else env)
 
     def validate(self) -> Config:
@@ -244,3 +289,104 @@ class Config:
         }
         blob = json.dumps(data, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
+
+
+# --- TMEM_* variables (listed in the module docstring) ---------------------------------------
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def parse_bool(name: str, value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ConfigError(f"{name} must be true or false, got {value!r}")
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
+    value = env.get(name) or default
+    if value not in allowed:
+        raise ConfigError(f"{name} must be one of {list(allowed)}, got {value!r}")
+    return value
+
+
+def _secret(env: Mapping[str, str], name: str) -> Secret | None:
+    value = env.get(name)
+    return Secret(value) if value else None
+
+
+def llm_from_env(env: Mapping[str, str]) -> LLMConfig:
+    json_mode: JsonMode = _choice(  # type: ignore[assignment]
+        env, "TMEM_LLM_JSON_MODE", "auto", get_args(JsonMode)
+    )
+    return LLMConfig(
+        base_url=env.get("TMEM_LLM_BASE_URL") or None,
+        model=env.get("TMEM_LLM_MODEL") or None,
+        api_key=_secret(env, "TMEM_LLM_API_KEY"),
+        local_model_path=env.get("TMEM_LLM_LOCAL_MODEL") or None,
+        timeout_s=_float(env, "TMEM_LLM_TIMEOUT", 120.0),
+        concurrency=_int(env, "TMEM_LLM_CONCURRENCY", 4),
+        json_mode=json_mode,
+        context_tokens=_int(env, "TMEM_LLM_CONTEXT_TOKENS", 8192),
+        max_tokens=_int(env, "TMEM_LLM_MAX_TOKENS", 2048),
+        max_retries=_int(env, "TMEM_LLM_MAX_RETRIES", 3),
+        output_retries=_int(env, "TMEM_LLM_OUTPUT_RETRIES", 2),
+        local_threads=_int(env, "TMEM_LLM_LOCAL_THREADS", 2),
+        local_prompt_cache_mb=_int(env, "TMEM_LLM_LOCAL_CACHE_MB", 1024),
+    )
+
+
+def embedder_from_env(env: Mapping[str, str]) -> EmbedderConfig:
+    kind: EmbedderKind = _choice(  # type: ignore[assignment]
+        env, "TMEM_EMBEDDER", "minilm", get_args(EmbedderKind)
+    )
+    return EmbedderConfig(
+        kind=kind,
+        base_url=env.get("TMEM_EMBEDDER_BASE_URL") or None,
+        model=env.get("TMEM_EMBEDDER_MODEL") or None,
+        api_key=_secret(env, "TMEM_EMBEDDER_API_KEY"),
+        dim=_int(env, "TMEM_EMBEDDER_DIM", 384),
+    )
+
+
+def reranker_from_env(env: Mapping[str, str]) -> RerankerConfig:
+    return RerankerConfig(
+        base_url=env.get("TMEM_RERANK_BASE_URL") or None,
+        model=env.get("TMEM_RERANK_MODEL") or None,
+        api_key=_secret(env, "TMEM_RERANK_API_KEY"),
+    )
+
+
+def config_from_env(env: Mapping[str, str]) -> Config:
+    """The whole configuration from ``env`` (pass ``os.environ``), validated."""
+    durable = parse_bool("TMEM_DURABLE", env.get("TMEM_DURABLE", ""))
+    return Config(
+        llm=llm_from_env(env),
+        embedder=embedder_from_env(env),
+        reranker=reranker_from_env(env),
+        retrieval=RetrievalConfig(fusion=_choice(env, "TMEM_FUSION", "rrf", FUSIONS)),
+        durable=durable,
+    ).validate()

@@ -67,7 +67,7 @@ def test_to_response_reads_content_and_usage() -> None:
 
 
 def test_local_settings_come_from_the_environment() -> None:
-    from tmem.cli.settings import llm_from_env
+    from tmem.config import llm_from_env
 
     cfg = llm_from_env(
         {

@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tmem.config import Config, RetrievalConfig
+from tmem.config import AdaptiveWeights, Config, RetrievalConfig
 from tmem.errors import ConfigError
-from tmem.retrieve.fusion import AdaptiveWeights, adaptive_weights, fuse, rrf, weighted_rrf
+from tmem.retrieve.fusion import adaptive_weights, fuse, rrf, weighted_rrf
 
 ids = st.sampled_from([f"d{i}" for i in range(12)])
 rankings = st.dictionaries(
@@ -129,7 +129,7 @@ def test_fuse_uses_the_configured_fusion() -> None:
 
 
 def test_fusion_is_chosen_from_the_environment() -> None:
-    from tmem.cli.settings import config_from_env
+    from tmem.config import config_from_env
 
     assert config_from_env({}).retrieval.fusion == "rrf"
     assert config_from_env({"TMEM_FUSION": "adaptive"}).retrieval.fusion == "adaptive"

@@ -15,8 +15,8 @@ import click
 from tmem.cli.feedback import exit_if_failed, progress_bar, step_unit
 from tmem.cli.io import jsonl_line, read_messages, read_records
 from tmem.cli.options import common_options, new_user_option, user_option
-from tmem.cli.settings import config_from_env, describe_mode
-from tmem.config import Config
+from tmem.cli.settings import describe_mode
+from tmem.config import Config, config_from_env
 from tmem.errors import TmemError
 from tmem.memory import Memory
 from tmem.models import KINDS, Hit

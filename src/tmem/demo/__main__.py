@@ -9,8 +9,7 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-from tmem.cli.settings import config_from_env
-from tmem.config import LLMConfig
+from tmem.config import LLMConfig, config_from_env
 from tmem.demo.scripted import MODEL, ScriptedServer
 from tmem.demo.show import run
 from tmem.errors import TmemError

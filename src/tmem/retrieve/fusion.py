@@ -19,13 +19,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
 
-if TYPE_CHECKING:
-    from tmem.config import RetrievalConfig
-
-FusionKind = Literal["rrf", "adaptive"]
-FUSIONS: tuple[FusionKind, ...] = ("rrf", "adaptive")
+from tmem.config import AdaptiveWeights, RetrievalConfig
 
 
 @dataclass(frozen=True)
@@ -36,22 +31,6 @@ class Fused:
     score: float
     channels: tuple[str, ...]
     best_rank: int
-
-
-@dataclass(frozen=True)
-class AdaptiveWeights:
-    """How the adaptive fusion weighs channels (see the module docstring)."""
-
-    lexical_null: float
-    lexical_sure: float
-    lexical_weight: float
-    context_weight: float
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.lexical_null <= self.lexical_sure:
-            raise ValueError("need 0 <= lexical_null <= lexical_sure")
-        if self.lexical_weight < 0 or self.context_weight < 0:
-            raise ValueError("channel weights must be >= 0")
 
 
 def rrf(rankings: Mapping[str, Sequence[str]], k: int = 60) -> list[Fused]:
