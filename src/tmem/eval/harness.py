@@ -24,6 +24,7 @@ from tmem.config import Config
 from tmem.embed.base import Embedder
 from tmem.errors import EvalError
 from tmem.eval.baselines import BASELINES, build_turn_index, embed_texts, turn_texts
+from tmem.eval.libraries import Shelf, built_library, copy_sqlite, remove_sqlite
 from tmem.eval.locomo import Message
 from tmem.eval.metrics import retrieval_scores
 from tmem.eval.qa import Judgement
@@ -32,7 +33,9 @@ from tmem.eval.systems import (
     BaselineSystem,
     FullContextSystem,
     IngestStats,
+    MemoryFactory,
     MemoryLike,
+    Sessions,
     System,
     TmemSystem,
     ingest_sessions,
@@ -43,9 +46,6 @@ from tmem.models import Usage
 
 Mode = Literal["retrieval", "qa"]
 SEARCH_LIMIT = 50
-MemoryFactory = Callable[[Path, datetime], MemoryLike]
-"""Opens a fresh memory in a SQLite file with its clock at the given time."""
-Sessions = Sequence[tuple[str, Sequence[Message]]]
 
 
 @dataclass(frozen=True)
@@ -110,6 +110,11 @@ class Harness:
                 run.judge_usage = run.judge_usage + verdict.usage
                 run.judge_failures += int(verdict.parse_failed)
         return verdicts
+
+    @property
+    def shelf(self) -> Shelf:
+        """Where this run keeps base libraries, and what names them."""
+        return Shelf(self.libraries, self.config, self.embedder.name, self.memory_factory)
 
     def judge_llm(self) -> LLM:
         if self.llm is None:
@@ -219,10 +224,8 @@ def build_system(
     """
     messages = [m for _, session in sessions for m in session]
     if name == "tmem" and harness.libraries is not None:
-        from tmem.eval.libraries import built_library, copy_sqlite, remove_sqlite
-
         scratch = harness.workdir / f"{user_id}-build.sqlite"
-        kept = built_library(harness, run, sessions, user_id, now, scratch)
+        kept = built_library(harness.shelf, run.ingest, sessions, user_id, now, scratch)
         path = harness.workdir / f"{user_id}.sqlite"
         copy_sqlite(kept, path)
         memory = harness.memory_factory(path, now)

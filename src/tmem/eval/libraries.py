@@ -14,28 +14,37 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from tmem.eval.systems import ingest_sessions
-
-if TYPE_CHECKING:
-    from tmem.eval.harness import Harness, Sessions, SystemRun
+from tmem.config import Config
+from tmem.eval.systems import IngestStats, MemoryFactory, Sessions, ingest_sessions
+from tmem.llm.prompts import prompt_versions
 
 SQLITE_SIDE_FILES = ("-wal", "-shm")
 
 
-def library_key(harness: Harness, sessions: Sessions, user_id: str, now: datetime) -> str:
-    """A hash of every input that shapes a library's content (retrieval settings excluded)."""
-    from tmem.llm.prompts import prompt_versions
+@dataclass(frozen=True)
+class Shelf:
+    """Where kept libraries live (``None``: nowhere, build in scratch) and the run's inputs that
+    name them; :attr:`tmem.eval.harness.Harness.shelf` gives a run's."""
 
-    config = harness.config
+    directory: Path | None
+    config: Config
+    embedder: str
+    """The embedder's name."""
+    memory_factory: MemoryFactory
+
+
+def library_key(shelf: Shelf, sessions: Sessions, user_id: str, now: datetime) -> str:
+    """A hash of every input that shapes a library's content (retrieval settings excluded)."""
+    config = shelf.config
     inputs = {
         "sessions": sessions,
         "user_id": user_id,
         "now": now.isoformat(),
-        "embedder": harness.embedder.name,
+        "embedder": shelf.embedder,
         "llm_model": config.llm.model or config.llm.local_model_path or None,
         "write": config.write,
         "prompts": prompt_versions(),
@@ -45,24 +54,24 @@ def library_key(harness: Harness, sessions: Sessions, user_id: str, now: datetim
 
 
 def built_library(
-    harness: Harness,
-    run: SystemRun,
+    shelf: Shelf,
+    stats: IngestStats,
     sessions: Sessions,
     user_id: str,
     now: datetime,
     scratch: Path,
 ) -> Path:
     """The library of ``sessions``: built at ``scratch``, or kept and reused when
-    ``harness.libraries`` is set. Its ingest is charged to ``run`` only when it is built."""
-    if harness.libraries is None:
+    ``shelf.directory`` is set. Its ingest is charged to ``stats`` only when it is built."""
+    if shelf.directory is None:
         path = scratch
     else:
-        path = harness.libraries / f"base-{library_key(harness, sessions, user_id, now)}.sqlite"
+        path = shelf.directory / f"base-{library_key(shelf, sessions, user_id, now)}.sqlite"
     if path.exists():
         return path
-    memory = harness.memory_factory(scratch, now)
+    memory = shelf.memory_factory(scratch, now)
     try:
-        ingest_sessions(memory, sessions, user_id, run.ingest)
+        ingest_sessions(memory, sessions, user_id, stats)
     finally:
         memory.close()
     if path != scratch:

@@ -25,7 +25,6 @@ from tmem.config import Config
 from tmem.embed.base import Embedder
 from tmem.eval.harness import (
     Harness,
-    MemoryFactory,
     Mode,
     QuestionRecord,
     SystemRun,
@@ -47,7 +46,7 @@ from tmem.eval.longmemeval import (
 from tmem.eval.longmemeval_judge import judge_longmemeval
 from tmem.eval.longmemeval_metrics import retrieval_scores
 from tmem.eval.metrics import HitLike, expand_to_turns
-from tmem.eval.systems import RETRIEVING, SYSTEMS, System
+from tmem.eval.systems import RETRIEVING, SYSTEMS, MemoryFactory, System
 from tmem.llm.base import LLM
 
 SEARCH_LIMIT = 1000

@@ -99,7 +99,7 @@ def _base_library(
 ) -> Path:
     sessions = conversation_messages(base)
     scratch = harness.workdir / f"base-{index}.sqlite"
-    return built_library(harness, run, sessions, user_id, query_time(base), scratch)
+    return built_library(harness.shelf, run.ingest, sessions, user_id, query_time(base), scratch)
 
 
 def _baseline(

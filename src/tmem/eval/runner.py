@@ -18,7 +18,6 @@ from tmem.config import Config
 from tmem.embed.base import Embedder
 from tmem.eval.harness import (
     Harness,
-    MemoryFactory,
     Mode,
     QuestionRecord,
     SystemRun,
@@ -33,7 +32,7 @@ from tmem.eval.locomo import Question, conversation_messages, load_locomo, quest
 from tmem.eval.metrics import bleu1, locomo_f1
 from tmem.eval.plus import first_per_type, load_plus, query_time, select_split, stitch_all
 from tmem.eval.qa import judge_answer
-from tmem.eval.systems import RETRIEVING, SYSTEMS, System
+from tmem.eval.systems import RETRIEVING, SYSTEMS, MemoryFactory, System
 from tmem.llm.base import LLM
 
 # --- LoCoMo ---------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from the whole conversation.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -56,6 +56,12 @@ class MemoryLike(Protocol):
     def close(self) -> None: ...
 
 
+MemoryFactory = Callable[[Path, datetime], MemoryLike]
+"""Opens a fresh memory in a SQLite file with its clock at the given time."""
+Sessions = Sequence[tuple[str, Sequence[Message]]]
+"""A conversation's sessions in order, each a session id and its messages."""
+
+
 @dataclass
 class IngestStats:
     """What building one system's memory cost."""
@@ -82,10 +88,7 @@ def open_memory(
 
 
 def ingest_sessions(
-    memory: MemoryLike,
-    sessions: Sequence[tuple[str, Sequence[Message]]],
-    user_id: str,
-    stats: IngestStats,
+    memory: MemoryLike, sessions: Sessions, user_id: str, stats: IngestStats
 ) -> None:
     """``add`` each session under its own session id, recording time and LLM usage."""
     for session_id, messages in sessions:
