@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from tmem.eval.report import GROUP_METRICS, HEADLINE, group_key
+from tmem.eval.result_keys import GROUP_METRICS, HEADLINE, group_key
 
 NOTES = {
     "locomo": "Ranks count turns; categories are LoCoMo file category numbers.",

@@ -87,11 +87,3 @@ BASELINE_ANSWER: PromptSpec[ShortAnswer] = PromptSpec(
 )
 
 SPECS: tuple[PromptSpec[Any], ...] = (LOCOMO_JUDGE, PLUS_JUDGE, BASELINE_ANSWER)
-
-
-def eval_prompt_versions() -> dict[str, str]:
-    """``{prompt id: version}`` for the harness's own prompts."""
-    # Imported here: the judge module imports tmem.eval.qa, which imports this module.
-    from tmem.eval.longmemeval_judge import LONGMEMEVAL_JUDGE
-
-    return {spec.id: spec.version for spec in (*SPECS, LONGMEMEVAL_JUDGE)}

@@ -18,42 +18,12 @@ import numpy as np
 from tmem.config import Config
 from tmem.eval.harness import Harness, QuestionRecord, SystemRun
 from tmem.eval.locomo import CATEGORY_NAMES
-from tmem.eval.longmemeval_metrics import metric_names
-from tmem.eval.metrics import K_VALUES, TOKEN_BUDGETS
-from tmem.eval.prompts import eval_prompt_versions
+from tmem.eval.longmemeval_judge import LONGMEMEVAL_JUDGE
+from tmem.eval.markdown import render_markdown
+from tmem.eval.plots import write_plots
+from tmem.eval.prompts import SPECS
+from tmem.eval.result_keys import HEADLINE, group_key
 from tmem.models import Usage
-
-HEADLINE = (
-    *(f"any_hit@{k}" for k in K_VALUES),
-    *(f"all_hit@{k}" for k in K_VALUES),
-    *(f"recall@{k}" for k in K_VALUES),
-    "mrr",
-    *(f"recall@{b}tok" for b in TOKEN_BUDGETS),
-    "j",
-    "f1",
-    "bleu1",
-    "awareness",
-    *metric_names(),
-    "accuracy",
-)
-"""Metrics in the order the report prints them."""
-GROUP_METRICS = (
-    "any_hit@10",
-    "all_hit@10",
-    "recall@10",
-    "mrr",
-    "j",
-    "awareness",
-    "session.recall_all@10",
-    "turn.recall_all@10",
-    "accuracy",
-)
-GROUP_KEYS = {"locomo": "by_category", "longmemeval": "by_question_type"}
-
-
-def group_key(benchmark: str) -> str:
-    """The ``results.json`` key of the per-group means: category, question or relation type."""
-    return GROUP_KEYS.get(benchmark, "by_relation_type")
 
 
 def mean_scores(records: Iterable[QuestionRecord]) -> dict[str, float]:
@@ -208,6 +178,11 @@ def run_provenance(meta: Mapping[str, Any]) -> dict[str, Any]:
     return {**started, **({"git_commit_at_write": now["git_commit"]} if moved else {})}
 
 
+def eval_prompt_versions() -> dict[str, str]:
+    """``{prompt id: version}`` for the harness's own prompts (LongMemEval's judge included)."""
+    return {spec.id: spec.version for spec in (*SPECS, LONGMEMEVAL_JUDGE)}
+
+
 def cache_counts(llm: object) -> dict[str, int] | None:
     """How many LLM calls this run replayed from the cache and how many it sent."""
     from tmem.llm.cache import CachedLLM
@@ -248,9 +223,6 @@ def write_report(
     command: str | None,
 ) -> dict[str, Any]:
     """Write ``results.json``, ``questions.jsonl``, ``report.md`` and the plots; return results."""
-    from tmem.eval.markdown import render_markdown
-    from tmem.eval.plots import write_plots
-
     results = build_results(runs, harness, meta, command)
     (out_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     with (out_dir / "questions.jsonl").open("w", encoding="utf-8") as lines:
