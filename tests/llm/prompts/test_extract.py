@@ -125,18 +125,36 @@ def _break(path: tuple[Any, ...], value: Any) -> dict[str, Any]:
     ("path", "value", "message"),
     [
         (("items", 0, "triggers", 0, "confidence"), 1.5, "less than or equal to 1"),
-        (("items", 0, "triggers", 0, "concept"), "a b c d e f g h i j", "longer than 6 words"),
-        (("items", 0, "triggers", 0, "bridge"), " ".join(["w"] * 25), "longer than 12 words"),
+        (("items", 0, "triggers", 0, "concept"), "a b c d e f g h i j", "longer than 8 words"),
+        (("items", 0, "triggers", 0, "bridge"), " ".join(["w"] * 25), "longer than 20 words"),
         (("items", 0, "source_turns"), [0], "turn numbers from 1"),
         (("items", 0, "content"), "", "at least 5 characters"),
         (("scene", "emotion"), "", "at least 3 characters"),
-        (("scene", "event"), " ".join(["w"] * 60), "under 35 words"),
+        (("scene", "event"), " ".join(["w"] * 60), "within 50 words"),
         (("horizon", "GOAL_ARC"), {"sent": "x", "confidence": -0.1}, "greater than or equal"),
     ],
 )
 def test_bad_replies_are_rejected(path: tuple[Any, ...], value: Any, message: str) -> None:
     with pytest.raises(LLMOutputError, match=message):
         _validate(_break(path, value))
+
+
+@pytest.mark.parametrize(
+    ("path", "limit", "message"),
+    [
+        (("items", 0, "triggers", 0, "concept"), extract.MAX_CONCEPT_WORDS, "longer than {} words"),
+        (("items", 0, "triggers", 0, "bridge"), extract.MAX_BRIDGE_WORDS, "longer than {} words"),
+        (("scene", "event"), extract.MAX_SENTENCE_WORDS, "within {} words"),
+        (("horizon", "GOAL_ARC", "sent"), extract.MAX_SENTENCE_WORDS, "within {} words"),
+    ],
+)
+def test_word_limits_are_the_ones_the_retry_message_states(
+    path: tuple[Any, ...], limit: int, message: str
+) -> None:
+    """The message goes back to the model on a retry: it must name the limit actually applied."""
+    _validate(_break(path, " ".join(["w"] * limit)))
+    with pytest.raises(LLMOutputError, match=message.format(limit)):
+        _validate(_break(path, " ".join(["w"] * (limit + 1))))
 
 
 def test_long_lists_keep_their_first_entries() -> None:

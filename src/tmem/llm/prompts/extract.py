@@ -31,9 +31,12 @@ MAX_PERSONAS = 4
 """List bounds: advertised to constrained decoders (each reply stays finite, so a runaway small
 model cannot spend the whole token cap) and applied by keeping the first N on validation."""
 
-_MAX_CONCEPT_WORDS = 8
-_MAX_BRIDGE_WORDS = 20
-_MAX_SENTENCE_WORDS = 50
+MAX_CONCEPT_WORDS = 8
+MAX_BRIDGE_WORDS = 20
+MAX_SENTENCE_WORDS = 50
+"""Word limits a reply is validated against; looser than what the prompt asks for (concepts of 2
+to 6 words, bridges of at most 12), so that a near miss is kept rather than retried. A reply over
+a limit is retried with a message that states the limit itself."""
 _FACT_CHARS = 300
 
 
@@ -93,10 +96,10 @@ class TriggerOut(BaseModel):
 
     @model_validator(mode="after")
     def _lengths(self) -> TriggerOut:
-        if _words(self.concept) > _MAX_CONCEPT_WORDS:
-            raise ValueError(f"concept {self.concept!r} is longer than 6 words")
-        if _words(self.bridge) > _MAX_BRIDGE_WORDS:
-            raise ValueError(f"bridge {self.bridge!r} is longer than 12 words")
+        if _words(self.concept) > MAX_CONCEPT_WORDS:
+            raise ValueError(f"concept {self.concept!r} is longer than {MAX_CONCEPT_WORDS} words")
+        if _words(self.bridge) > MAX_BRIDGE_WORDS:
+            raise ValueError(f"bridge {self.bridge!r} is longer than {MAX_BRIDGE_WORDS} words")
         return self
 
 
@@ -139,8 +142,10 @@ class SceneFacets(BaseModel):
     @classmethod
     def _sentence(cls, value: str) -> str:
         value = " ".join(value.split())
-        if _words(value) > _MAX_SENTENCE_WORDS:
-            raise ValueError(f"scene sentences must stay under 35 words: {value[:60]!r}...")
+        if _words(value) > MAX_SENTENCE_WORDS:
+            raise ValueError(
+                f"scene sentences must stay within {MAX_SENTENCE_WORDS} words: {value[:60]!r}..."
+            )
         return value
 
 
@@ -167,8 +172,10 @@ class Channel(BaseModel):
         if not text or text.lower() in {"null", "none", "n/a"}:
             self.sent, self.confidence = None, 0.0
             return self
-        if _words(text) > _MAX_SENTENCE_WORDS:
-            raise ValueError(f"horizon sentences must stay under 35 words: {text[:60]!r}...")
+        if _words(text) > MAX_SENTENCE_WORDS:
+            raise ValueError(
+                f"horizon sentences must stay within {MAX_SENTENCE_WORDS} words: {text[:60]!r}..."
+            )
         self.sent = text
         return self
 
