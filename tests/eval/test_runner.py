@@ -380,7 +380,7 @@ def test_kept_libraries_are_reused_only_when_ingest_inputs_match(tmp_path: Path)
     assert first["systems"]["tmem"]["ingest"]["turns"] == 9 + cue_turns
     assert len(list(libraries.glob("base-*.sqlite"))) == 2
     # A retrieval setting does not change what ingest writes: the libraries are reused.
-    second = run(CONFIG.with_retrieval(rrf_k=10), "second")
+    second = run(replace(CONFIG, retrieval=replace(CONFIG.retrieval, rrf_k=10)), "second")
     assert second["systems"]["tmem"]["ingest"]["turns"] == cue_turns
     assert second["libraries"] == str(libraries)
     # A write setting does: both bases are built again, under new names.

@@ -20,7 +20,7 @@ from tmem.llm.base import LLMRequest
 from tmem.llm.prompts import extract as extract_prompt
 from tmem.llm.prompts import segment as segment_prompt
 from tmem.llm.replay import ScriptedLLM
-from tmem.models import Item, PersonaProfile, Scene, Trigger, Turn
+from tmem.models import Item, PersonaProfile, Scene, Turn
 from tmem.store.base import Supersession
 
 T0 = datetime(2024, 3, 4, 9, 0, tzinfo=UTC)
@@ -115,7 +115,6 @@ def run(llm: ScriptedLLM, turns: Sequence[Turn], **overrides: Any) -> Derivation
         "open_scene": None,
         "open_scene_turns": (),
         "known_items": lambda text: (),
-        "existing_triggers": (),
         "personas": (),
         "config": WriteConfig(),
         "now": NOW,
@@ -352,18 +351,6 @@ def test_backend_errors_never_raise_or_lose_turns() -> None:
     assert "LLMTimeoutError" in out.failures[1].error
     assert out.failed_turns == tuple(t.id for t in turns)
     assert len(out.scenes) == 1 and len(out.scene_of_turn) == 4
-
-
-def test_new_triggers_merge_into_existing_ones() -> None:
-    turns = make_turns("s1", 2)
-    existing = Trigger("trg-old", "u", "entity", "Craft hobby", (("itm-x", 0.8),))
-    llm = ScriptedLLM.by_prompt({"segment": seg(span(1, 2)), "extract": ext(GOOD_ITEM)})
-    out = run(llm, turns, existing_triggers=[existing])
-    merged = [t for t in out.triggers if t.id == "trg-old"]
-    assert merged == [
-        Trigger("trg-old", "u", "entity", "Craft hobby", ((out.items[0].id, 0.9), ("itm-x", 0.8)))
-    ]
-    assert "craft hobby" not in {t.text for t in out.triggers}
 
 
 def test_persona_deltas_merge_into_profiles() -> None:

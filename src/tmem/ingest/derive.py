@@ -119,27 +119,25 @@ def _jobs(
 
 def item_triggers(
     assembly: Assembly,
-    existing: Sequence[Trigger],
     config: WriteConfig,
     *,
     user_id: str,
     new_id: Callable[[str], str],
     provenance: Provenance,
 ) -> tuple[list[Trigger], int]:
-    """Entity/Bridge triggers to write: screened, grouped, filtered, merged into ``existing``.
+    """Entity/Bridge triggers to write: screened, grouped, filtered, merged with each other.
+
+    Merging them into the user's stored triggers is the pipeline's step, after derivation.
 
     Returns:
-        New triggers and changed existing ones, and the number of rejected drafts.
+        The new triggers, and the number of rejected drafts.
     """
     drafts, rejected = screen_drafts(
         assembly.drafts, assembly.contents, assembly.sources, config.copy_ratio
     )
     groups = keep_confident(group_drafts(drafts, config.merge_ratio), config.edge_confidence)
     candidates = group_triggers(groups, user_id=user_id, new_id=new_id, provenance=provenance)
-    old = [t for t in existing if t.family in ("entity", "bridge")]
-    before = set(old)
-    merged = merge_triggers([*old, *candidates], config.merge_ratio)
-    return [t for t in merged if t not in before], rejected
+    return merge_triggers(candidates, config.merge_ratio), rejected
 
 
 def _failures(outcomes: Sequence[ChunkOutcome]) -> tuple[list[Failure], list[str]]:
@@ -161,7 +159,6 @@ def derive(
     open_scene: Scene | None,
     open_scene_turns: Sequence[Turn],
     known_items: Callable[[str], Sequence[Item]],
-    existing_triggers: Sequence[Trigger],
     personas: Sequence[PersonaProfile],
     config: WriteConfig,
     now: datetime,
@@ -177,7 +174,6 @@ def derive(
         open_scene: the user's latest scene, which the new turns may continue.
         open_scene_turns: that scene's turns (context for segmentation and extraction).
         known_items: related active items for a scene's text (at most ten are shown).
-        existing_triggers: the user's stored triggers; matching new ones merge into them.
         personas: the user's stored persona profiles.
         new_id: makes ids from a prefix ("scn", "itm", "trg").
         max_workers: concurrent extraction calls.
@@ -208,7 +204,6 @@ def derive(
     assembly = assemble(outcomes, context)
     entity_bridge, rejected = item_triggers(
         assembly,
-        existing_triggers,
         config,
         user_id=user_id,
         new_id=new_id,

@@ -263,7 +263,6 @@ class Ingestor:
             open_scene=open_scene,
             open_scene_turns=open_turns,
             known_items=lambda text: self._related_items(user_id, text),
-            existing_triggers=(),
             personas=self.store.personas(user_id),
             config=self.config.write,
             now=self.now(),
