@@ -19,6 +19,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Literal, overload
+from urllib.parse import quote
 
 import httpx
 
@@ -401,6 +402,5 @@ def _message(message: Message | Mapping[str, Any]) -> dict[str, Any]:
 
 def _seg(value: str) -> str:
     """``value`` as one URL path segment (``/`` and friends escaped)."""
-    from urllib.parse import quote
 
     return quote(value, safe="")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import builtins
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import fields
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -12,11 +13,14 @@ from typing import Any
 from tmem.clock import Clock, SystemClock
 from tmem.config import Config
 from tmem.embed.base import Embedder
+from tmem.embed.factory import build_embedder
+from tmem.embed.verify import default_model_dir
 from tmem.errors import InputError, LLMUnavailableError, NotFoundError
 from tmem.ingest.normalize import check_user_id
 from tmem.ingest.pipeline import Ingestor, Progress
 from tmem.ingest.vectors import embed_rows, item_text, scene_text, waiting_vectors
 from tmem.llm.base import LLM
+from tmem.llm.factory import build_llm
 from tmem.models import (
     KINDS,
     Answer,
@@ -39,6 +43,7 @@ from tmem.retrieve.search import Searcher
 from tmem.safety import DETECTOR_ID
 from tmem.safety.flags import assess_record, derived_flags, flagged_turn_ids, turn_flags
 from tmem.store.base import Store, WriteBatch
+from tmem.store.factory import open_store
 
 REVIEW_VERDICTS: dict[str, RiskStatus] = {"confirm": "confirmed", "clear": "cleared"}
 
@@ -97,14 +102,9 @@ class Memory:
     ) -> Memory:
         """Open (creating if needed) a memory at ``path``: a SQLite file, ``:memory:``, or a
         ``postgresql://`` URL. Components not given are built from ``config``."""
-        from tmem.embed.factory import build_embedder
-        from tmem.llm.factory import build_llm
-        from tmem.store.factory import open_store
 
         config = (config or Config()).validate()
         if embedder is None and config.embedder.kind == "minilm" and config.embedder.model is None:
-            from tmem.embed.verify import default_model_dir
-
             default_model_dir()  # missing weights fail here, naming the fix, not at the first add
         embedder = embedder or build_embedder(config.embedder)
         if llm is None:
@@ -369,6 +369,5 @@ def _vector_texts(record: Record, content: str) -> builtins.list[tuple[str, str,
 
 
 def _fields(record: Scene | Item) -> dict[str, Any]:
-    from dataclasses import fields
 
     return {f.name: getattr(record, f.name) for f in fields(record) if f.init}

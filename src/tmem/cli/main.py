@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import sys
@@ -404,7 +405,6 @@ def _open_out(path: Path) -> Iterator[Any]:
 
 def _attach_optional_groups() -> None:
     """Commands that live in their own modules (bench, serve, ...), attached when present."""
-    import importlib
 
     for module_name, attrs in (
         ("tmem.cli.bench", ("bench",)),

@@ -17,6 +17,8 @@ import click
 
 from tmem.config import Config
 from tmem.errors import TmemError
+from tmem.ids import check_id
+from tmem.memory import Memory
 from tmem.server.settings import (
     DEFAULT_AUTH_FAILURE_BURST,
     DEFAULT_AUTH_FAILURES_PER_MINUTE,
@@ -29,6 +31,7 @@ from tmem.server.settings import (
     ServiceSettings,
 )
 from tmem.store.base import ServiceStore
+from tmem.store.factory import open_store
 
 logger = logging.getLogger("tmem.server")
 
@@ -50,7 +53,6 @@ def is_loopback(host: str) -> bool:
 
 def live_key_count(db: str) -> int | None:
     """How many unrevoked API keys the store holds (None: the store cannot tell)."""
-    from tmem.store.factory import open_store
 
     store = open_store(db)
     try:
@@ -236,7 +238,6 @@ def worker(
     ctx: click.Context, threads: int, max_attempts: int, llm_concurrency: int | None, log_level: str
 ) -> None:
     """Run background ingestion jobs from the store's queue until stopped (SIGINT/SIGTERM)."""
-    from tmem.memory import Memory
     from tmem.server.app import service_store
     from tmem.server.jobs import WorkerPool
 
@@ -286,8 +287,6 @@ def mcp(ctx: click.Context, user_id: str, derive: str, batch_turns: int) -> None
         raise click.ClickException(
             "tmem mcp needs the mcp extra: pip install 'tmem[mcp]'"
         ) from None
-    from tmem.ids import check_id
-    from tmem.memory import Memory
 
     # stdout carries the protocol: logs go to stderr, warnings only.
     _logging("warning")

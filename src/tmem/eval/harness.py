@@ -19,9 +19,11 @@ from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
+from tqdm import tqdm
 
 from tmem.config import Config
 from tmem.embed.base import Embedder
+from tmem.embed.factory import build_embedder
 from tmem.errors import EvalError
 from tmem.eval.baselines import BASELINES, build_turn_index, embed_texts, turn_texts
 from tmem.eval.libraries import Shelf, built_library, copy_sqlite, remove_sqlite
@@ -42,6 +44,8 @@ from tmem.eval.systems import (
     open_memory,
 )
 from tmem.llm.base import LLM
+from tmem.llm.cache import CachedLLM
+from tmem.llm.factory import build_llm
 from tmem.models import Usage
 
 Mode = Literal["retrieval", "qa"]
@@ -164,8 +168,6 @@ def open_harness(
     ``libraries``, when given, is a directory kept across runs for libraries that may be
     reused (see :mod:`tmem.eval.libraries`); it is created if missing.
     """
-    from tmem.embed.factory import build_embedder
-    from tmem.llm.factory import build_llm
 
     if judge_runs < 1:
         raise EvalError("judge_runs must be at least 1")
@@ -196,14 +198,12 @@ def open_harness(
 def _cached(inner: LLM | None, out_dir: Path) -> LLM | None:
     if inner is None:
         return None
-    from tmem.llm.cache import CachedLLM
 
     return CachedLLM(inner, out_dir / "llm-cache.sqlite")
 
 
 def progress_bar(harness: Harness, total: int, label: str) -> Any:
     """A tqdm bar (disabled when the run is quiet)."""
-    from tqdm import tqdm
 
     return tqdm(total=total, desc=label, disable=not harness.progress, leave=False)
 

@@ -46,6 +46,7 @@ from tmem.eval.longmemeval import (
 from tmem.eval.longmemeval_judge import judge_longmemeval
 from tmem.eval.longmemeval_metrics import retrieval_scores
 from tmem.eval.metrics import HitLike, expand_to_turns
+from tmem.eval.report import source_state, write_report
 from tmem.eval.systems import RETRIEVING, SYSTEMS, MemoryFactory, System
 from tmem.llm.base import LLM
 
@@ -234,7 +235,6 @@ def run_longmemeval(
     Returns:
         The ``results.json`` content.
     """
-    from tmem.eval.report import source_state, write_report
 
     started = source_state()
     config = config or Config()

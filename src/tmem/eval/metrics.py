@@ -17,6 +17,8 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Protocol
 
+from tmem.porter import stem
+
 K_VALUES: tuple[int, ...] = (1, 5, 10, 20, 50)
 TOKEN_BUDGETS: tuple[int, ...] = (1000, 2000)
 MRR_CUTOFF = 50
@@ -128,7 +130,6 @@ _NO_INFORMATION = ("no information available", "not mentioned")
 
 def locomo_tokens(text: str) -> list[str]:
     """LoCoMo's answer normalisation: lowercase, drop punctuation and a/an/the/and, Porter-stem."""
-    from tmem.porter import stem
 
     cleaned = _ARTICLES.sub(" ", _PUNCTUATION.sub("", text.lower()))
     return [stem(word) for word in cleaned.split()]

@@ -23,6 +23,8 @@ from tmem.eval.markdown import render_markdown
 from tmem.eval.plots import write_plots
 from tmem.eval.prompts import SPECS
 from tmem.eval.result_keys import HEADLINE, group_key
+from tmem.llm.cache import CachedLLM
+from tmem.llm.prompts import prompt_versions
 from tmem.models import Usage
 
 
@@ -185,7 +187,6 @@ def eval_prompt_versions() -> dict[str, str]:
 
 def cache_counts(llm: object) -> dict[str, int] | None:
     """How many LLM calls this run replayed from the cache and how many it sent."""
-    from tmem.llm.cache import CachedLLM
 
     if not isinstance(llm, CachedLLM):
         return None
@@ -196,7 +197,6 @@ def build_results(
     runs: Mapping[str, SystemRun], harness: Harness, meta: Mapping[str, Any], command: str | None
 ) -> dict[str, Any]:
     """The ``results.json`` content."""
-    from tmem.llm.prompts import prompt_versions
 
     benchmark = str(meta.get("benchmark", "locomo"))
     return {

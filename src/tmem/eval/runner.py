@@ -31,7 +31,9 @@ from tmem.eval.harness import (
 from tmem.eval.locomo import Question, conversation_messages, load_locomo, questions
 from tmem.eval.metrics import bleu1, locomo_f1
 from tmem.eval.plus import first_per_type, load_plus, query_time, select_split, stitch_all
+from tmem.eval.plus_run import run_plus_system
 from tmem.eval.qa import judge_answer
+from tmem.eval.report import source_state, write_report
 from tmem.eval.systems import RETRIEVING, SYSTEMS, MemoryFactory, System
 from tmem.llm.base import LLM
 
@@ -151,7 +153,6 @@ def run_locomo(
     Returns:
         The ``results.json`` content.
     """
-    from tmem.eval.report import source_state, write_report
 
     started = source_state()
     config = config or Config()
@@ -227,8 +228,6 @@ def run_plus(
     Returns:
         The ``results.json`` content.
     """
-    from tmem.eval.plus_run import run_plus_system
-    from tmem.eval.report import source_state, write_report
 
     started = source_state()
     config = config or Config()

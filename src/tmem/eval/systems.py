@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from tmem.clock import FixedClock
 from tmem.config import Config
@@ -23,10 +23,8 @@ from tmem.eval.baselines import BASELINES, TurnIndex, full_context_tokens
 from tmem.eval.locomo import Message
 from tmem.eval.qa import answer_from_memories
 from tmem.llm.base import LLM
+from tmem.memory import Memory
 from tmem.models import Answer, Hit, IngestReport, Usage
-
-if TYPE_CHECKING:
-    from tmem.memory import Memory
 
 SYSTEMS: tuple[str, ...] = ("tmem", *BASELINES, "full-context")
 RETRIEVING: frozenset[str] = frozenset({"tmem", *BASELINES})
@@ -82,7 +80,6 @@ def open_memory(
     path: Path, config: Config, embedder: Embedder, llm: LLM | None, now: datetime
 ) -> Memory:
     """A fresh :class:`tmem.Memory` in the SQLite file ``path`` with its clock fixed at ``now``."""
-    from tmem.memory import Memory
 
     return Memory.open(path, config, embedder=embedder, llm=llm, clock=FixedClock(now))
 

@@ -16,11 +16,11 @@ from typing import Any
 
 from tmem.config import Config
 from tmem.embed.base import Embedder
-from tmem.errors import WriteConflictError
+from tmem.errors import LLMUnavailableError, WriteConflictError
 from tmem.ingest.llm_free import context_text, group_turns
 from tmem.ingest.normalize import check_user_id, to_messages
 from tmem.ingest.replan import derivation_basis, replanned, whole_plain_scenes
-from tmem.ingest.vectors import derived_vectors, embed_rows
+from tmem.ingest.vectors import derived_vectors, embed_rows, merge_into_existing
 from tmem.llm.base import LLM
 from tmem.models import (
     Failure,
@@ -103,8 +103,6 @@ class Ingestor:
         """
         check_user_id(user_id)
         if self.llm is None:
-            from tmem.errors import LLMUnavailableError
-
             raise LLMUnavailableError(
                 "reindex needs an LLM: set TMEM_LLM_BASE_URL and TMEM_LLM_MODEL"
             )
@@ -325,7 +323,6 @@ class Ingestor:
         self, user_id: str, triggers: Sequence[Trigger]
     ) -> tuple[Trigger, ...]:
         """Fold new Entity/Bridge triggers into near-identical stored ones."""
-        from tmem.ingest.vectors import merge_into_existing
 
         return merge_into_existing(
             self.store, self.embedder, user_id, triggers, self.config.write.merge_ratio

@@ -9,6 +9,7 @@ from typing import Any
 from tmem.embed.base import Embedder
 from tmem.eval.speed.embedders import RandomEmbedder
 from tmem.eval.speed.measure import load_average
+from tmem.eval.speed.peers import run_lancedb
 from tmem.eval.speed.speed import params_json, run_tmem, turn_vector_source
 from tmem.eval.speed.speed_report import plot_latencies, ratios, write_report, write_results
 from tmem.eval.speed.workload import Progress, SpeedParams
@@ -36,8 +37,6 @@ def run_speed(
     tmem, embedder = run_tmem(params, out, model, progress)
     systems = {"tmem": tmem}
     if params.peer == "lancedb":
-        from tmem.eval.speed.peers import run_lancedb
-
         query_embedder = (
             model() if params.vectors == "model" or params.query_model else (RandomEmbedder())
         )

@@ -13,6 +13,7 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ from tmem.eval.speed.workload import (
 from tmem.ingest.llm_free import context_text
 from tmem.memory import Memory
 from tmem.models import Turn
+from tmem.store.factory import open_store
 
 
 def build_embedder(params: SpeedParams, model: Callable[[], Embedder]) -> Embedder:
@@ -44,7 +46,6 @@ def build_embedder(params: SpeedParams, model: Callable[[], Embedder]) -> Embedd
 
 def open_memory(params: SpeedParams, out: Path, embedder: Embedder) -> Memory:
     target = params.pg_url if params.store == "postgres" else str(out / "tmem.db")
-    from tmem.store.factory import open_store
 
     return Memory(open_store(target), embedder, None, Config(), SystemClock())
 
@@ -100,7 +101,6 @@ def embedder_ceiling(
 
 
 def _as_turn(message: dict[str, str], seq: int) -> Turn:
-    from datetime import datetime
 
     return Turn(
         id=f"t{seq}",

@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 
 def write_results(out: Path, results: dict[str, Any]) -> Path:
     path = out / "results.json"
@@ -72,7 +74,6 @@ def plot_latencies(out: Path, samples: dict[str, list[float]]) -> list[Path]:
         import matplotlib.pyplot as plt
     except ImportError:
         return []
-    import numpy as np
 
     figure, axis = plt.subplots(figsize=(6, 4))
     for name, values in samples.items():
