@@ -4,7 +4,7 @@ Loading 1M memories through :meth:`Memory.add` runs at ~42 turns/s on Postgres (
 keeping two HNSW graphs current on every insert), about 6.5 hours. Here the same ingestion code
 runs against an in-memory stand-in for the store: :class:`~tmem.ingest.pipeline.Ingestor` in
 LLM-free mode turns each session into the very ``WriteBatch`` it would hand to
-``PostgresStore.write``, :func:`tmem.store.postgres_copy.user_rows` turns those batches into the
+``PostgresStore.write``, :func:`tmem.store.postgres.bulk.user_rows` turns those batches into the
 rows ``apply_batch`` would leave, and ``COPY`` streams them in. The load is one transaction:
 the tables' secondary indexes (HNSW, GIN, B-tree) are dropped first and rebuilt from their own
 definitions afterwards with a large ``maintenance_work_mem``, then ``VACUUM (ANALYZE)`` runs so
@@ -38,9 +38,9 @@ from tmem.ingest.pipeline import Ingestor
 from tmem.models import Scene, Turn
 from tmem.store.base import Store, WriteBatch
 from tmem.store.postgres import PostgresStore
-from tmem.store.postgres_copy import BINARY_TYPES, COPY_COLUMNS, TableRows, user_rows
-from tmem.store.postgres_migrate import read_meta, vector_dim
-from tmem.store.postgres_pool import Cursor
+from tmem.store.postgres.bulk import BINARY_TYPES, COPY_COLUMNS, TableRows, user_rows
+from tmem.store.postgres.connection import Cursor
+from tmem.store.postgres.migrate import read_meta, vector_dim
 
 Messages = Sequence[Mapping[str, Any]]
 Sessions = Callable[[str], Sequence[tuple[str, Messages]]]

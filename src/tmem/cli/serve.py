@@ -16,7 +16,7 @@ from dataclasses import replace
 import click
 
 from tmem.config import Config
-from tmem.errors import TmemError
+from tmem.errors import ConfigError, TmemError
 from tmem.server.settings import (
     DEFAULT_AUTH_FAILURE_BURST,
     DEFAULT_AUTH_FAILURES_PER_MINUTE,
@@ -28,7 +28,6 @@ from tmem.server.settings import (
     DEFAULT_RATE_PER_SECOND,
     ServiceSettings,
 )
-from tmem.store.base import ServiceStore
 
 logger = logging.getLogger("tmem.server")
 
@@ -54,9 +53,11 @@ def live_key_count(db: str) -> int | None:
 
     store = open_store(db)
     try:
-        if not isinstance(store, ServiceStore):
+        try:
+            service = store.service()
+        except ConfigError:
             return None
-        return sum(1 for key in store.api_keys() if key.revoked_at is None)
+        return sum(1 for key in service.api_keys() if key.revoked_at is None)
     finally:
         store.close()
 
@@ -237,8 +238,8 @@ def worker(
 ) -> None:
     """Run background ingestion jobs from the store's queue until stopped (SIGINT/SIGTERM)."""
     from tmem.memory import Memory
-    from tmem.server.app import service_store
     from tmem.server.jobs import WorkerPool
+    from tmem.server.service import service_store
 
     _logging(log_level)
     db, config = _state(ctx)

@@ -202,7 +202,8 @@ class IdempotencyRecord:
 class ServiceStore(Protocol):
     """What the REST service needs beyond :class:`Store`: jobs, API keys, idempotency.
 
-    Both the SQLite and the Postgres store implement it. Jobs are claimed atomically (SQLite:
+    :meth:`Store.service` gives a store's; both wings have one (``SQLiteServiceStore``,
+    ``PostgresServiceStore``). Jobs are claimed atomically (SQLite:
     ``BEGIN IMMEDIATE``; Postgres: ``SELECT ... FOR UPDATE SKIP LOCKED``), so any number of
     workers can share one queue.
     """
@@ -271,6 +272,15 @@ class Store(Protocol):
     """Persistence for turns, scenes, items, triggers, vectors, persona and history."""
 
     # --- lifecycle ---------------------------------------------------------------------------
+    def service(self) -> ServiceStore:
+        """What the REST service needs beyond this protocol (jobs, API keys, idempotency), kept
+        in the same database; it lives as long as the store.
+
+        Raises:
+            ConfigError: this store cannot back the service.
+        """
+        ...
+
     def bind_embedder(self, name: str, dim: int) -> None:
         """Record the embedder on first use; raise ``EmbedderMismatchError`` on a different one."""
         ...

@@ -1,9 +1,8 @@
-"""The service tables on SQLite: the job queue, API keys and idempotency records.
+"""The background-job queue on SQLite: claims inside ``BEGIN IMMEDIATE``.
 
 Every function runs inside a transaction the caller opened; writes need ``BEGIN IMMEDIATE``,
 which takes the database's write lock up front, so a claim's read and its update cannot
-interleave with another process's claim. Times are stored as UTC ISO 8601 text with
-microseconds (:func:`service_time`), so comparing the text compares the instants.
+interleave with another process's claim.
 """
 
 from __future__ import annotations
@@ -12,39 +11,19 @@ import json
 import sqlite3
 import uuid
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, cast
 
-from tmem.errors import InputError, NotFoundError, StoreError
-from tmem.store.base import ApiKey, IdempotencyRecord, Job, JobStatus
+from tmem.errors import NotFoundError
+from tmem.store.base import Job, JobStatus
+from tmem.store.sqlite.rows import parse_time, service_json, service_time
 
 _JOB_COLUMNS = (
     "id, user_id, kind, payload, status, attempts, run_at, created_at, updated_at, "
     "worker_id, lease_until, result, error"
 )
-_KEY_COLUMNS = "id, tenant, hash, created_at, revoked_at, label"
-_IDEMPOTENCY_COLUMNS = "tenant, key, request_hash, status, response, created_at"
 
 
-def service_time(moment: datetime) -> str:
-    """``moment`` in UTC as fixed-width ISO 8601 text (naive times are taken as UTC)."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-def _time(text: str | None) -> datetime | None:
-    return None if text is None else datetime.fromisoformat(text)
-
-
-def _json(value: Mapping[str, Any], what: str) -> str:
-    try:
-        return json.dumps(dict(value), ensure_ascii=False, sort_keys=True, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"{what} is not JSON-serialisable: {exc}") from None
-
-
-# --- jobs -------------------------------------------------------------------------------------
 def _job(row: tuple[Any, ...]) -> Job:
     return Job(
         id=row[0],
@@ -57,7 +36,7 @@ def _job(row: tuple[Any, ...]) -> Job:
         created_at=datetime.fromisoformat(row[7]),
         updated_at=datetime.fromisoformat(row[8]),
         worker_id=row[9],
-        lease_until=_time(row[10]),
+        lease_until=parse_time(row[10]),
         result=None if row[11] is None else json.loads(row[11]),
         error=row[12],
     )
@@ -71,7 +50,7 @@ def enqueue(
     conn.execute(
         "INSERT INTO jobs (user_id, id, seq, kind, payload, status, run_at, created_at,"
         " updated_at) SELECT ?, ?, coalesce(max(seq), 0) + 1, ?, ?, 'queued', ?, ?, ? FROM jobs",
-        (user_id, job_id, kind, _json(payload, "job payload"), at, at, at),
+        (user_id, job_id, kind, service_json(payload, "job payload"), at, at, at),
     )
     return job_id
 
@@ -113,7 +92,7 @@ def finish(
         "UPDATE jobs SET status = 'done', result = :result, lease_until = NULL, payload = '{}',"
         f" updated_at = :now WHERE id = :id{_holder(worker_id)}",
         {
-            "result": _json(result, "job result"),
+            "result": service_json(result, "job result"),
             "now": service_time(now),
             "id": job_id,
             "worker": worker_id,
@@ -180,92 +159,3 @@ def purge_jobs(conn: sqlite3.Connection, before: datetime) -> int:
 
 def delete_jobs(conn: sqlite3.Connection, user_id: str) -> int:
     return conn.execute("DELETE FROM jobs WHERE user_id = ?", (user_id,)).rowcount
-
-
-# --- API keys ---------------------------------------------------------------------------------
-def _key(row: tuple[Any, ...]) -> ApiKey:
-    return ApiKey(
-        id=row[0],
-        tenant=row[1],
-        hash=row[2],
-        created_at=datetime.fromisoformat(row[3]),
-        revoked_at=_time(row[4]),
-        label=row[5],
-    )
-
-
-def add_api_key(conn: sqlite3.Connection, key: ApiKey) -> None:
-    revoked = None if key.revoked_at is None else service_time(key.revoked_at)
-    conn.execute(
-        f"INSERT INTO api_keys ({_KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
-        (key.id, key.tenant, key.hash, service_time(key.created_at), revoked, key.label),
-    )
-
-
-def api_key_by_hash(conn: sqlite3.Connection, hash: str) -> ApiKey | None:
-    row = conn.execute(
-        f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE hash = ? AND revoked_at IS NULL", (hash,)
-    ).fetchone()
-    return None if row is None else _key(row)
-
-
-def revoke_api_key(conn: sqlite3.Connection, key_id: str, at: datetime) -> bool:
-    cursor = conn.execute(
-        "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
-        (service_time(at), key_id),
-    )
-    return cursor.rowcount == 1
-
-
-def api_keys(conn: sqlite3.Connection, tenant: str | None) -> list[ApiKey]:
-    rows = conn.execute(
-        f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE ? IS NULL OR tenant = ?"
-        " ORDER BY tenant, created_at, id",
-        (tenant, tenant),
-    ).fetchall()
-    return [_key(row) for row in rows]
-
-
-# --- idempotency ------------------------------------------------------------------------------
-def _record(row: tuple[Any, ...]) -> IdempotencyRecord:
-    return IdempotencyRecord(
-        tenant=row[0],
-        key=row[1],
-        request_hash=row[2],
-        status=int(row[3]),
-        response=json.loads(row[4]),
-        created_at=datetime.fromisoformat(row[5]),
-    )
-
-
-def idempotency_get(conn: sqlite3.Connection, tenant: str, key: str) -> IdempotencyRecord | None:
-    row = conn.execute(
-        f"SELECT {_IDEMPOTENCY_COLUMNS} FROM idempotency WHERE tenant = ? AND key = ?",
-        (tenant, key),
-    ).fetchone()
-    return None if row is None else _record(row)
-
-
-def idempotency_put(conn: sqlite3.Connection, record: IdempotencyRecord) -> IdempotencyRecord:
-    conn.execute(
-        f"INSERT INTO idempotency ({_IDEMPOTENCY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"
-        " ON CONFLICT (tenant, key) DO NOTHING",
-        (
-            record.tenant,
-            record.key,
-            record.request_hash,
-            record.status,
-            _json(record.response, "idempotent response"),
-            service_time(record.created_at),
-        ),
-    )
-    stored = idempotency_get(conn, record.tenant, record.key)
-    if stored is None:  # the row was just written or already there, in this transaction
-        raise StoreError(f"idempotency record {record.key!r} vanished")
-    return stored
-
-
-def idempotency_purge(conn: sqlite3.Connection, before: datetime) -> int:
-    return conn.execute(
-        "DELETE FROM idempotency WHERE created_at < ?", (service_time(before),)
-    ).rowcount

@@ -16,7 +16,7 @@ from psycopg.types.json import Jsonb
 
 from tmem.errors import NotFoundError
 from tmem.store.base import Job, JobStatus
-from tmem.store.postgres_pool import Cursor
+from tmem.store.postgres.connection import Cursor
 
 _COLUMNS = (
     "id, user_id, kind, payload, status, attempts, run_at, created_at, updated_at, "

@@ -1,4 +1,4 @@
-"""Rows for ``COPY``: what :func:`~tmem.store.postgres_write.apply_batch` leaves in the tables.
+"""Rows for ``COPY``: what :func:`~tmem.store.postgres.write.apply_batch` leaves in the tables.
 
 A bulk load streams these rows into an empty database instead of running one upsert per
 record (``tmem bench speed --bulk``). The values come from the same builders the upserts use
@@ -28,9 +28,10 @@ import numpy.typing as npt
 from tmem.errors import InputError
 from tmem.models import Scene, Turn
 from tmem.store.base import WriteBatch
-from tmem.store.postgres_rows import Row, scene_params, split_time, turn_params
-from tmem.store.postgres_schema import VECTOR_TABLE
-from tmem.store.postgres_write import check_owner, checked_array
+from tmem.store.plan import check_owner
+from tmem.store.postgres.rows import Row, scene_params, split_time, turn_params
+from tmem.store.postgres.schema import VECTOR_TABLE
+from tmem.store.vectors import checked_vector
 
 COPY_COLUMNS: dict[str, tuple[str, ...]] = {
     "tmem_users": ("user_id", "next_seq"),
@@ -125,7 +126,7 @@ class _Fold:
             )
         for row in batch.vectors:
             self._once(VECTOR_TABLE, f"{row.space}:{row.owner_id}")
-            data = vector_binary(checked_array(row, self.dim))
+            data = vector_binary(checked_vector(row, self.dim))
             self.out.tables[VECTOR_TABLE].append((self.user_id, row.space, row.owner_id, data))
         # As _link_turns: an UPDATE of a turn not stored (yet) changes nothing.
         known = self.turns

@@ -11,8 +11,8 @@ from collections.abc import Callable, Sequence
 from tmem.errors import InputError
 from tmem.models import KINDS, HistoryEntry, Kind, PersonaProfile, Record, Scene, Trigger, Turn
 from tmem.store import codec
-from tmem.store.postgres_pool import Cursor
-from tmem.store.postgres_rows import (
+from tmem.store.postgres.connection import Cursor
+from tmem.store.postgres.rows import (
     HISTORY_COLUMNS,
     ITEM_COLUMNS,
     SCENE_COLUMNS,
@@ -160,6 +160,18 @@ def history(cursor: Cursor, user_id: str, memory_id: str | None = None) -> list[
         params,
     )
     return [history_from_row(row) for row in cursor.fetchall()]
+
+
+def next_seq(cursor: Cursor, user_id: str) -> int:
+    """The sequence number the user's next turn gets (0 for a new user)."""
+    cursor.execute("SELECT next_seq FROM tmem_users WHERE user_id = %s", (user_id,))
+    row = cursor.fetchone()
+    return 0 if row is None else int(row[0])
+
+
+def users(cursor: Cursor) -> list[str]:
+    cursor.execute('SELECT user_id FROM tmem_users ORDER BY user_id COLLATE "C"')
+    return [str(user_id) for (user_id,) in cursor.fetchall()]
 
 
 # --- what a write was planned on (see tmem.store.conflict) ------------------------------------
