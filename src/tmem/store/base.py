@@ -170,6 +170,13 @@ class Job:
     error: str = ""
 
 
+JOB_COLUMNS = (
+    "id, user_id, kind, payload, status, attempts, run_at, created_at, updated_at, "
+    "worker_id, lease_until, result, error"
+)
+"""The job table's columns in :class:`Job`'s field order (both wings' SQL lists them so)."""
+
+
 @dataclass(frozen=True)
 class ApiKey:
     """A service API key as stored: only a hash of the secret is kept.

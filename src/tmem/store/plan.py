@@ -13,13 +13,14 @@ sequence commits or rolls back as one.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Protocol
 
 from tmem.errors import InputError, NotFoundError
 from tmem.models import (
+    KINDS,
     HistoryEntry,
     HistoryEvent,
     Item,
@@ -34,7 +35,7 @@ from tmem.models import (
 from tmem.persona.merge import forget_turns, is_empty
 from tmem.store.base import Supersession, VectorRow, WriteBatch
 from tmem.store.cascade import DeletionPlan, MemoryGraph, plan_deletion
-from tmem.store.codec import Row
+from tmem.store.codec import Row, in_time_order
 from tmem.store.conflict import check_basis
 from tmem.store.fts import index_text
 from tmem.store.policy import Derivations, Forgetting, plan_forget, without_forgotten
@@ -329,6 +330,26 @@ def import_rows(steps: Steps, user_id: str, rows: Sequence[Row]) -> list[Row]:
     for row in kept:
         steps.import_row(user_id, row)
     return kept
+
+
+def list_memories(
+    records: Callable[[Kind, str], Sequence[Record]], kind: Kind | None, include_superseded: bool
+) -> list[Record]:
+    """Memories in time order; turns of equal time keep their sequence order.
+
+    ``records(kind, where)`` reads the user's rows of one kind, filtered by the SQL ``where``
+    (empty: all), in sequence order.
+
+    Raises:
+        InputError: an unknown kind.
+    """
+    if kind is not None and kind not in KINDS:
+        raise InputError(f"unknown kind {kind!r}; expected one of {KINDS}")
+    result: list[Record] = []
+    for each in (kind,) if kind else KINDS:
+        where = "" if each != "item" or include_superseded else "status = 'active'"
+        result.extend(records(each, where))
+    return result if kind == "turn" else in_time_order(result)
 
 
 # --- forgetting -------------------------------------------------------------------------------

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from tmem.errors import InputError
 from tmem.models import KINDS, HistoryEntry, Kind, PersonaProfile, Record, Scene, Trigger, Turn
-from tmem.store import codec
+from tmem.store import codec, plan
 from tmem.store.postgres.connection import Cursor
 from tmem.store.postgres.rows import (
     HISTORY_COLUMNS,
@@ -69,14 +68,10 @@ def get_many(cursor: Cursor, user_id: str, ids: Sequence[str]) -> dict[str, Reco
 def list_memories(
     cursor: Cursor, user_id: str, kind: Kind | None, include_superseded: bool
 ) -> list[Record]:
-    """Memories in time order; turns of equal time keep their sequence order."""
-    if kind is not None and kind not in KINDS:
-        raise InputError(f"unknown kind {kind!r}; expected one of {KINDS}")
-    result: list[Record] = []
-    for each in (kind,) if kind else KINDS:
-        where = "" if each != "item" or include_superseded else "status = 'active'"
-        result.extend(records(cursor, user_id, each, where))
-    return result if kind == "turn" else codec.in_time_order(result)
+    """Memories in time order (:func:`tmem.store.plan.list_memories`)."""
+    return plan.list_memories(
+        lambda each, where: records(cursor, user_id, each, where), kind, include_superseded
+    )
 
 
 def turns(cursor: Cursor, user_id: str, turn_ids: Sequence[str]) -> list[Turn]:

@@ -15,13 +15,8 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from tmem.errors import NotFoundError
-from tmem.store.base import Job, JobStatus
+from tmem.store.base import JOB_COLUMNS, Job, JobStatus
 from tmem.store.sqlite.rows import parse_time, service_json, service_time
-
-_JOB_COLUMNS = (
-    "id, user_id, kind, payload, status, attempts, run_at, created_at, updated_at, "
-    "worker_id, lease_until, result, error"
-)
 
 
 def _job(row: tuple[Any, ...]) -> Job:
@@ -63,7 +58,7 @@ WHERE id = (
     SELECT id FROM jobs
     WHERE (status = 'queued' AND run_at <= :now) OR (status = 'running' AND lease_until < :now)
     ORDER BY run_at, seq LIMIT 1)
-RETURNING {_JOB_COLUMNS}
+RETURNING {JOB_COLUMNS}
 """
 
 
@@ -144,7 +139,7 @@ def _require_one(rowcount: int, job_id: str, worker_id: str | None) -> None:
 
 def get_job(conn: sqlite3.Connection, job_id: str, user_id: str) -> Job | None:
     row = conn.execute(
-        f"SELECT {_JOB_COLUMNS} FROM jobs WHERE user_id = ? AND id = ?", (user_id, job_id)
+        f"SELECT {JOB_COLUMNS} FROM jobs WHERE user_id = ? AND id = ?", (user_id, job_id)
     ).fetchone()
     return None if row is None else _job(row)
 

@@ -9,9 +9,8 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from tmem.errors import InputError
 from tmem.models import KINDS, HistoryEntry, Kind, PersonaProfile, Record, Scene, Trigger, Turn
-from tmem.store import codec
+from tmem.store import codec, plan
 from tmem.store.sqlite.rows import fetch_rows, in_chunks
 
 
@@ -44,14 +43,10 @@ def get_many(conn: sqlite3.Connection, user_id: str, ids: Sequence[str]) -> dict
 def list_memories(
     conn: sqlite3.Connection, user_id: str, kind: Kind | None, include_superseded: bool
 ) -> list[Record]:
-    """Memories in time order; turns of equal time keep their sequence order."""
-    if kind is not None and kind not in KINDS:
-        raise InputError(f"unknown kind {kind!r}; expected one of {KINDS}")
-    result: list[Record] = []
-    for each in (kind,) if kind else KINDS:
-        where = "" if each != "item" or include_superseded else "status = 'active'"
-        result.extend(records(conn, user_id, each, where))
-    return result if kind == "turn" else codec.in_time_order(result)
+    """Memories in time order (:func:`tmem.store.plan.list_memories`)."""
+    return plan.list_memories(
+        lambda each, where: records(conn, user_id, each, where), kind, include_superseded
+    )
 
 
 def turns(conn: sqlite3.Connection, user_id: str, turn_ids: Sequence[str]) -> list[Turn]:
