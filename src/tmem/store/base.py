@@ -27,7 +27,7 @@ import builtins
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -43,9 +43,6 @@ from tmem.models import (
     Trigger,
     Turn,
 )
-
-if TYPE_CHECKING:  # policy imports the codec, which imports this module
-    from tmem.store.policy import Forgetting
 
 Vector = npt.NDArray[np.float32]
 
@@ -132,6 +129,40 @@ class WriteBatch:
     risks: tuple[RiskFlag, ...] = field(default=())
     """The detector's flags for memories in this batch; stored only for memories that have no
     flag entry yet, so an operator's review is never undone by a later write."""
+
+
+@dataclass(frozen=True)
+class Forgetting:
+    """The outcome of forgetting ``requested`` by :func:`tmem.store.policy.plan_forget`; every
+    tuple sorted.
+
+    Attributes:
+        requested: the memory asked for.
+        turns: turns erased (the requested one, when it is a turn).
+        scenes: scenes erased.
+        items: items erased.
+        triggers: triggers erased.
+        waiting: surviving turns that go back to waiting.
+    """
+
+    requested: str
+    turns: tuple[str, ...] = ()
+    scenes: tuple[str, ...] = ()
+    items: tuple[str, ...] = ()
+    triggers: tuple[str, ...] = ()
+    waiting: tuple[str, ...] = ()
+
+    def tombstone(self, erased: str) -> str:
+        """The history ``detail`` of ``erased``'s tombstone: its kind, and the deletion that
+        took it when that was another memory's (``"scene, with t3"``)."""
+        kind = "turn" if erased in self.turns else "scene" if erased in self.scenes else "item"
+        return kind if erased == self.requested else f"{kind}, with {self.requested}"
+
+    @property
+    def memories(self) -> tuple[str, ...]:
+        """Every memory erased, the requested one first."""
+        rest = (m for m in (*self.turns, *self.scenes, *self.items) if m != self.requested)
+        return (self.requested, *rest)
 
 
 @dataclass(frozen=True)
