@@ -1,4 +1,5 @@
-"""Rows for ``COPY``: what :func:`~tmem.store.postgres.write.apply_batch` leaves in the tables.
+"""Bulk loading: rows for ``COPY`` (what :func:`tmem.store.plan.apply_batch` leaves in the
+tables), and :func:`bulk_loading`, the one transaction that streams them in.
 
 A bulk load streams these rows into an empty database instead of running one upsert per
 record (``tmem bench speed --bulk``). The values come from the same builders the upserts use
@@ -14,21 +15,36 @@ per row.
 Only what LLM-free ingestion writes is covered (turns, scenes, vectors): a batch with items,
 triggers, personas or supersessions, or one that writes an id a previous batch wrote (an
 update, which the upserts resolve against stored rows), is refused rather than guessed at.
+
+:func:`bulk_loading` owns everything the load does to Postgres itself: the tables' secondary
+indexes (HNSW, GIN, B-tree) are dropped first and rebuilt from their own definitions after,
+with a large ``maintenance_work_mem``; ``COPY FROM`` refuses tables whose Row-Level Security
+applies to the loading role, and tmem forces RLS even for the owner, so ``FORCE`` is lifted on
+the loaded tables and restored before the transaction commits (no other session ever sees the
+tables unforced); the ``tmem_ord`` sequence is moved past the values the rows took. The role
+must own the tables. The database must hold no users yet.
 """
 
 from __future__ import annotations
 
+import itertools
 import struct
+import time
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
+import psycopg
+from psycopg import sql
 
-from tmem.errors import InputError
+from tmem.errors import InputError, StoreError
 from tmem.models import Scene, Turn
 from tmem.store.base import WriteBatch
 from tmem.store.plan import check_owner
+from tmem.store.postgres.connection import Cursor
+from tmem.store.postgres.migrate import read_meta, vector_dim
 from tmem.store.postgres.rows import Row, scene_params, split_time, turn_params
 from tmem.store.postgres.schema import VECTOR_TABLE
 from tmem.store.vectors import checked_vector
@@ -175,3 +191,179 @@ def _check_supported(user_id: str, batch: WriteBatch) -> None:
             "COPY rows cover turns, scenes and vectors (LLM-free batches); this batch also"
             f" has {', '.join(present)}"
         )
+
+
+# --- the load's transaction ---------------------------------------------------------------------
+class BulkLoader:
+    """One bulk load, inside the transaction :func:`bulk_loading` opened.
+
+    Opening it checks the database holds no users, raises ``maintenance_work_mem``, lifts
+    forced RLS and drops the secondary indexes; :meth:`copy` streams rows in; :meth:`finish`
+    rebuilds the indexes, forces RLS again and moves ``tmem_ord`` on.
+
+    Attributes:
+        dim: the vector table's dimension (rows' vectors must have it).
+        ords: the ``tmem_ord`` values to hand :func:`user_rows`.
+        counts: rows copied, by table.
+        copy_s: seconds spent in ``COPY``.
+    """
+
+    def __init__(self, cursor: Cursor, maintenance_work_mem: str) -> None:
+        self._cursor = cursor
+        self.maintenance_work_mem = maintenance_work_mem
+        self.dim = _prepare(cursor, maintenance_work_mem)
+        self._forced = _lift_forced_rls(cursor)
+        self.indexes = _drop_secondary_indexes(cursor)
+        """The dropped indexes, (name, definition) each."""
+        self.ords = _ord_values(cursor)
+        self.counts: dict[str, int] = {}
+        self.copy_s = 0.0
+
+    def copy(self, buffer: TableRows) -> None:
+        """``COPY`` every table's rows of ``buffer`` in."""
+        started = time.perf_counter()
+        for table, rows in buffer.tables.items():
+            if not rows:
+                continue
+            columns = sql.SQL(", ").join(map(sql.Identifier, COPY_COLUMNS[table]))
+            binary = sql.SQL(" (FORMAT BINARY)" if table in BINARY_TYPES else "")
+            statement = sql.SQL("COPY {} ({}) FROM STDIN{}").format(
+                sql.Identifier(table), columns, binary
+            )
+            with self._cursor.copy(statement) as copy:
+                if table in BINARY_TYPES:
+                    copy.set_types(list(BINARY_TYPES[table]))
+                for row in rows:
+                    copy.write_row(row)
+            self.counts[table] = self.counts.get(table, 0) + len(rows)
+        self.copy_s += time.perf_counter() - started
+
+    def finish(self) -> dict[str, float]:
+        """Rebuild the dropped indexes, force RLS again, move ``tmem_ord`` on; return each
+        index's build time in seconds."""
+        index_s = {name: _timed(self._cursor, statement) for name, statement in self.indexes}
+        for table in self._forced:
+            self._cursor.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
+        _set_ord(self._cursor, self.ords)
+        return index_s
+
+    def parallel_workers(self) -> int:
+        """The server's ``max_parallel_maintenance_workers`` (index builds may use that many)."""
+        self._cursor.execute("SHOW max_parallel_maintenance_workers")
+        row = self._cursor.fetchone()
+        return int(row[0]) if row else 0
+
+
+@contextmanager
+def bulk_loading(url: str, maintenance_work_mem: str = "4GB") -> Iterator[BulkLoader]:
+    """One transaction on a new connection to ``url`` for a :class:`BulkLoader`.
+
+    Call :meth:`BulkLoader.finish` before the block ends; the block's end commits.
+
+    Raises:
+        StoreError: the database holds users already, or Postgres refused the load.
+    """
+    try:
+        with psycopg.connect(url) as conn, conn.transaction(), conn.cursor() as cursor:
+            yield BulkLoader(cursor, maintenance_work_mem)
+    except psycopg.Error as error:
+        raise StoreError(f"bulk load into Postgres failed: {error}") from error
+
+
+def vacuum_analyze(url: str) -> float:
+    """``VACUUM (ANALYZE)`` the loaded tables; return the seconds it took.
+
+    Raises:
+        StoreError: Postgres refused.
+    """
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            started = time.perf_counter()
+            conn.execute(f"VACUUM (ANALYZE) {', '.join(COPY_COLUMNS)}")
+            return time.perf_counter() - started
+    except psycopg.Error as error:
+        raise StoreError(f"bulk load into Postgres failed: {error}") from error
+
+
+def _prepare(cursor: Cursor, maintenance_work_mem: str) -> int:
+    """The vector dimension, after checking the database is empty and raising the memory."""
+    cursor.execute("SELECT EXISTS (SELECT 1 FROM tmem_users)")
+    row = cursor.fetchone()
+    if row is None or row[0]:
+        raise StoreError("bulk loading needs a tmem database without users; this one has some")
+    dim = vector_dim(read_meta(cursor))
+    if dim is None:  # bind_embedder made the table; only a concurrent drop could undo that
+        raise StoreError("the tmem vector table is missing")
+    cursor.execute(
+        sql.SQL("SET LOCAL maintenance_work_mem = {}").format(sql.Literal(maintenance_work_mem))
+    )
+    return dim
+
+
+def _loaded_tables(cursor: Cursor, where: str) -> list[str]:
+    """The loaded tables matching ``where`` (on ``pg_class c``), as ``regclass`` text."""
+    cursor.execute(
+        "SELECT c.oid::regclass::text FROM pg_class c"
+        f" WHERE c.oid = ANY(%s::regclass[]) AND {where} ORDER BY c.relname",
+        (list(COPY_COLUMNS),),
+    )
+    return [str(name) for (name,) in cursor.fetchall()]
+
+
+def _lift_forced_rls(cursor: Cursor) -> list[str]:
+    """Let the owner ``COPY`` into the loaded tables; return those to force again after."""
+    forced = _loaded_tables(cursor, "c.relforcerowsecurity")
+    for table in forced:
+        cursor.execute(f"ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY")
+    return forced
+
+
+def _drop_secondary_indexes(cursor: Cursor) -> list[tuple[str, str]]:
+    """Drop the loaded tables' indexes that back no constraint; return (name, definition).
+
+    Primary keys stay: they are the uniqueness the upserts rely on, and checking it on the
+    way in costs far less than HNSW or GIN maintenance.
+    """
+    cursor.execute(
+        "SELECT x.indexrelid::regclass::text, pg_get_indexdef(x.indexrelid) FROM pg_index x"
+        " WHERE x.indrelid = ANY(%s::regclass[]) AND NOT EXISTS"
+        " (SELECT 1 FROM pg_constraint k WHERE k.conindid = x.indexrelid)"
+        " ORDER BY x.indrelid, x.indexrelid",
+        (list(COPY_COLUMNS),),
+    )
+    indexes = [(str(name), str(definition)) for name, definition in cursor.fetchall()]
+    for name, _ in indexes:
+        cursor.execute(f"DROP INDEX {name}")
+    return indexes
+
+
+def _timed(cursor: Cursor, statement: str) -> float:
+    started = time.perf_counter()
+    cursor.execute(statement)
+    return time.perf_counter() - started
+
+
+class _Ords(Iterator[int]):
+    """The values ``nextval('tmem_ord')`` would hand out, remembering the last one taken."""
+
+    def __init__(self, first: int) -> None:
+        self._values = itertools.count(first)
+        self.first = first
+        self.last = first - 1
+
+    def __next__(self) -> int:
+        self.last = next(self._values)
+        return self.last
+
+
+def _ord_values(cursor: Cursor) -> _Ords:
+    cursor.execute("SELECT last_value, is_called FROM tmem_ord")
+    row = cursor.fetchone()
+    assert row is not None  # a sequence relation always has its one row
+    return _Ords(int(row[0]) + 1 if row[1] else int(row[0]))
+
+
+def _set_ord(cursor: Cursor, ords: _Ords) -> None:
+    """Move the sequence past the values the load used, as ``nextval`` would have."""
+    if ords.last >= ords.first:
+        cursor.execute("SELECT setval('tmem_ord', %s)", (ords.last,))
