@@ -135,7 +135,7 @@ class Writer(threading.Thread):
 
 def _counting_transactions(store: SQLiteStore) -> list[str]:
     seen: list[str] = []
-    conn = store._conn
+    conn = store._connection.raw
     assert conn is not None
     conn.set_trace_callback(lambda sql: seen.append(sql) if sql.startswith("BEGIN IMM") else None)
     return seen

@@ -11,7 +11,7 @@ from click.testing import CliRunner, Result
 from tmem.cli.main import cli
 from tmem.store.api_keys import KEY_PREFIX, hash_secret
 from tmem.store.sqlite import SQLiteStore
-from tmem.store.sqlite_schema import MIGRATIONS
+from tmem.store.sqlite.schema import MIGRATIONS
 
 
 def run(*args: str) -> Result:
@@ -37,7 +37,7 @@ def test_keys_create_prints_only_the_key_on_stdout_and_stores_its_hash(db: str) 
     assert secret.startswith(KEY_PREFIX) and len(secret) == len(KEY_PREFIX) + 43
     assert "created key key_" in result.stderr and secret not in result.stderr
     with SQLiteStore(db) as store:
-        key = store.api_key_by_hash(hash_secret(secret))
+        key = store.service().api_key_by_hash(hash_secret(secret))
         assert key is not None and (key.tenant, key.label) == ("acme", "ci")
         assert key.id in result.stderr
 
@@ -66,7 +66,7 @@ def test_keys_create_refuses_a_bad_tenant_name(db: str, tenant: str) -> None:
 def test_keys_create_accepts_tenant_names_of_the_allowed_alphabet(db: str, tenant: str) -> None:
     secret = create_key(db, tenant)
     with SQLiteStore(db) as store:
-        key = store.api_key_by_hash(hash_secret(secret))
+        key = store.service().api_key_by_hash(hash_secret(secret))
     assert key is not None and key.tenant == tenant
 
 
@@ -87,12 +87,12 @@ def test_keys_list_shows_keys_without_secrets_or_hashes(db: str) -> None:
 def test_keys_revoke_stops_a_key_at_once(db: str) -> None:
     secret = create_key(db)
     with SQLiteStore(db) as store:
-        key = store.api_key_by_hash(hash_secret(secret))
+        key = store.service().api_key_by_hash(hash_secret(secret))
     assert key is not None
     revoked = run("--db", db, "keys", "revoke", key.id)
     assert revoked.exit_code == 0 and revoked.stdout.strip() == f"revoked {key.id}"
     with SQLiteStore(db) as store:
-        assert store.api_key_by_hash(hash_secret(secret)) is None
+        assert store.service().api_key_by_hash(hash_secret(secret)) is None
     listing = run("--db", db, "keys", "list")
     assert "\trevoked " in listing.stdout
     again = run("--db", db, "keys", "revoke", key.id)

@@ -26,8 +26,8 @@ from tests.server.service import Server, create_key
 from tests.test_full_mode import ALLERGY_TURNS, extract_reply, segment_reply
 from tmem.config import Config, EmbedderConfig, LLMConfig
 from tmem.memory import Memory
-from tmem.server.app import service_store
 from tmem.server.jobs import ADD_JOB, JobRunner, add_payload
+from tmem.server.service import service_store
 from tmem.server.settings import ServiceSettings
 
 pytestmark = pytest.mark.slow  # starts tmem serve processes

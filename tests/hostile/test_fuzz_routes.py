@@ -83,7 +83,7 @@ def app_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestC
     db = tmp_path_factory.mktemp("fuzz-routes") / "fuzz.db"
     secret, key = new_api_key("acme", datetime.now(UTC))
     store = SQLiteStore(db)
-    store.add_api_key(key)
+    store.service().add_api_key(key)
     store.close()
     config = Config(embedder=EmbedderConfig(kind="hash"))
     service = ServiceSettings(

@@ -25,7 +25,7 @@ CONFIG = Config(embedder=EmbedderConfig(kind="hash"))
 def _key(db: Path, tenant: str = "acme") -> str:
     secret, key = new_api_key(tenant, datetime.now(UTC))
     store = SQLiteStore(db)
-    store.add_api_key(key)
+    store.service().add_api_key(key)
     store.close()
     return secret
 
@@ -71,8 +71,8 @@ def test_serve_refuses_a_public_bind_when_every_key_is_revoked(tmp_path: Path) -
     _key(db)
     store = SQLiteStore(db)
     try:
-        for key in store.api_keys():
-            store.revoke_api_key(key.id, datetime.now(UTC))
+        for key in store.service().api_keys():
+            store.service().revoke_api_key(key.id, datetime.now(UTC))
     finally:
         store.close()
     result = CliRunner().invoke(cli, ["--db", str(db), "serve", "--host", "192.0.2.1"])
@@ -102,15 +102,17 @@ def test_old_idempotency_records_are_forgotten_at_startup(tmp_path: Path) -> Non
     db = tmp_path / "ttl.db"
     store = SQLiteStore(db)
     old = datetime.now(UTC) - timedelta(hours=25)
-    store.idempotency_put(IdempotencyRecord("acme", "old", "h", 200, {"a": 1}, old))
-    store.idempotency_put(IdempotencyRecord("acme", "new", "h", 200, {"a": 1}, datetime.now(UTC)))
+    store.service().idempotency_put(IdempotencyRecord("acme", "old", "h", 200, {"a": 1}, old))
+    store.service().idempotency_put(
+        IdempotencyRecord("acme", "new", "h", 200, {"a": 1}, datetime.now(UTC))
+    )
     store.close()
     with TestClient(create_app(str(db), CONFIG, ServiceSettings(workers=0))):
         pass
     store = SQLiteStore(db)
     try:
-        assert store.idempotency_get("acme", "old") is None
-        assert store.idempotency_get("acme", "new") is not None
+        assert store.service().idempotency_get("acme", "old") is None
+        assert store.service().idempotency_get("acme", "new") is not None
     finally:
         store.close()
 

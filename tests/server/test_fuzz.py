@@ -56,7 +56,7 @@ def http(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     db = tmp_path_factory.mktemp("fuzz") / "fuzz.db"
     secret, key = new_api_key("acme", datetime.now(UTC))
     store = SQLiteStore(db)
-    store.add_api_key(key)
+    store.service().add_api_key(key)
     store.close()
     config = Config(embedder=EmbedderConfig(kind="hash"))
     settings_ = ServiceSettings(rate_per_second=1e6, rate_burst=10**6, workers=0)

@@ -26,7 +26,7 @@ from tmem.store.sqlite import SQLiteStore
 def _key(db: Path) -> dict[str, str]:
     secret, key = new_api_key("acme", datetime.now(UTC))
     store = SQLiteStore(db)
-    store.add_api_key(key)
+    store.service().add_api_key(key)
     store.close()
     return {"Authorization": f"Bearer {secret}"}
 

@@ -11,8 +11,8 @@ import pytest
 
 from tmem.config import Config, EmbedderConfig
 from tmem.memory import Memory
-from tmem.server.app import service_store
 from tmem.server.jobs import ADD_JOB, JobRunner, WorkerPool, add_payload
+from tmem.server.service import service_store
 from tmem.server.settings import ServiceSettings
 from tmem.store.base import ServiceStore
 

@@ -29,10 +29,10 @@ from hypothesis import strategies as st
 from tests.fakes.openai_server import FakeOpenAIServer
 from tmem import Config, EmbedderConfig, LLMConfig, Memory
 from tmem.models import Item
-from tmem.store.base import ServiceStore, Store
+from tmem.store.base import Store
 from tmem.store.postgres import PostgresStore
 from tmem.store.sqlite import SQLiteStore
-from tmem.store.sqlite_fts import stem_token
+from tmem.store.sqlite.search import stem_token
 
 CANARY = "zorbquintel"
 STEM = stem_token(CANARY)
@@ -203,7 +203,7 @@ def _answer_prompts(mem: Memory, server: FakeOpenAIServer) -> str:
 def _sqlite_residue(store: SQLiteStore) -> list[str]:
     """Where the canary survives in the FTS vocabulary or the raw bytes of the files."""
     found = []
-    conn = store._conn  # the store's own connection: ":memory:" has no file to open
+    conn = store._connection.raw  # the store's own connection: ":memory:" has no file to open
     assert conn is not None
     if conn.execute("SELECT 1 FROM fts_terms WHERE term = ?", (STEM,)).fetchone():
         found.append("fts term")
@@ -259,7 +259,7 @@ def _memory(store: Store, server: FakeOpenAIServer) -> Memory:
 
 def _ingest(mem: Memory, case: Case) -> None:
     """Add each session, the first one as a background job (so a payload holds the canary)."""
-    service = cast(ServiceStore, mem.store)
+    service = mem.store.service()
     for index, (session, messages) in enumerate(_messages(case)):
         if index == 0:
             job_id = service.enqueue_job("add", {"messages": messages}, USER)
@@ -320,7 +320,7 @@ def test_the_canary_is_gone_from_every_path(
     for kind in ("turn", "scene", "item"):
         assert after[f"bm25-{kind}"] == "[]"
     assert CANARY not in _answer_prompts(mem, server)
-    jobs = [cast(ServiceStore, store).get_job(j, USER) for j in _job_ids(store)]
+    jobs = [store.service().get_job(j, USER) for j in _job_ids(store)]
     assert CANARY not in repr(jobs)
     assert _residue(store) == []
     if case.action == "delete-turns":
@@ -340,7 +340,7 @@ def _assert_reindex_derives_what_waits(mem: Memory, seen: set[str]) -> None:
 
 def _job_ids(store: Store) -> list[str]:
     if isinstance(store, SQLiteStore):
-        conn = store._conn
+        conn = store._connection.raw
         assert conn is not None
         return [str(i) for (i,) in conn.execute("SELECT id FROM jobs")]
     with cast(PostgresStore, store)._pool.connection() as conn, conn.cursor() as cursor:

@@ -31,12 +31,14 @@ from tmem.config import Config, EmbedderConfig
 from tmem.errors import SchemaVersionError, StoreError
 from tmem.memory import Memory
 from tmem.models import RiskFlag, RiskReason
-from tmem.store import sqlite_schema
 from tmem.store.api_keys import hash_secret, new_api_key
 from tmem.store.base import IdempotencyRecord, ServiceStore, Store
 from tmem.store.migration import migrate, pending_migrations
 from tmem.store.postgres import PostgresStore
 from tmem.store.sqlite import SQLiteStore
+from tmem.store.sqlite import connection as sqlite_connection
+from tmem.store.sqlite import migrate as sqlite_migrate
+from tmem.store.sqlite import schema as sqlite_schema
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 CONFIG = Config(embedder=EmbedderConfig(kind="hash", dim=64))
@@ -131,7 +133,7 @@ def test_the_fixture_is_a_schema1_store(old_db: Path) -> None:
 def test_opening_an_old_store_migrates_it_and_keeps_every_record(old_db: Path) -> None:
     with SQLiteStore(old_db) as store:
         assert store.applied_migrations == PENDING
-        assert_service_tables_work(store)
+        assert_service_tables_work(store.service())
     assert {"jobs", "api_keys", "idempotency", "risk_flags"} <= tables(old_db)
     with SQLiteStore(old_db) as migrated:
         assert_risk_flags_work(migrated)
@@ -187,7 +189,7 @@ def test_an_exception_after_the_migration_statements_rolls_them_back(
     def crash(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("crash between the DDL and the commit")
 
-    monkeypatch.setattr(sqlite_schema, "_write_meta_defaults", crash)
+    monkeypatch.setattr(sqlite_migrate, "_write_meta_defaults", crash)
     with pytest.raises(RuntimeError, match="crash"):
         SQLiteStore(old_db)
     monkeypatch.undo()
@@ -200,9 +202,9 @@ def test_an_exception_after_the_migration_statements_rolls_them_back(
 # open transaction.
 _STALLED_MIGRATION = """
 import sys, time
-from tmem.store import sqlite_schema
+from tmem.store.sqlite import migrate as sqlite_migrate
 from tmem.store.sqlite import SQLiteStore
-original = sqlite_schema._apply
+original = sqlite_migrate._apply
 calls = []
 def stall(conn, statements):
     calls.append(1)
@@ -211,7 +213,7 @@ def stall(conn, statements):
     original(conn, statements[: int(sys.argv[3])])
     print("half-way", flush=True)
     time.sleep(60)
-sqlite_schema._apply = stall
+sqlite_migrate._apply = stall
 SQLiteStore(sys.argv[1])
 """
 
@@ -292,7 +294,7 @@ def test_wal_conversion_waits_out_a_lock_the_busy_handler_does_not(tmp_path: Pat
     release = threading.Timer(0.2, lambda: holder.execute("COMMIT"))
     release.start()
     try:
-        sqlite_schema.enable_wal(opener, budget_s=5.0)
+        sqlite_connection.enable_wal(opener, budget_s=5.0)
     finally:
         release.join()
         holder.close()
@@ -307,7 +309,7 @@ def test_wal_conversion_gives_up_when_the_budget_runs_out(tmp_path: Path) -> Non
     opener = sqlite3.connect(path, isolation_level=None, timeout=0)
     try:
         with pytest.raises(sqlite3.OperationalError, match="locked"):
-            sqlite_schema.enable_wal(opener, budget_s=0.05)
+            sqlite_connection.enable_wal(opener, budget_s=0.05)
     finally:
         holder.close()
         opener.close()

@@ -34,11 +34,12 @@ from tests.store.test_migrate import (
 )
 from tmem.cli.main import cli
 from tmem.errors import StoreError
-from tmem.store import postgres_migrate, postgres_schema
 from tmem.store.api_keys import hash_secret
 from tmem.store.migration import pending_migrations
 from tmem.store.postgres import PostgresStore
-from tmem.store.postgres_schema import Migration
+from tmem.store.postgres import migrate as postgres_migrate
+from tmem.store.postgres import schema as postgres_schema
+from tmem.store.postgres.schema import Migration
 
 pytestmark = pytest.mark.postgres
 
@@ -81,7 +82,7 @@ def test_the_dump_is_a_schema1_database(old_url: str) -> None:
 def test_opening_a_restored_old_database_migrates_it_and_keeps_everything(old_url: str) -> None:
     with PostgresStore(old_url) as store:
         assert store.applied_migrations == PENDING
-        assert_service_tables_work(store)
+        assert_service_tables_work(store.service())
         assert_risk_flags_work(store)
     assert relations(old_url, "tmem_api_keys", "tmem_idempotency") == [True, True]
     assert_reads_like_schema1(old_url, EXPECTED)
@@ -108,13 +109,13 @@ def test_tmem_keys_work_on_postgres(old_url: str) -> None:
     assert created.exit_code == 0, created.output
     (secret,) = created.stdout.splitlines()
     with PostgresStore(old_url) as store:
-        key = store.api_key_by_hash(hash_secret(secret))
+        key = store.service().api_key_by_hash(hash_secret(secret))
     assert key is not None and key.tenant == "acme"
     revoked = CliRunner().invoke(cli, ["--db", old_url, "keys", "revoke", key.id])
     assert revoked.exit_code == 0, revoked.output
     with PostgresStore(old_url) as store:
-        assert store.api_key_by_hash(hash_secret(secret)) is None
-        assert [k.id for k in store.api_keys("acme")] == [key.id]
+        assert store.service().api_key_by_hash(hash_secret(secret)) is None
+        assert [k.id for k in store.service().api_keys("acme")] == [key.id]
 
 
 def test_a_failing_migration_leaves_the_old_schema_and_all_data(
@@ -145,7 +146,8 @@ def test_concurrent_opens_of_an_old_database_migrate_it_once(old_url: str) -> No
 # the server drops the session within 100 ms of the client's death and rolls it all back.
 _STALLED_MIGRATION = """
 import sys
-from tmem.store import postgres_migrate, postgres_schema
+from tmem.store.postgres import migrate as postgres_migrate
+from tmem.store.postgres import schema as postgres_schema
 from tmem.store.postgres import PostgresStore
 n = len(postgres_schema.MIGRATIONS) + 1
 stall = postgres_schema.Migration(n, "stall", ("SELECT pg_sleep(60)",))

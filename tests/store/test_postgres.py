@@ -30,9 +30,9 @@ from tests.store.records import T0, batch, turn, unit
 from tmem.errors import EmbedderMismatchError, InputError, SchemaVersionError, StoreError
 from tmem.store.base import VectorRow
 from tmem.store.postgres import PostgresStore
-from tmem.store.postgres_rows import vector_literal
-from tmem.store.postgres_schema import MIGRATIONS, TENANT_SETTING
-from tmem.store.postgres_search import search_vectors
+from tmem.store.postgres.rows import vector_literal
+from tmem.store.postgres.schema import MIGRATIONS, TENANT_SETTING
+from tmem.store.postgres.search import search_vectors
 
 pytestmark = pytest.mark.postgres
 

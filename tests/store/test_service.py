@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime, timedelta
-from typing import Protocol, cast
 
 import pytest
 
 from tmem.errors import NotFoundError, StoreError
 from tmem.store.api_keys import hash_secret, new_api_key
-from tmem.store.base import ApiKey, IdempotencyRecord, ServiceStore, Store
+from tmem.store.base import IdempotencyRecord, ServiceStore, Store
 from tmem.store.postgres import PostgresStore
 from tmem.store.sqlite import SQLiteStore
 
@@ -18,22 +17,14 @@ NOW = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
 
 
-class FullService(ServiceStore, Protocol):
-    """Both stores also list keys and purge idempotency records (for operators)."""
-
-    def api_keys(self, tenant: str | None = None) -> list[ApiKey]: ...
-
-    def idempotency_purge(self, before: datetime) -> int: ...
-
-
-def _conforms(sqlite: SQLiteStore, postgres: PostgresStore) -> tuple[FullService, FullService]:
-    """Never called: mypy checks here that both stores implement the protocols."""
-    return sqlite, postgres
+def _conforms(sqlite: SQLiteStore, postgres: PostgresStore) -> tuple[ServiceStore, ServiceStore]:
+    """Never called: mypy checks here that both service objects implement the protocol."""
+    return sqlite.service(), postgres.service()
 
 
 @pytest.fixture
-def service(store: Store) -> FullService:
-    return cast(FullService, store)
+def service(store: Store) -> ServiceStore:
+    return store.service()
 
 
 # --- jobs -----------------------------------------------------------------------------------------
@@ -172,7 +163,7 @@ def test_finishing_an_unknown_job_is_not_found(service: ServiceStore) -> None:
 
 
 def test_deleting_a_user_drops_their_jobs(store: Store) -> None:
-    service = cast(ServiceStore, store)
+    service = store.service()
     mine = service.enqueue_job("ingest", {}, "alice", now=NOW)
     theirs = service.enqueue_job("ingest", {}, "bob", now=NOW)
     assert store.delete_user("alice") >= 1
@@ -239,7 +230,7 @@ def test_a_duplicate_key_hash_is_refused(service: ServiceStore) -> None:
         service.add_api_key(key)
 
 
-def test_keys_are_listed_by_tenant_with_revoked_ones(service: FullService) -> None:
+def test_keys_are_listed_by_tenant_with_revoked_ones(service: ServiceStore) -> None:
     _, a = new_api_key("acme", NOW)
     _, b = new_api_key("beta", NOW)
     service.add_api_key(a)
@@ -291,7 +282,7 @@ def test_racing_idempotent_inserts_store_one_record(service: ServiceStore) -> No
     assert service.idempotency_get("acme", "race") == results[0]
 
 
-def test_old_idempotency_records_can_be_purged(service: FullService) -> None:
+def test_old_idempotency_records_can_be_purged(service: ServiceStore) -> None:
     service.idempotency_put(record("old", "a", created_at=NOW - timedelta(days=2)))
     service.idempotency_put(record("new", "b", created_at=NOW))
     assert service.idempotency_purge(NOW - timedelta(days=1)) == 1

@@ -14,17 +14,17 @@ from typing import cast
 import pytest
 
 from tests.store.test_service import NOW, record, run_workers
-from tmem.store.base import IdempotencyRecord, ServiceStore
+from tmem.store.base import IdempotencyRecord, ServiceStore, Store
 from tmem.store.postgres import PostgresStore
 from tmem.store.sqlite import SQLiteStore
 
 
-def _sqlite_pair(request: pytest.FixtureRequest) -> tuple[ServiceStore, ServiceStore]:
+def _sqlite_pair(request: pytest.FixtureRequest) -> tuple[Store, Store]:
     path: Path = request.getfixturevalue("tmp_path") / "shared.db"
     return SQLiteStore(path), SQLiteStore(path)
 
 
-def _postgres_pair(request: pytest.FixtureRequest) -> tuple[ServiceStore, ServiceStore]:
+def _postgres_pair(request: pytest.FixtureRequest) -> tuple[Store, Store]:
     url = cast(Callable[[], str], request.getfixturevalue("pg_new_url"))()
     return PostgresStore(url, pool_size=2), PostgresStore(url, pool_size=2)
 
@@ -36,8 +36,8 @@ def _postgres_pair(request: pytest.FixtureRequest) -> tuple[ServiceStore, Servic
     ]
 )
 def pair(request: pytest.FixtureRequest) -> Iterator[tuple[ServiceStore, ServiceStore]]:
-    opened = request.param(request)
-    yield opened
+    opened: tuple[Store, Store] = request.param(request)
+    yield opened[0].service(), opened[1].service()
     for each in opened:
         each.close()
 

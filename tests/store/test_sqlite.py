@@ -16,13 +16,13 @@ from tmem.errors import EmbedderMismatchError, SchemaVersionError, StoreError
 from tmem.models import PersonaProfile
 from tmem.store.base import VectorRow
 from tmem.store.sqlite import SQLiteStore
-from tmem.store.sqlite_schema import FTS5_SECURE_DELETE, MIGRATIONS
+from tmem.store.sqlite.schema import FTS5_SECURE_DELETE, MIGRATIONS
 
 from .records import T0, batch, item, scene, trigger, turn, unit
 
 
 def _pragma(store: SQLiteStore, name: str) -> object:
-    conn = store._conn  # white-box: per-connection settings are visible only on it
+    conn = store._connection.raw  # white-box: per-connection settings are visible only on it
     assert conn is not None
     return conn.execute(f"PRAGMA {name}").fetchone()[0]
 

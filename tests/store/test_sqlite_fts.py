@@ -7,10 +7,10 @@ from dataclasses import replace
 
 import pytest
 
-from tmem.store import sqlite_fts
 from tmem.store.fts import match_expression, scope_token
 from tmem.store.sqlite import SQLiteStore
-from tmem.store.sqlite_fts import index_terms
+from tmem.store.sqlite import search as sqlite_fts
+from tmem.store.sqlite.search import index_terms
 
 from .records import batch, item, turn
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 import click
 
@@ -31,14 +31,6 @@ class _State(Protocol):
     def config(self) -> Any: ...
 
 
-class _AdminStore(ServiceStore, Protocol):
-    """What both stores offer beyond :class:`ServiceStore` for key administration."""
-
-    def api_keys(self, tenant: str | None = None) -> list[ApiKey]: ...
-
-    def close(self) -> None: ...
-
-
 @contextmanager
 def _errors_as_click() -> Iterator[None]:
     try:
@@ -48,11 +40,12 @@ def _errors_as_click() -> Iterator[None]:
 
 
 @contextmanager
-def _admin_store(state: _State) -> Iterator[_AdminStore]:
+def _admin_store(state: _State) -> Iterator[ServiceStore]:
+    """The service side (API keys) of the store ``tmem --db`` names, closed afterwards."""
     with _errors_as_click():
-        store = cast(_AdminStore, open_store(state.db, durable=state.config.durable))
+        store = open_store(state.db, durable=state.config.durable)
         try:
-            yield store
+            yield store.service()
         finally:
             store.close()
 

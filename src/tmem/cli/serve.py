@@ -16,7 +16,7 @@ from dataclasses import replace
 import click
 
 from tmem.config import Config
-from tmem.errors import TmemError
+from tmem.errors import ConfigError, TmemError
 from tmem.ids import check_id
 from tmem.memory import Memory
 from tmem.server.settings import (
@@ -30,7 +30,6 @@ from tmem.server.settings import (
     DEFAULT_RATE_PER_SECOND,
     ServiceSettings,
 )
-from tmem.store.base import ServiceStore
 from tmem.store.factory import open_store
 
 logger = logging.getLogger("tmem.server")
@@ -56,9 +55,11 @@ def live_key_count(db: str) -> int | None:
 
     store = open_store(db)
     try:
-        if not isinstance(store, ServiceStore):
+        try:
+            service = store.service()
+        except ConfigError:
             return None
-        return sum(1 for key in store.api_keys() if key.revoked_at is None)
+        return sum(1 for key in service.api_keys() if key.revoked_at is None)
     finally:
         store.close()
 
@@ -238,8 +239,8 @@ def worker(
     ctx: click.Context, threads: int, max_attempts: int, llm_concurrency: int | None, log_level: str
 ) -> None:
     """Run background ingestion jobs from the store's queue until stopped (SIGINT/SIGTERM)."""
-    from tmem.server.app import service_store
     from tmem.server.jobs import WorkerPool
+    from tmem.server.service import service_store
 
     _logging(log_level)
     db, config = _state(ctx)

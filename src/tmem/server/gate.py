@@ -9,7 +9,7 @@ handed to the routes in ``scope["state"]``.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anyio.to_thread
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -19,9 +19,7 @@ from tmem.errors import TmemError
 from .auth import NO_AUTH_TENANT, Principal, authenticate
 from .errors import ApiError, error_response, status_of
 from .limits import retry_after
-
-if TYPE_CHECKING:
-    from .app import Service
+from .service import Service
 
 logger = logging.getLogger("tmem.server")
 

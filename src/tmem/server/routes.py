@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
@@ -41,10 +41,8 @@ from .schemas import (
     UpdateRequest,
     UserDeleted,
 )
+from .service import Service
 from .tenancy import to_caller
-
-if TYPE_CHECKING:
-    from .app import Service
 
 # Documents the scheme in the OpenAPI schema; the key itself is checked by ``AuthGate``.
 _bearer = HTTPBearer(auto_error=False, description="an API key from `tmem keys create`")
@@ -65,7 +63,7 @@ def _principal(request: Request) -> Principal:
     return principal
 
 
-ServiceDep = Annotated["Service", Depends(_service)]
+ServiceDep = Annotated[Service, Depends(_service)]
 Caller = Annotated[Principal, Depends(_principal)]
 UserParam = Annotated[str, Query(max_length=200, description="the user within your tenant")]
 

@@ -27,7 +27,7 @@ import builtins
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -43,9 +43,6 @@ from tmem.models import (
     Trigger,
     Turn,
 )
-
-if TYPE_CHECKING:  # policy imports the codec, which imports this module
-    from tmem.store.policy import Forgetting
 
 Vector = npt.NDArray[np.float32]
 
@@ -135,6 +132,40 @@ class WriteBatch:
 
 
 @dataclass(frozen=True)
+class Forgetting:
+    """The outcome of forgetting ``requested`` by :func:`tmem.store.policy.plan_forget`; every
+    tuple sorted.
+
+    Attributes:
+        requested: the memory asked for.
+        turns: turns erased (the requested one, when it is a turn).
+        scenes: scenes erased.
+        items: items erased.
+        triggers: triggers erased.
+        waiting: surviving turns that go back to waiting.
+    """
+
+    requested: str
+    turns: tuple[str, ...] = ()
+    scenes: tuple[str, ...] = ()
+    items: tuple[str, ...] = ()
+    triggers: tuple[str, ...] = ()
+    waiting: tuple[str, ...] = ()
+
+    def tombstone(self, erased: str) -> str:
+        """The history ``detail`` of ``erased``'s tombstone: its kind, and the deletion that
+        took it when that was another memory's (``"scene, with t3"``)."""
+        kind = "turn" if erased in self.turns else "scene" if erased in self.scenes else "item"
+        return kind if erased == self.requested else f"{kind}, with {self.requested}"
+
+    @property
+    def memories(self) -> tuple[str, ...]:
+        """Every memory erased, the requested one first."""
+        rest = (m for m in (*self.turns, *self.scenes, *self.items) if m != self.requested)
+        return (self.requested, *rest)
+
+
+@dataclass(frozen=True)
 class Scored:
     """A search candidate: an id and its raw score in one channel (larger is better)."""
 
@@ -170,6 +201,13 @@ class Job:
     error: str = ""
 
 
+JOB_COLUMNS = (
+    "id, user_id, kind, payload, status, attempts, run_at, created_at, updated_at, "
+    "worker_id, lease_until, result, error"
+)
+"""The job table's columns in :class:`Job`'s field order (both wings' SQL lists them so)."""
+
+
 @dataclass(frozen=True)
 class ApiKey:
     """A service API key as stored: only a hash of the secret is kept.
@@ -202,7 +240,8 @@ class IdempotencyRecord:
 class ServiceStore(Protocol):
     """What the REST service needs beyond :class:`Store`: jobs, API keys, idempotency.
 
-    Both the SQLite and the Postgres store implement it. Jobs are claimed atomically (SQLite:
+    :meth:`Store.service` gives a store's; both wings have one (``SQLiteServiceStore``,
+    ``PostgresServiceStore``). Jobs are claimed atomically (SQLite:
     ``BEGIN IMMEDIATE``; Postgres: ``SELECT ... FOR UPDATE SKIP LOCKED``), so any number of
     workers can share one queue.
     """
@@ -271,6 +310,15 @@ class Store(Protocol):
     """Persistence for turns, scenes, items, triggers, vectors, persona and history."""
 
     # --- lifecycle ---------------------------------------------------------------------------
+    def service(self) -> ServiceStore:
+        """What the REST service needs beyond this protocol (jobs, API keys, idempotency), kept
+        in the same database; it lives as long as the store.
+
+        Raises:
+            ConfigError: this store cannot back the service.
+        """
+        ...
+
     def bind_embedder(self, name: str, dim: int) -> None:
         """Record the embedder on first use; raise ``EmbedderMismatchError`` on a different one."""
         ...

@@ -8,6 +8,7 @@ from typing import cast
 
 from tmem.errors import ConfigError
 from tmem.store.base import Store
+from tmem.store.sqlite import SQLiteStore
 
 _POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
@@ -30,8 +31,6 @@ def open_store(target: str | Path, *, durable: bool = False) -> Store:
     """
     if is_postgres_url(target):
         return _open_postgres(str(target))
-    from tmem.store.sqlite import SQLiteStore
-
     return SQLiteStore(target, durable=durable)
 
 

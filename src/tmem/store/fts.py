@@ -7,15 +7,11 @@ column filters and NUL bytes therefore lose their meaning instead of raising a s
 
 from __future__ import annotations
 
-import re
-
 from tmem.models import Item, Record, Scene
-from tmem.text import STOP_WORDS
+from tmem.text import STOP_WORDS, WORD
 
 MAX_QUERY_TOKENS = 64
 """Longer queries keep their first 64 distinct tokens, which bounds the cost of one search."""
-
-_WORD = re.compile(r"[^\W_]+")
 
 
 def index_text(record: Record) -> str:
@@ -45,7 +41,7 @@ def query_tokens(query: str) -> list[str]:
     document and drown the words that carry the query's topic.
     """
     seen: dict[str, None] = {}
-    for match in _WORD.finditer(query):
+    for match in WORD.finditer(query):
         if match.group(0).lower() in STOP_WORDS:
             continue
         seen.setdefault(match.group(0), None)

@@ -8,10 +8,13 @@ rolling out servers of a new tmem version, and to see first what would run (``tm
 from __future__ import annotations
 
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 
 from tmem.store.factory import is_postgres_url
+from tmem.store.sqlite import SQLiteStore
+from tmem.store.sqlite import migrate as sqlite_migrate
+from tmem.store.sqlite import schema as sqlite_schema
+from tmem.store.version import tmem_version
 
 
 @dataclass(frozen=True)
@@ -38,13 +41,6 @@ class MigrationResult:
     applied: tuple[str, ...]
 
 
-def _tmem_version() -> str:
-    try:
-        return metadata.version("tmem")
-    except metadata.PackageNotFoundError:
-        return "0+unknown"
-
-
 def pending_migrations(target: str | Path) -> MigrationPlan:
     """The store's schema version and pending migrations; changes nothing.
 
@@ -56,13 +52,12 @@ def pending_migrations(target: str | Path) -> MigrationPlan:
         StoreError: the store cannot be read or is not a tmem store.
     """
     if is_postgres_url(target):
-        from tmem.store import postgres_migrate, postgres_schema
+        from tmem.store.postgres import migrate as postgres_migrate  # needs the postgres extra
+        from tmem.store.postgres import schema as postgres_schema
 
-        version, pending = postgres_migrate.inspect_database(str(target), _tmem_version())
+        version, pending = postgres_migrate.inspect_database(str(target), tmem_version())
         return MigrationPlan(version, len(postgres_schema.MIGRATIONS), tuple(pending))
-    from tmem.store import sqlite_schema
-
-    version, pending = sqlite_schema.inspect_file(str(target))
+    version, pending = sqlite_migrate.inspect_file(str(target))
     return MigrationPlan(version, len(sqlite_schema.MIGRATIONS), tuple(pending))
 
 
@@ -75,16 +70,13 @@ def migrate(target: str | Path, *, durable: bool = False) -> MigrationResult:
     """
     applied: tuple[str, ...]
     if is_postgres_url(target):
-        from tmem.store import postgres_schema
-        from tmem.store.postgres import PostgresStore
+        from tmem.store.postgres import PostgresStore  # needs the postgres extra
+        from tmem.store.postgres import schema as postgres_schema
 
         with PostgresStore(str(target), pool_size=1) as pg_store:
             applied = pg_store.applied_migrations
         latest = len(postgres_schema.MIGRATIONS)
     else:
-        from tmem.store import sqlite_schema
-        from tmem.store.sqlite import SQLiteStore
-
         with SQLiteStore(target, durable=durable) as sqlite_store:
             applied = sqlite_store.applied_migrations
         latest = len(sqlite_schema.MIGRATIONS)

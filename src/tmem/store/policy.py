@@ -31,7 +31,10 @@ from typing import Any
 
 from tmem.models import Kind
 from tmem.persona.merge import forget_turns
+from tmem.store.base import Forgetting
 from tmem.store.codec import persona_from_dict, persona_to_dict
+
+__all__ = ["Derivations", "Forgetting", "plan_forget", "without_forgotten"]
 
 
 @dataclass(frozen=True)
@@ -49,39 +52,6 @@ class Derivations:
     items: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     item_scenes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     triggers: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Forgetting:
-    """The outcome of forgetting ``requested``; every tuple sorted.
-
-    Attributes:
-        requested: the memory asked for.
-        turns: turns erased (the requested one, when it is a turn).
-        scenes: scenes erased.
-        items: items erased.
-        triggers: triggers erased.
-        waiting: surviving turns that go back to waiting.
-    """
-
-    requested: str
-    turns: tuple[str, ...] = ()
-    scenes: tuple[str, ...] = ()
-    items: tuple[str, ...] = ()
-    triggers: tuple[str, ...] = ()
-    waiting: tuple[str, ...] = ()
-
-    def tombstone(self, erased: str) -> str:
-        """The history ``detail`` of ``erased``'s tombstone: its kind, and the deletion that
-        took it when that was another memory's (``"scene, with t3"``)."""
-        kind = "turn" if erased in self.turns else "scene" if erased in self.scenes else "item"
-        return kind if erased == self.requested else f"{kind}, with {self.requested}"
-
-    @property
-    def memories(self) -> tuple[str, ...]:
-        """Every memory erased, the requested one first."""
-        rest = (m for m in (*self.turns, *self.scenes, *self.items) if m != self.requested)
-        return (self.requested, *rest)
 
 
 def plan_forget(graph: Derivations, memory_id: str, kind: Kind) -> Forgetting:

@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from tmem.store.base import Scored, Vector, WriteBatch
+from tmem.errors import EmbedderMismatchError, InputError
+from tmem.store.base import SPACES, Scored, Vector, VectorRow, WriteBatch
 
 DEFAULT_CACHE_ENTRIES = 256
 DEFAULT_CACHE_BYTES = 512 * 2**20
@@ -126,6 +127,43 @@ class VectorMatrix:
         joined = b"".join(blob for _, blob in kept)
         matrix = np.frombuffer(joined, dtype="<f4").astype(np.float32).reshape(len(kept), dim)
         return cls(generation, tuple(owner for owner, _ in kept), matrix)
+
+
+def check_query(space: str, query: Vector) -> Vector:
+    """``query`` as float32, after checking its space, shape and values.
+
+    Raises:
+        InputError: unknown space, not one-dimensional, or not finite.
+    """
+    if space not in SPACES:
+        raise InputError(f"unknown vector space {space!r}; expected one of {SPACES}")
+    vector = np.asarray(query, dtype=np.float32)
+    if vector.ndim != 1 or not np.isfinite(vector).all():
+        raise InputError("a query vector must be one-dimensional and finite")
+    return vector
+
+
+def checked_vector(row: VectorRow, dim: int | None, *, allow_empty: bool = False) -> Vector:
+    """``row``'s vector as float32, after checking its space, shape, values and length.
+
+    ``allow_empty``: accept a vector of no dimensions (the SQLite wing always has).
+
+    Raises:
+        InputError: unknown space, not one-dimensional, or not finite.
+        EmbedderMismatchError: its length differs from the store's dimension ``dim``.
+    """
+    if row.space not in SPACES:
+        raise InputError(f"unknown vector space {row.space!r}; expected one of {SPACES}")
+    vector = np.asarray(row.vector, dtype=np.float32)
+    empty = vector.ndim == 1 and vector.shape[0] == 0 and not allow_empty
+    if vector.ndim != 1 or empty or not np.isfinite(vector).all():
+        raise InputError(f"vector of {row.owner_id!r} must be one-dimensional and finite")
+    if dim is not None and vector.shape[0] != dim:
+        raise EmbedderMismatchError(
+            f"vector of {row.owner_id!r} has {vector.shape[0]} dimensions; the store's embedder"
+            f" has {dim}"
+        )
+    return vector
 
 
 def top_k(matrix: VectorMatrix, query: Vector, limit: int) -> list[Scored]:

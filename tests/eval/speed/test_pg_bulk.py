@@ -37,9 +37,9 @@ from tmem.memory import Memory
 from tmem.models import Record, Scene, Turn
 from tmem.store.base import Store, VectorRow, WriteBatch
 from tmem.store.postgres import PostgresStore
-from tmem.store.postgres_copy import COPY_COLUMNS, user_rows
-from tmem.store.postgres_rows import vector_from_text
-from tmem.store.postgres_schema import TENANT_TABLES, VECTOR_TABLE
+from tmem.store.postgres.bulk import COPY_COLUMNS, user_rows
+from tmem.store.postgres.rows import vector_from_text
+from tmem.store.postgres.schema import TENANT_TABLES, VECTOR_TABLE
 
 pytestmark = pytest.mark.postgres
 

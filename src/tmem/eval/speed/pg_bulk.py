@@ -4,43 +4,38 @@ Loading 1M memories through :meth:`Memory.add` runs at ~42 turns/s on Postgres (
 keeping two HNSW graphs current on every insert), about 6.5 hours. Here the same ingestion code
 runs against an in-memory stand-in for the store: :class:`~tmem.ingest.pipeline.Ingestor` in
 LLM-free mode turns each session into the very ``WriteBatch`` it would hand to
-``PostgresStore.write``, :func:`tmem.store.postgres_copy.user_rows` turns those batches into the
-rows ``apply_batch`` would leave, and ``COPY`` streams them in. The load is one transaction:
-the tables' secondary indexes (HNSW, GIN, B-tree) are dropped first and rebuilt from their own
-definitions afterwards with a large ``maintenance_work_mem``, then ``VACUUM (ANALYZE)`` runs so
-that neither stale statistics nor an autovacuum pass lands in the timed searches.
-
-``COPY FROM`` refuses tables whose Row-Level Security applies to the loading role, and tmem
-forces RLS even for the owner; the load lifts ``FORCE`` on the loaded tables and restores it
-before its transaction commits, so no other session ever sees the tables unforced. The role
-must own the tables (as the one that migrated them does). The database must hold no users yet.
+``PostgresStore.write``, :func:`tmem.store.postgres.bulk.user_rows` turns those batches into the
+rows ``apply_batch`` would leave, and the Postgres wing's :func:`~tmem.store.postgres.bulk.
+bulk_loading` streams them in with ``COPY`` in one transaction (it owns what the load does to
+the database: indexes, Row-Level Security, the ``tmem_ord`` sequence). ``VACUUM (ANALYZE)``
+runs after, so that neither stale statistics nor an autovacuum pass lands in the timed
+searches. This module only drives the workload. The database must hold no users yet.
 """
 
 from __future__ import annotations
 
-import itertools
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, cast
-
-import psycopg
-from psycopg import sql
 
 from tmem.clock import SystemClock
 from tmem.config import Config
 from tmem.embed.base import Embedder
-from tmem.errors import StoreError
 from tmem.eval.speed.measure import load_average
 from tmem.eval.speed.workload import Progress, SpeedParams, SystemResult, Workload
 from tmem.ingest.pipeline import Ingestor
 from tmem.models import Scene, Turn
 from tmem.store.base import Store, WriteBatch
 from tmem.store.postgres import PostgresStore
-from tmem.store.postgres_copy import BINARY_TYPES, COPY_COLUMNS, TableRows, user_rows
-from tmem.store.postgres_migrate import read_meta, vector_dim
-from tmem.store.postgres_pool import Cursor
+from tmem.store.postgres.bulk import (
+    BulkLoader,
+    TableRows,
+    bulk_loading,
+    user_rows,
+    vacuum_analyze,
+)
 
 Messages = Sequence[Mapping[str, Any]]
 Sessions = Callable[[str], Sequence[tuple[str, Messages]]]
@@ -177,16 +172,9 @@ def bulk_load(
     with PostgresStore(url) as store:
         store.bind_embedder(embedder.name, embedder.dim)
     job = _Job(embedder, config or Config(), now or SystemClock().now, progress)
-    try:
-        with psycopg.connect(url) as conn:
-            with conn.transaction(), conn.cursor() as cursor:
-                loaded = job.run(cursor, user_ids, sessions, maintenance_work_mem)
-            conn.autocommit = True
-            started = time.perf_counter()
-            conn.execute(f"VACUUM (ANALYZE) {', '.join(COPY_COLUMNS)}")
-            return replace(loaded, vacuum_analyze_s=time.perf_counter() - started)
-    except psycopg.Error as error:
-        raise StoreError(f"bulk load into Postgres failed: {error}") from error
+    with bulk_loading(url, maintenance_work_mem) as loader:
+        loaded = job.run(loader, user_ids, sessions)
+    return replace(loaded, vacuum_analyze_s=vacuum_analyze(url))
 
 
 @dataclass
@@ -195,165 +183,44 @@ class _Job:
     config: Config
     now: Callable[[], datetime]
     progress: Progress
-    counts: dict[str, int] = field(default_factory=dict)
-    copy_s: float = 0.0
 
-    def run(
-        self, cursor: Cursor, user_ids: Sequence[str], sessions: Sessions, work_mem: str
-    ) -> BulkLoad:
-        dim = _prepare(cursor, work_mem)
-        forced = _lift_forced_rls(cursor)
-        indexes = _drop_secondary_indexes(cursor)
-        ords = _ord_values(cursor)
+    def run(self, loader: BulkLoader, user_ids: Sequence[str], sessions: Sessions) -> BulkLoad:
         started = time.perf_counter()
-        self._stream(cursor, user_ids, sessions, dim, ords)
+        self._stream(loader, user_ids, sessions)
         load_s = time.perf_counter() - started
         load_after_copy = load_average()
-        self.progress(f"bulk: rows copied in {load_s:.0f} s; building {len(indexes)} indexes")
-        index_s = {name: _timed(cursor, statement) for name, statement in indexes}
-        for table in forced:
-            cursor.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
-        _set_ord(cursor, ords)
-        cursor.execute("SHOW max_parallel_maintenance_workers")
-        workers = cursor.fetchone()
+        count = len(loader.indexes)
+        self.progress(f"bulk: rows copied in {load_s:.0f} s; building {count} indexes")
+        index_s = loader.finish()
         return BulkLoad(
             users=len(user_ids),
-            turns=self.counts.get("tmem_turns", 0),
-            scenes=self.counts.get("tmem_scenes", 0),
-            vectors=self.counts.get("tmem_vectors", 0),
+            turns=loader.counts.get("tmem_turns", 0),
+            scenes=loader.counts.get("tmem_scenes", 0),
+            vectors=loader.counts.get("tmem_vectors", 0),
             load_s=load_s,
-            copy_s=self.copy_s,
+            copy_s=loader.copy_s,
             index_s=index_s,
             vacuum_analyze_s=0.0,
-            maintenance_work_mem=work_mem,
-            parallel_workers=int(workers[0]) if workers else 0,
+            maintenance_work_mem=loader.maintenance_work_mem,
+            parallel_workers=loader.parallel_workers(),
             load_after_copy=load_after_copy,
             load_after_indexes=load_average(),
         )
 
-    def _stream(
-        self,
-        cursor: Cursor,
-        user_ids: Sequence[str],
-        sessions: Sessions,
-        dim: int,
-        ords: Iterator[int],
-    ) -> None:
+    def _stream(self, loader: BulkLoader, user_ids: Sequence[str], sessions: Sessions) -> None:
         buffer = TableRows()
         for count, user_id in enumerate(user_ids, start=1):
             batches = staged_batches(
                 user_id, sessions(user_id), self.embedder, self.config, self.now
             )
-            buffer.extend(user_rows(user_id, batches, dim, ords))
+            buffer.extend(user_rows(user_id, batches, loader.dim, loader.ords))
             if len(buffer) >= FLUSH_ROWS:
-                self._copy(cursor, buffer)
+                loader.copy(buffer)
                 buffer = TableRows()
             if count % max(1, len(user_ids) // 20) == 0:
-                copied = sum(self.counts.values())
+                copied = sum(loader.counts.values())
                 self.progress(f"bulk: {count}/{len(user_ids)} users staged, {copied} rows copied")
-        self._copy(cursor, buffer)
-
-    def _copy(self, cursor: Cursor, buffer: TableRows) -> None:
-        started = time.perf_counter()
-        for table, rows in buffer.tables.items():
-            if not rows:
-                continue
-            columns = sql.SQL(", ").join(map(sql.Identifier, COPY_COLUMNS[table]))
-            binary = sql.SQL(" (FORMAT BINARY)" if table in BINARY_TYPES else "")
-            statement = sql.SQL("COPY {} ({}) FROM STDIN{}").format(
-                sql.Identifier(table), columns, binary
-            )
-            with cursor.copy(statement) as copy:
-                if table in BINARY_TYPES:
-                    copy.set_types(list(BINARY_TYPES[table]))
-                for row in rows:
-                    copy.write_row(row)
-            self.counts[table] = self.counts.get(table, 0) + len(rows)
-        self.copy_s += time.perf_counter() - started
-
-
-def _prepare(cursor: Cursor, maintenance_work_mem: str) -> int:
-    """The vector dimension, after checking the database is empty and raising the memory."""
-    cursor.execute("SELECT EXISTS (SELECT 1 FROM tmem_users)")
-    row = cursor.fetchone()
-    if row is None or row[0]:
-        raise StoreError("bulk loading needs a tmem database without users; this one has some")
-    dim = vector_dim(read_meta(cursor))
-    if dim is None:  # bind_embedder made the table; only a concurrent drop could undo that
-        raise StoreError("the tmem vector table is missing")
-    cursor.execute(
-        sql.SQL("SET LOCAL maintenance_work_mem = {}").format(sql.Literal(maintenance_work_mem))
-    )
-    return dim
-
-
-def _loaded_tables(cursor: Cursor, where: str) -> list[str]:
-    """The loaded tables matching ``where`` (on ``pg_class c``), as ``regclass`` text."""
-    cursor.execute(
-        "SELECT c.oid::regclass::text FROM pg_class c"
-        f" WHERE c.oid = ANY(%s::regclass[]) AND {where} ORDER BY c.relname",
-        (list(COPY_COLUMNS),),
-    )
-    return [str(name) for (name,) in cursor.fetchall()]
-
-
-def _lift_forced_rls(cursor: Cursor) -> list[str]:
-    """Let the owner ``COPY`` into the loaded tables; return those to force again after."""
-    forced = _loaded_tables(cursor, "c.relforcerowsecurity")
-    for table in forced:
-        cursor.execute(f"ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY")
-    return forced
-
-
-def _drop_secondary_indexes(cursor: Cursor) -> list[tuple[str, str]]:
-    """Drop the loaded tables' indexes that back no constraint; return (name, definition).
-
-    Primary keys stay: they are the uniqueness the upserts rely on, and checking it on the
-    way in costs far less than HNSW or GIN maintenance.
-    """
-    cursor.execute(
-        "SELECT x.indexrelid::regclass::text, pg_get_indexdef(x.indexrelid) FROM pg_index x"
-        " WHERE x.indrelid = ANY(%s::regclass[]) AND NOT EXISTS"
-        " (SELECT 1 FROM pg_constraint k WHERE k.conindid = x.indexrelid)"
-        " ORDER BY x.indrelid, x.indexrelid",
-        (list(COPY_COLUMNS),),
-    )
-    indexes = [(str(name), str(definition)) for name, definition in cursor.fetchall()]
-    for name, _ in indexes:
-        cursor.execute(f"DROP INDEX {name}")
-    return indexes
-
-
-def _timed(cursor: Cursor, statement: str) -> float:
-    started = time.perf_counter()
-    cursor.execute(statement)
-    return time.perf_counter() - started
-
-
-class _Ords(Iterator[int]):
-    """The values ``nextval('tmem_ord')`` would hand out, remembering the last one taken."""
-
-    def __init__(self, first: int) -> None:
-        self._values = itertools.count(first)
-        self.first = first
-        self.last = first - 1
-
-    def __next__(self) -> int:
-        self.last = next(self._values)
-        return self.last
-
-
-def _ord_values(cursor: Cursor) -> _Ords:
-    cursor.execute("SELECT last_value, is_called FROM tmem_ord")
-    row = cursor.fetchone()
-    assert row is not None  # a sequence relation always has its one row
-    return _Ords(int(row[0]) + 1 if row[1] else int(row[0]))
-
-
-def _set_ord(cursor: Cursor, ords: _Ords) -> None:
-    """Move the sequence past the values the load used, as ``nextval`` would have."""
-    if ords.last >= ords.first:
-        cursor.execute("SELECT setval('tmem_ord', %s)", (ords.last,))
+        loader.copy(buffer)
 
 
 # --- the speed benchmark's hook -----------------------------------------------------------------

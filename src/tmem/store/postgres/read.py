@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from tmem.errors import InputError
 from tmem.models import KINDS, HistoryEntry, Kind, PersonaProfile, Record, Scene, Trigger, Turn
-from tmem.store import codec
-from tmem.store.postgres_pool import Cursor
-from tmem.store.postgres_rows import (
+from tmem.store import codec, plan
+from tmem.store.postgres.connection import Cursor
+from tmem.store.postgres.rows import (
     HISTORY_COLUMNS,
     ITEM_COLUMNS,
     SCENE_COLUMNS,
@@ -69,14 +68,10 @@ def get_many(cursor: Cursor, user_id: str, ids: Sequence[str]) -> dict[str, Reco
 def list_memories(
     cursor: Cursor, user_id: str, kind: Kind | None, include_superseded: bool
 ) -> list[Record]:
-    """Memories in time order; turns of equal time keep their sequence order."""
-    if kind is not None and kind not in KINDS:
-        raise InputError(f"unknown kind {kind!r}; expected one of {KINDS}")
-    result: list[Record] = []
-    for each in (kind,) if kind else KINDS:
-        where = "" if each != "item" or include_superseded else "status = 'active'"
-        result.extend(records(cursor, user_id, each, where))
-    return result if kind == "turn" else codec.in_time_order(result)
+    """Memories in time order (:func:`tmem.store.plan.list_memories`)."""
+    return plan.list_memories(
+        lambda each, where: records(cursor, user_id, each, where), kind, include_superseded
+    )
 
 
 def turns(cursor: Cursor, user_id: str, turn_ids: Sequence[str]) -> list[Turn]:
@@ -160,6 +155,18 @@ def history(cursor: Cursor, user_id: str, memory_id: str | None = None) -> list[
         params,
     )
     return [history_from_row(row) for row in cursor.fetchall()]
+
+
+def next_seq(cursor: Cursor, user_id: str) -> int:
+    """The sequence number the user's next turn gets (0 for a new user)."""
+    cursor.execute("SELECT next_seq FROM tmem_users WHERE user_id = %s", (user_id,))
+    row = cursor.fetchone()
+    return 0 if row is None else int(row[0])
+
+
+def users(cursor: Cursor) -> list[str]:
+    cursor.execute('SELECT user_id FROM tmem_users ORDER BY user_id COLLATE "C"')
+    return [str(user_id) for (user_id,) in cursor.fetchall()]
 
 
 # --- what a write was planned on (see tmem.store.conflict) ------------------------------------

@@ -16,16 +16,16 @@ in the SQLite store (embedders emit unit vectors, so this is the cosine).
 
 from __future__ import annotations
 
-import numpy as np
 from psycopg import sql
 
 from tmem.errors import InputError
 from tmem.models import KINDS, Kind
-from tmem.store.base import SPACES, Scored, Vector
+from tmem.store.base import Scored, Vector
 from tmem.store.fts import query_tokens
-from tmem.store.postgres_pool import Cursor
-from tmem.store.postgres_rows import vector_literal
-from tmem.store.postgres_schema import VECTOR_TABLE
+from tmem.store.postgres.connection import Cursor
+from tmem.store.postgres.rows import vector_literal
+from tmem.store.postgres.schema import VECTOR_TABLE
+from tmem.store.vectors import check_query
 
 _TEXT_TABLES = {"turn": "tmem_turns", "scene": "tmem_scenes", "item": "tmem_items"}
 _MAX_EF_SEARCH = 1000  # pgvector's upper bound for hnsw.ef_search
@@ -68,15 +68,6 @@ def search_text(cursor: Cursor, user_id: str, kind: Kind, query: str, limit: int
         (text, user_id, limit),
     )
     return [Scored(str(owner), float(score)) for owner, score in cursor.fetchall()]
-
-
-def check_query(space: str, query: Vector) -> Vector:
-    if space not in SPACES:
-        raise InputError(f"unknown vector space {space!r}; expected one of {SPACES}")
-    vector = np.asarray(query, dtype=np.float32)
-    if vector.ndim != 1 or not np.isfinite(vector).all():
-        raise InputError("a query vector must be one-dimensional and finite")
-    return vector
 
 
 def _owner_filter(space: str) -> str:

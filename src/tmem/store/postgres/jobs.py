@@ -15,13 +15,8 @@ from typing import Any, cast
 from psycopg.types.json import Jsonb
 
 from tmem.errors import NotFoundError
-from tmem.store.base import Job, JobStatus
-from tmem.store.postgres_pool import Cursor
-
-_COLUMNS = (
-    "id, user_id, kind, payload, status, attempts, run_at, created_at, updated_at, "
-    "worker_id, lease_until, result, error"
-)
+from tmem.store.base import JOB_COLUMNS, Job, JobStatus
+from tmem.store.postgres.connection import Cursor
 
 
 def _job(row: tuple[Any, ...]) -> Job:
@@ -69,7 +64,7 @@ SET status = 'running', worker_id = %(worker)s, attempts = job.attempts + 1,
     lease_until = clock.t + %(lease)s, updated_at = clock.t
 FROM next, clock
 WHERE job.user_id = next.user_id AND job.id = next.id
-RETURNING {", ".join(f"job.{column}" for column in _COLUMNS.split(", "))}
+RETURNING {", ".join(f"job.{column}" for column in JOB_COLUMNS.split(", "))}
 """
 
 
@@ -133,7 +128,7 @@ def purge(cursor: Cursor, before: datetime) -> int:
 
 def get(cursor: Cursor, job_id: str, user_id: str) -> Job | None:
     cursor.execute(
-        f"SELECT {_COLUMNS} FROM tmem_jobs WHERE user_id = %s AND id = %s", (user_id, job_id)
+        f"SELECT {JOB_COLUMNS} FROM tmem_jobs WHERE user_id = %s AND id = %s", (user_id, job_id)
     )
     row = cursor.fetchone()
     return _job(row) if row else None

@@ -10,11 +10,14 @@ would run.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import psycopg
 
 from tmem.errors import EmbedderMismatchError, SchemaVersionError, StoreError
-from tmem.store.postgres_pool import Cursor
-from tmem.store.postgres_schema import (
+from tmem.store.base import VectorRow
+from tmem.store.postgres.connection import Cursor
+from tmem.store.postgres.schema import (
     MIGRATION_LOCK,
     MIGRATIONS,
     SCHEMA_VERSION_KEY,
@@ -22,6 +25,7 @@ from tmem.store.postgres_schema import (
     Migration,
     vector_table_ddl,
 )
+from tmem.store.vectors import checked_vector
 
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -183,4 +187,16 @@ def ensure_vector_table(cursor: Cursor, dim: int) -> int:
     for statement in vector_table_ddl(dim):
         cursor.execute(statement)
     set_meta(cursor, "vector_dim", str(dim))
+    return dim
+
+
+def writable_dim(cursor: Cursor, vectors: Sequence[VectorRow]) -> int | None:
+    """The vector table's dimension, creating the table from ``vectors[0]`` if needed.
+
+    Read each time, not cached: a transaction that created the table may still roll back.
+    """
+    dim = vector_dim(read_meta(cursor))
+    if dim is None and vectors:
+        checked_vector(vectors[0], None)
+        dim = ensure_vector_table(cursor, len(vectors[0].vector))
     return dim

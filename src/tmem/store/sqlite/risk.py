@@ -9,7 +9,7 @@ from typing import cast
 from tmem.models import RiskFlag, RiskStatus
 from tmem.store.codec import decode_time, encode_time
 from tmem.store.risk_codec import reasons_from_json, reasons_to_json
-from tmem.store.sqlite_rows import in_chunks
+from tmem.store.sqlite.rows import in_chunks
 
 _COLUMNS = "memory_id, version, status, reasons, at, source, note"
 _LATEST = (

@@ -16,7 +16,6 @@ dominates the postings anyway, and FTS5's ``bm25()`` ranks, reading only rowids 
 from __future__ import annotations
 
 import math
-import re
 import sqlite3
 import unicodedata
 from collections import Counter
@@ -24,11 +23,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from tmem.models import Kind
+from tmem.errors import InputError
+from tmem.models import KINDS, Kind
 from tmem.porter import stem
-from tmem.store.base import Scored
+from tmem.store.base import Scored, Vector
 from tmem.store.fts import match_expression, query_tokens, scoped_expression
-from tmem.store.sqlite_rows import in_chunks
+from tmem.store.sqlite import read
+from tmem.store.sqlite.rows import in_chunks
+from tmem.store.vectors import VectorCache, VectorMatrix, check_query, top_k
+from tmem.text import WORD
 
 PYTHON_RANK_MAX = 1_000
 """Matches scored here at most; a query matching more of the user's rows is ranked by FTS5."""
@@ -40,10 +43,23 @@ K1, B = 1.2, 0.75
 """FTS5's bm25() constants."""
 
 _TABLES = {"turn": "turns", "scene": "scenes", "item": "items"}
-_WORD = re.compile(r"[^\W_]+")
+
+_SPACE_OWNERS: dict[str, str] = {
+    "turn": "turns",
+    "context": "turns",
+    "scene": "scenes",
+    "dialogue": "scenes",
+    "item": "items",
+    "entity": "triggers",
+    "bridge": "triggers",
+    "scene_trigger": "triggers",
+    "horizon": "triggers",
+}
+"""The table owning each vector space; a vector whose owner is gone is never returned."""
 
 
-def search_text(
+# --- search -------------------------------------------------------------------------------------
+def _bm25(
     conn: sqlite3.Connection, user_id: str, kind: Kind, query: str, limit: int
 ) -> list[Scored]:
     """The best ``limit`` of ``user_id``'s active ``kind`` rows for ``query``, by BM25."""
@@ -64,6 +80,55 @@ def search_text(
         hits = _owners(conn, user_id, scored)
         return (_active(conn, user_id, hits) if kind == "item" else hits)[:limit]
     return _fts5_ranked(conn, user_id, kind, scoped, limit)
+
+
+def search_text(
+    conn: sqlite3.Connection, user_id: str, kind: Kind, query: str, limit: int
+) -> list[Scored]:
+    """BM25 over the user's active memories of ``kind`` (see the module's doc).
+
+    FTS5's corpus statistics (document count, average length, term frequencies behind the
+    IDF) are not per user, so other users' text can shift scores, never results' membership.
+    """
+    if kind not in KINDS:
+        raise InputError(f"unknown kind {kind!r}; expected one of {KINDS}")
+    return _bm25(conn, user_id, kind, query, limit)
+
+
+def vector_matrix(
+    conn: sqlite3.Connection, cache: VectorCache, user_id: str, space: str, dim: int
+) -> VectorMatrix | None:
+    """The user's searchable vectors in ``space``, from the cache while the generation holds."""
+    current = read.generation(conn, user_id)
+    if current is None:
+        return None
+    cached = cache.get(user_id, space, dim, current)
+    if cached is not None:
+        return cached
+    owner_table = _SPACE_OWNERS[space]
+    active = " AND o.status = 'active'" if owner_table == "items" else ""
+    rows = conn.execute(
+        "SELECT v.owner_id, v.vector FROM vectors v WHERE v.user_id = ? AND v.space = ?"
+        f" AND EXISTS (SELECT 1 FROM {owner_table} o WHERE o.user_id = v.user_id"
+        f" AND o.id = v.owner_id{active}) ORDER BY v.owner_id",
+        (user_id, space),
+    ).fetchall()
+    matrix = VectorMatrix.from_blobs(current, [(str(o), bytes(b)) for o, b in rows], dim)
+    cache.put(user_id, space, dim, matrix)
+    return matrix
+
+
+def search_vectors(
+    conn: sqlite3.Connection,
+    cache: VectorCache,
+    user_id: str,
+    space: str,
+    query: Vector,
+    limit: int,
+) -> list[Scored]:
+    vector = check_query(space, query)
+    matrix = vector_matrix(conn, cache, user_id, space, vector.shape[0])
+    return [] if matrix is None else top_k(matrix, vector, limit)
 
 
 # --- scoring here ---------------------------------------------------------------------------
@@ -87,7 +152,7 @@ def rank(
     wanted = set(terms)
     rows = []
     for rowid, body in matched:
-        words = _WORD.findall(body)
+        words = WORD.findall(body)
         tf = Counter(term for term in map(stem_token, words) if term in wanted)
         rows.append((rowid, len(words) + 1, tf))
     idf = {term: _idf(stats.rows, sum(1 for _, _, tf in rows if term in tf)) for term in terms}
@@ -107,7 +172,7 @@ def _idf(rows: int, hits: int) -> float:
 
 def index_terms(text: str) -> list[str]:
     """``text`` as FTS5's ``porter unicode61`` tokenizer indexes it."""
-    return [stem_token(word) for word in _WORD.findall(text)]
+    return [stem_token(word) for word in WORD.findall(text)]
 
 
 @lru_cache(maxsize=65_536)

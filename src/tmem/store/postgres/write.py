@@ -1,9 +1,7 @@
-"""Applying a :class:`~tmem.store.base.WriteBatch` inside an open Postgres transaction.
+"""The Postgres statements that write rows, inside an open transaction.
 
-The rules are the SQLite store's (``sqlite_write``), so both backends keep the same history,
-versions and trigger edges: a scene or item gets a ``created`` entry when new and an
-``updated`` one whenever its indexed text changes; a re-sent turn keeps its scene link and
-pending mark; superseding an item appends a ``superseded`` entry.
+Which rows a batch writes, and in what order, is :mod:`tmem.store.plan`'s, so both wings keep
+the same history, versions and trigger edges.
 """
 
 from __future__ import annotations
@@ -12,63 +10,21 @@ import hashlib
 from collections.abc import Sequence
 from datetime import datetime
 
-import numpy as np
-import numpy.typing as npt
 from psycopg.types.json import Jsonb
 
-from tmem.errors import EmbedderMismatchError, InputError, NotFoundError
 from tmem.models import HistoryEvent, Item, PersonaProfile, Scene, Trigger, Turn
 from tmem.store import codec
-from tmem.store.base import SPACES, Supersession, VectorRow, WriteBatch
-from tmem.store.fts import index_text
-from tmem.store.postgres_pool import Cursor
-from tmem.store.postgres_rows import (
+from tmem.store.base import Supersession, VectorRow, WriteBatch
+from tmem.store.postgres.connection import Cursor
+from tmem.store.postgres.rows import (
     item_params,
     scene_params,
     split_time,
     turn_params,
     vector_literal,
 )
-from tmem.store.postgres_schema import VECTOR_TABLE
-
-Owned = Turn | Scene | Item | Trigger | PersonaProfile
-
-
-def apply_batch(cursor: Cursor, batch: WriteBatch, dim: int | None) -> None:
-    """Write everything in ``batch``; ``dim`` is the vector table's dimension, if it exists."""
-    user_id = batch.user_id
-    owned: tuple[Owned, ...] = (
-        *batch.turns,
-        *batch.scenes,
-        *batch.items,
-        *batch.triggers,
-        *batch.personas,
-    )
-    for record in owned:
-        check_owner(user_id, record)
-    touch_user(cursor, user_id)
-    for turn in batch.turns:
-        put_turn(cursor, user_id, turn)
-    memories: tuple[Scene | Item, ...] = (*batch.scenes, *batch.items)
-    for memory in memories:
-        _write_memory(cursor, user_id, memory, batch.at)
-    drop_targets(cursor, user_id, batch.delete_triggers_of)
-    for trigger in batch.triggers:
-        put_trigger(cursor, user_id, trigger)
-    put_vectors(cursor, user_id, batch.vectors, dim)
-    for supersession in batch.supersessions:
-        _supersede(cursor, user_id, supersession, batch.at)
-    for persona in batch.personas:
-        put_persona(cursor, user_id, persona)
-    _link_turns(cursor, user_id, batch)
-
-
-def check_owner(user_id: str, record: Owned) -> None:
-    if record.user_id != user_id:
-        raise InputError(
-            f"{type(record).__name__} {getattr(record, 'id', '')!r} belongs to another user than"
-            " the batch"
-        )
+from tmem.store.postgres.schema import VECTOR_TABLE
+from tmem.store.vectors import checked_vector
 
 
 def lock_key(user_id: str) -> int:
@@ -160,7 +116,8 @@ def put_memory(cursor: Cursor, user_id: str, memory: Scene | Item, version: int)
         cursor.execute(_ITEM_UPSERT, {**item_params(memory, user_id), "version": version})
 
 
-def _indexed_text(cursor: Cursor, user_id: str, memory: Scene | Item) -> str | None:
+def indexed_text(cursor: Cursor, user_id: str, memory: Scene | Item) -> str | None:
+    """The text full-text search indexes for the stored ``memory`` (None: not stored)."""
     if isinstance(memory, Scene):
         sql = "SELECT title || E'\\n' || summary || E'\\n' || narrative FROM tmem_scenes"
     else:
@@ -170,19 +127,14 @@ def _indexed_text(cursor: Cursor, user_id: str, memory: Scene | Item) -> str | N
     return None if row is None else str(row[0])
 
 
-def _write_memory(cursor: Cursor, user_id: str, memory: Scene | Item, at: datetime) -> None:
-    """Upsert a scene or item; history records its creation and every change of its text."""
+def memory_version(cursor: Cursor, user_id: str, memory: Scene | Item) -> int | None:
+    """The stored version of ``memory`` (None: not stored yet)."""
     table = "tmem_scenes" if isinstance(memory, Scene) else "tmem_items"
     cursor.execute(
         f"SELECT version FROM {table} WHERE user_id = %s AND id = %s", (user_id, memory.id)
     )
     existing = cursor.fetchone()
-    version = int(existing[0]) if existing else 0
-    if existing is None:
-        version = add_history(cursor, user_id, memory.id, "created", memory.text, at)
-    elif _indexed_text(cursor, user_id, memory) != index_text(memory):
-        version = add_history(cursor, user_id, memory.id, "updated", memory.text, at)
-    put_memory(cursor, user_id, memory, version)
+    return None if existing is None else int(existing[0])
 
 
 def add_history(
@@ -255,34 +207,14 @@ def put_persona(cursor: Cursor, user_id: str, persona: PersonaProfile) -> None:
     )
 
 
-def checked_vector(row: VectorRow, dim: int | None) -> str:
-    """``row``'s vector in pgvector text form, after checking its space, shape and values.
-
-    Raises:
-        InputError: unknown space, not one-dimensional, or not finite.
-        EmbedderMismatchError: its length differs from the store's dimension.
-    """
-    return vector_literal(checked_array(row, dim))
-
-
-def checked_array(row: VectorRow, dim: int | None) -> npt.NDArray[np.float32]:
-    """``row``'s vector as float32, after the checks :func:`checked_vector` names."""
-    if row.space not in SPACES:
-        raise InputError(f"unknown vector space {row.space!r}; expected one of {SPACES}")
-    vector = np.asarray(row.vector, dtype=np.float32)
-    if vector.ndim != 1 or vector.shape[0] == 0 or not np.isfinite(vector).all():
-        raise InputError(f"vector of {row.owner_id!r} must be one-dimensional and finite")
-    if dim is not None and vector.shape[0] != dim:
-        raise EmbedderMismatchError(
-            f"vector of {row.owner_id!r} has {vector.shape[0]} dimensions; the store's embedder"
-            f" has {dim}"
-        )
-    return vector
+def checked_literal(row: VectorRow, dim: int | None) -> str:
+    """``row``'s vector in pgvector text form, after :func:`~tmem.store.vectors.checked_vector`."""
+    return vector_literal(checked_vector(row, dim))
 
 
 def put_vectors(cursor: Cursor, user_id: str, rows: Sequence[VectorRow], dim: int | None) -> None:
     """Upsert vectors; the caller made sure the vector table exists if ``rows`` is not empty."""
-    params = [(user_id, row.space, row.owner_id, checked_vector(row, dim)) for row in rows]
+    params = [(user_id, row.space, row.owner_id, checked_literal(row, dim)) for row in rows]
     cursor.executemany(
         f"INSERT INTO {VECTOR_TABLE} (user_id, space, owner_id, embedding)"
         " VALUES (%s, %s, %s, %s::vector) ON CONFLICT (user_id, space, owner_id)"
@@ -340,15 +272,15 @@ def delete_vectors(
     return cursor.rowcount
 
 
-def _supersede(cursor: Cursor, user_id: str, change: Supersession, at: datetime) -> None:
+def item_content(cursor: Cursor, user_id: str, item_id: str) -> str | None:
     cursor.execute(
-        "SELECT content FROM tmem_items WHERE user_id = %s AND id = %s", (user_id, change.old_id)
+        "SELECT content FROM tmem_items WHERE user_id = %s AND id = %s", (user_id, item_id)
     )
     row = cursor.fetchone()
-    if row is None:
-        raise NotFoundError(f"cannot supersede item {change.old_id!r}: no such item")
-    detail = f"{change.new_id}: {change.reason}" if change.reason else change.new_id
-    version = add_history(cursor, user_id, change.old_id, "superseded", str(row[0]), at, detail)
+    return None if row is None else str(row[0])
+
+
+def mark_superseded(cursor: Cursor, user_id: str, change: Supersession, version: int) -> None:
     cursor.execute(
         "UPDATE tmem_items SET status = 'superseded', superseded_by = %s, version = %s"
         " WHERE user_id = %s AND id = %s",
@@ -356,7 +288,8 @@ def _supersede(cursor: Cursor, user_id: str, change: Supersession, at: datetime)
     )
 
 
-def _link_turns(cursor: Cursor, user_id: str, batch: WriteBatch) -> None:
+def link_turns(cursor: Cursor, batch: WriteBatch) -> None:
+    user_id = batch.user_id
     cursor.executemany(
         "UPDATE tmem_turns SET scene_id = %s WHERE user_id = %s AND id = %s",
         [(scene_id, user_id, turn_id) for turn_id, scene_id in batch.scene_of_turn],

@@ -11,10 +11,12 @@ from __future__ import annotations
 import base64
 import json
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from tmem.errors import InputError
 from tmem.store import codec
 from tmem.store.codec import Row
 from tmem.store.fts import index_text, scope_token
@@ -263,3 +265,28 @@ def in_chunks(values: Sequence[T]) -> Iterator[tuple[Sequence[T], str]]:
     for start in range(0, len(values), CHUNK):
         chunk = values[start : start + CHUNK]
         yield chunk, ", ".join("?" * len(chunk))
+
+
+# --- the service tables' values ---------------------------------------------------------------
+def service_time(moment: datetime) -> str:
+    """``moment`` in UTC as fixed-width ISO 8601 text (naive times are taken as UTC)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def parse_time(text: str | None) -> datetime | None:
+    """A :func:`service_time` text back as an aware datetime (None stays None)."""
+    return None if text is None else datetime.fromisoformat(text)
+
+
+def service_json(value: Mapping[str, Any], what: str) -> str:
+    """A service column's JSON text.
+
+    Raises:
+        InputError: ``value`` (named ``what`` in the message) is not JSON-serialisable.
+    """
+    try:
+        return json.dumps(dict(value), ensure_ascii=False, sort_keys=True, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{what} is not JSON-serialisable: {exc}") from None

@@ -1,4 +1,6 @@
-"""Deletion on SQLite: applying a :class:`~tmem.store.policy.Forgetting`, erasing a user.
+"""Deletion on SQLite: the statements that erase memories, and erasing a user.
+
+What a deletion takes along is :mod:`tmem.store.plan`'s and :mod:`tmem.store.policy`'s.
 
 Erased text must not survive in the file. ``secure_delete=ON`` zero-fills freed rows; FTS5
 keeps deleted terms in older index segments unless its own ``secure-delete`` option is on
@@ -11,20 +13,15 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 
-from tmem.errors import NotFoundError
 from tmem.models import Kind
-from tmem.persona.merge import forget_turns, is_empty
-from tmem.store.base import VectorRow
-from tmem.store.cascade import DeletionPlan, MemoryGraph, plan_deletion
-from tmem.store.codec import encode_time, persona_to_dict
-from tmem.store.policy import Derivations, Forgetting, plan_forget
-from tmem.store.sqlite_read import personas
-from tmem.store.sqlite_rows import fts_delete, in_chunks, put_row
-from tmem.store.sqlite_schema import FTS5_SECURE_DELETE
-from tmem.store.sqlite_write import delete_triggers, set_scene_ids, write_vector
+from tmem.store.cascade import MemoryGraph
+from tmem.store.codec import encode_time
+from tmem.store.policy import Forgetting
+from tmem.store.sqlite.rows import fts_delete, in_chunks
+from tmem.store.sqlite.schema import FTS5_SECURE_DELETE
 
 _MEMORY_TABLES = ("turns", "scenes", "items")
 _USER_TABLES = (
@@ -42,14 +39,17 @@ _USER_TABLES = (
 )
 
 
-def kind_of(conn: sqlite3.Connection, user_id: str, memory_id: str) -> str | None:
-    """The table holding ``memory_id`` for this user, or None."""
+_KINDS: dict[str, Kind] = {"turns": "turn", "scenes": "scene", "items": "item"}
+
+
+def kind_of(conn: sqlite3.Connection, user_id: str, memory_id: str) -> Kind | None:
+    """The kind of the user's memory ``memory_id``, or None."""
     for table in _MEMORY_TABLES:
         found = conn.execute(
             f"SELECT 1 FROM {table} WHERE user_id = ? AND id = ?", (user_id, memory_id)
         ).fetchone()
         if found:
-            return table
+            return _KINDS[table]
     return None
 
 
@@ -79,65 +79,13 @@ def load_graph(conn: sqlite3.Connection, user_id: str) -> MemoryGraph:
     )
 
 
-_KINDS: dict[str, Kind] = {"turns": "turn", "scenes": "scene", "items": "item"}
+def scene_ids(conn: sqlite3.Connection, user_id: str) -> set[str]:
+    rows = conn.execute("SELECT id FROM scenes WHERE user_id = ?", (user_id,))
+    return {str(scene_id) for (scene_id,) in rows}
 
 
-def load_derivations(conn: sqlite3.Connection, user_id: str) -> Derivations:
-    """What the user's scenes, items and triggers rest on (:mod:`tmem.store.policy`)."""
-    graph = load_graph(conn, user_id)
-    scene_ids = {
-        str(scene_id)
-        for (scene_id,) in conn.execute("SELECT id FROM scenes WHERE user_id = ?", (user_id,))
-    }
-    return Derivations(
-        scenes={s: graph.sources.get(s, ()) for s in scene_ids},
-        items={i: graph.sources.get(i, ()) for i in graph.scenes_of},
-        item_scenes=graph.scenes_of,
-        triggers=graph.targets,
-    )
-
-
-def plan_forget_of(conn: sqlite3.Connection, user_id: str, memory_id: str) -> Forgetting:
-    """The policy's plan for forgetting ``memory_id``.
-
-    Raises:
-        NotFoundError: the user has no such memory.
-    """
-    table = kind_of(conn, user_id, memory_id)
-    if table is None:
-        raise NotFoundError(f"no memory {memory_id!r} for this user")
-    return plan_forget(load_derivations(conn, user_id), memory_id, _KINDS[table])
-
-
-def delete_memory(
-    conn: sqlite3.Connection,
-    user_id: str,
-    memory_id: str,
-    at: datetime,
-    context: Sequence[VectorRow] = (),
-    dim: int | None = None,
-) -> int:
-    """Forget ``memory_id`` by the policy; return memories, triggers and vectors removed.
-
-    ``context`` holds fresh ``context`` vectors for the turns that go back to waiting; rows
-    for any other turn are ignored (the plan is recomputed here, inside the transaction).
-
-    Raises:
-        NotFoundError: the user has no such memory.
-    """
-    plan = plan_forget_of(conn, user_id, memory_id)
-    removed = len(plan.memories) + len(plan.triggers)
-    removed += _erase_all(conn, user_id, plan, at)
-    removed += _delete_triggers(conn, user_id, plan.triggers)
-    _send_back_to_waiting(conn, user_id, plan.waiting, context, dim)
-    _forget_persona_entries(conn, user_id, {*plan.turns, *plan.waiting})
-    scrub_finished_jobs(conn, user_id)
-    compact_text_index(conn)
-    return removed
-
-
-def _erase_all(conn: sqlite3.Connection, user_id: str, plan: Forgetting, at: datetime) -> int:
-    """:func:`_erase_memory` for every memory of ``plan``, a few statements per table."""
+def erase_forgotten(conn: sqlite3.Connection, user_id: str, plan: Forgetting, at: datetime) -> int:
+    """:func:`erase_memory` for every memory of ``plan``, a few statements per table."""
     ids = list(plan.memories)
     for table, owned in (("turns", plan.turns), ("scenes", plan.scenes), ("items", plan.items)):
         _delete_in(conn, f"DELETE FROM {table} WHERE user_id = ? AND id IN", user_id, owned)
@@ -183,7 +131,7 @@ def _delete_in(conn: sqlite3.Connection, statement: str, user_id: str, ids: Sequ
     return changed
 
 
-def _delete_triggers(conn: sqlite3.Connection, user_id: str, trigger_ids: Sequence[str]) -> int:
+def delete_triggers(conn: sqlite3.Connection, user_id: str, trigger_ids: Sequence[str]) -> int:
     """Delete triggers (their edges go by foreign key) and their vectors; return vectors."""
     _delete_in(conn, "DELETE FROM triggers WHERE user_id = ? AND id IN", user_id, trigger_ids)
     return _delete_in(
@@ -208,39 +156,17 @@ def _scrub_supersession_reasons(conn: sqlite3.Connection, user_id: str, items: s
             )
 
 
-def _send_back_to_waiting(
-    conn: sqlite3.Connection,
-    user_id: str,
-    turn_ids: Sequence[str],
-    context: Sequence[VectorRow],
-    dim: int | None,
-) -> None:
-    """Mark ``turn_ids`` pending, out of any scene, with only the fresh ``context`` vectors."""
+def mark_waiting(conn: sqlite3.Connection, user_id: str, turn_ids: Sequence[str]) -> None:
+    """Mark ``turn_ids`` pending and out of any scene."""
     for chunk, marks in in_chunks(list(turn_ids)):
         conn.execute(
             f"UPDATE turns SET pending = 1, scene_id = NULL WHERE user_id = ? AND id IN ({marks})",
             (user_id, *chunk),
         )
-    # Old context vectors embedded the erased neighbour's words too.
-    drop_context_vectors(conn, user_id, turn_ids)
-    waiting = set(turn_ids)
-    for row in context:
-        if row.space == "context" and row.owner_id in waiting:
-            write_vector(conn, user_id, row, dim)
 
 
-def _forget_persona_entries(conn: sqlite3.Connection, user_id: str, gone: set[str]) -> None:
-    """Remove persona entries stated in erased or waiting turns (re-derivation restates them)."""
-    for profile in personas(conn, user_id):
-        kept = forget_turns(profile, gone)
-        if kept is profile:
-            continue
-        if is_empty(kept):
-            conn.execute(
-                "DELETE FROM personas WHERE user_id = ? AND speaker = ?", (user_id, kept.speaker)
-            )
-        else:
-            put_row(conn, user_id, persona_to_dict(kept))
+def delete_persona(conn: sqlite3.Connection, user_id: str, speaker: str) -> None:
+    conn.execute("DELETE FROM personas WHERE user_id = ? AND speaker = ?", (user_id, speaker))
 
 
 def scrub_finished_jobs(conn: sqlite3.Connection, user_id: str) -> int:
@@ -250,9 +176,6 @@ def scrub_finished_jobs(conn: sqlite3.Connection, user_id: str) -> int:
         " AND payload != '{}'",
         (user_id,),
     ).rowcount
-
-
-REPLACED = "replaced: its turns were derived again"
 
 
 def scenes_of_turns(conn: sqlite3.Connection, user_id: str, turn_ids: Sequence[str]) -> set[str]:
@@ -282,69 +205,26 @@ def drop_context_vectors(conn: sqlite3.Connection, user_id: str, turn_ids: Seque
     return dropped
 
 
-def erase_emptied_scenes(
-    conn: sqlite3.Connection,
-    user_id: str,
-    candidates: set[str],
-    at: datetime,
-    keep_context: Collection[str] = (),
-) -> int:
-    """Erase the ``candidates`` no turn links to any more; return how many went.
-
-    A scene whose every turn a later derivation moved into new scenes (a plain scene, a scene
-    whose extraction failed) would otherwise stay searchable next to its replacements. Items
-    extracted only from it and triggers left without a target go with it (the
-    :mod:`tmem.store.cascade` rules), and so do its turns' ``context`` vectors, which mark
-    turns waiting in a plain scene, unless the same write gave a turn a new one
-    (``keep_context``).
-    """
-    emptied = [
-        scene_id
-        for scene_id in sorted(candidates)
-        if conn.execute(
-            "SELECT 1 FROM turns WHERE user_id = ? AND scene_id = ? LIMIT 1", (user_id, scene_id)
-        ).fetchone()
-        is None
-        and kind_of(conn, user_id, scene_id) == "scenes"
-    ]
-    if not emptied:
-        return 0
-    graph = load_graph(conn, user_id)
-    gone: set[str] = set()
-    for scene_id in emptied:
-        moved = [t for t in graph.sources.get(scene_id, ()) if t not in keep_context]
-        drop_context_vectors(conn, user_id, moved)
-        if scene_id not in gone:
-            plan = plan_deletion(graph, scene_id)
-            _apply_plan(conn, user_id, plan, at, detail=REPLACED)
-            gone.update(plan.memories)
-            graph = load_graph(conn, user_id)
-    compact_text_index(conn)
-    return len(emptied)
+def scene_has_turns(conn: sqlite3.Connection, user_id: str, scene_id: str) -> bool:
+    found = conn.execute(
+        "SELECT 1 FROM turns WHERE user_id = ? AND scene_id = ? LIMIT 1", (user_id, scene_id)
+    ).fetchone()
+    return found is not None
 
 
-def _apply_plan(
-    conn: sqlite3.Connection, user_id: str, plan: DeletionPlan, at: datetime, detail: str = ""
-) -> int:
-    removed = len(plan.memories) + len(plan.triggers)
-    for memory_id in plan.memories:
-        removed += _erase_memory(conn, user_id, memory_id, at, detail)
-    for owner, turns in plan.sources.items():
-        conn.execute(
-            "DELETE FROM memory_sources WHERE user_id = ? AND memory_id = ?", (user_id, owner)
-        )
-        conn.executemany(
-            "INSERT INTO memory_sources (user_id, memory_id, position, turn_id)"
-            " VALUES (?, ?, ?, ?)",
-            [(user_id, owner, i, turn) for i, turn in enumerate(turns)],
-        )
-    for item_id, scenes in plan.scenes_of.items():
-        set_scene_ids(conn, user_id, item_id, scenes)
-    removed += delete_triggers(conn, user_id, plan.triggers)
-    return removed
+def set_sources(
+    conn: sqlite3.Connection, user_id: str, memory_id: str, turn_ids: Sequence[str]
+) -> None:
+    conn.execute(
+        "DELETE FROM memory_sources WHERE user_id = ? AND memory_id = ?", (user_id, memory_id)
+    )
+    conn.executemany(
+        "INSERT INTO memory_sources (user_id, memory_id, position, turn_id) VALUES (?, ?, ?, ?)",
+        [(user_id, memory_id, i, turn) for i, turn in enumerate(turn_ids)],
+    )
 
 
-def _erase_memory(
+def erase_memory(
     conn: sqlite3.Connection, user_id: str, memory_id: str, at: datetime, detail: str = ""
 ) -> int:
     """Remove one memory's rows, edges, text and vectors; leave a history tombstone."""

@@ -21,7 +21,7 @@ from psycopg.pq import TransactionStatus
 from psycopg.types.datetime import TimestamptzLoader
 
 from tmem.errors import InputError, StoreError, TmemError
-from tmem.store.postgres_schema import TENANT_SETTING
+from tmem.store.postgres.schema import TENANT_SETTING
 from tmem.timestamps import EARLIEST, LATEST
 
 Connection = psycopg.Connection[tuple[Any, ...]]

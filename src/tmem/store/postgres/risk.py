@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from typing import cast
 
 from tmem.models import RiskFlag, RiskStatus
-from tmem.store.postgres_pool import Cursor
-from tmem.store.postgres_rows import Row, join_time, split_time
+from tmem.store.postgres.connection import Cursor
+from tmem.store.postgres.rows import Row, join_time, split_time
 from tmem.store.risk_codec import reasons_from_json, reasons_to_json
 
 _COLUMNS = "memory_id, version, status, reasons, at, at_offset, source, note"

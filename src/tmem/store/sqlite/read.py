@@ -9,27 +9,9 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
-from tmem.errors import InputError
 from tmem.models import KINDS, HistoryEntry, Kind, PersonaProfile, Record, Scene, Trigger, Turn
-from tmem.store import codec, sqlite_fts
-from tmem.store.base import SPACES, Scored, Vector
-from tmem.store.sqlite_rows import fetch_rows, in_chunks
-from tmem.store.vectors import VectorCache, VectorMatrix, top_k
-
-_SPACE_OWNERS: dict[str, str] = {
-    "turn": "turns",
-    "context": "turns",
-    "scene": "scenes",
-    "dialogue": "scenes",
-    "item": "items",
-    "entity": "triggers",
-    "bridge": "triggers",
-    "scene_trigger": "triggers",
-    "horizon": "triggers",
-}
-"""The table owning each vector space; a vector whose owner is gone is never returned."""
+from tmem.store import codec, plan
+from tmem.store.sqlite.rows import fetch_rows, in_chunks
 
 
 def records(
@@ -61,14 +43,10 @@ def get_many(conn: sqlite3.Connection, user_id: str, ids: Sequence[str]) -> dict
 def list_memories(
     conn: sqlite3.Connection, user_id: str, kind: Kind | None, include_superseded: bool
 ) -> list[Record]:
-    """Memories in time order; turns of equal time keep their sequence order."""
-    if kind is not None and kind not in KINDS:
-        raise InputError(f"unknown kind {kind!r}; expected one of {KINDS}")
-    result: list[Record] = []
-    for each in (kind,) if kind else KINDS:
-        where = "" if each != "item" or include_superseded else "status = 'active'"
-        result.extend(records(conn, user_id, each, where))
-    return result if kind == "turn" else codec.in_time_order(result)
+    """Memories in time order (:func:`tmem.store.plan.list_memories`)."""
+    return plan.list_memories(
+        lambda each, where: records(conn, user_id, each, where), kind, include_superseded
+    )
 
 
 def turns(conn: sqlite3.Connection, user_id: str, turn_ids: Sequence[str]) -> list[Turn]:
@@ -126,68 +104,20 @@ def history(conn: sqlite3.Connection, user_id: str, memory_id: str) -> list[Hist
     return [codec.history_from_dict(row) for row in rows]
 
 
+def next_seq(conn: sqlite3.Connection, user_id: str) -> int:
+    """The sequence number the user's next turn gets (0 for a new user)."""
+    row = conn.execute("SELECT next_seq FROM users WHERE user_id = ?", (user_id,)).fetchone()
+    return 0 if row is None else int(row[0])
+
+
+def users(conn: sqlite3.Connection) -> list[str]:
+    rows = conn.execute("SELECT user_id FROM users ORDER BY user_id").fetchall()
+    return [str(user_id) for (user_id,) in rows]
+
+
 def generation(conn: sqlite3.Connection, user_id: str) -> int | None:
     row = conn.execute("SELECT generation FROM users WHERE user_id = ?", (user_id,)).fetchone()
     return None if row is None else int(row[0])
-
-
-# --- search -------------------------------------------------------------------------------------
-def search_text(
-    conn: sqlite3.Connection, user_id: str, kind: Kind, query: str, limit: int
-) -> list[Scored]:
-    """BM25 over the user's active memories of ``kind`` (:mod:`tmem.store.sqlite_fts`).
-
-    FTS5's corpus statistics (document count, average length, term frequencies behind the
-    IDF) are not per user, so other users' text can shift scores, never results' membership.
-    """
-    if kind not in KINDS:
-        raise InputError(f"unknown kind {kind!r}; expected one of {KINDS}")
-    return sqlite_fts.search_text(conn, user_id, kind, query, limit)
-
-
-def check_query(space: str, query: Vector) -> Vector:
-    if space not in SPACES:
-        raise InputError(f"unknown vector space {space!r}; expected one of {SPACES}")
-    vector = np.asarray(query, dtype=np.float32)
-    if vector.ndim != 1 or not np.isfinite(vector).all():
-        raise InputError("a query vector must be one-dimensional and finite")
-    return vector
-
-
-def vector_matrix(
-    conn: sqlite3.Connection, cache: VectorCache, user_id: str, space: str, dim: int
-) -> VectorMatrix | None:
-    """The user's searchable vectors in ``space``, from the cache while the generation holds."""
-    current = generation(conn, user_id)
-    if current is None:
-        return None
-    cached = cache.get(user_id, space, dim, current)
-    if cached is not None:
-        return cached
-    owner_table = _SPACE_OWNERS[space]
-    active = " AND o.status = 'active'" if owner_table == "items" else ""
-    rows = conn.execute(
-        "SELECT v.owner_id, v.vector FROM vectors v WHERE v.user_id = ? AND v.space = ?"
-        f" AND EXISTS (SELECT 1 FROM {owner_table} o WHERE o.user_id = v.user_id"
-        f" AND o.id = v.owner_id{active}) ORDER BY v.owner_id",
-        (user_id, space),
-    ).fetchall()
-    matrix = VectorMatrix.from_blobs(current, [(str(o), bytes(b)) for o, b in rows], dim)
-    cache.put(user_id, space, dim, matrix)
-    return matrix
-
-
-def search_vectors(
-    conn: sqlite3.Connection,
-    cache: VectorCache,
-    user_id: str,
-    space: str,
-    query: Vector,
-    limit: int,
-) -> list[Scored]:
-    vector = check_query(space, query)
-    matrix = vector_matrix(conn, cache, user_id, space, vector.shape[0])
-    return [] if matrix is None else top_k(matrix, vector, limit)
 
 
 # --- what a write was planned on (see tmem.store.conflict) ------------------------------------

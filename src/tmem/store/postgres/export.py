@@ -14,9 +14,9 @@ from tmem.errors import InputError
 from tmem.store import codec
 from tmem.store.base import VectorRow
 from tmem.store.codec import Row
-from tmem.store.postgres_pool import Cursor
-from tmem.store.postgres_read import all_triggers, history, personas
-from tmem.store.postgres_rows import (
+from tmem.store.postgres.connection import Cursor
+from tmem.store.postgres.read import all_triggers, history, personas
+from tmem.store.postgres.rows import (
     ITEM_COLUMNS,
     SCENE_COLUMNS,
     TURN_COLUMNS,
@@ -26,8 +26,8 @@ from tmem.store.postgres_rows import (
     turn_from_row,
     vector_from_text,
 )
-from tmem.store.postgres_schema import VECTOR_TABLE
-from tmem.store.postgres_write import put_memory, put_persona, put_trigger, put_turn, put_vectors
+from tmem.store.postgres.schema import VECTOR_TABLE
+from tmem.store.postgres.write import put_memory, put_persona, put_trigger, put_turn, put_vectors
 
 
 def export_rows(cursor: Cursor, user_id: str, has_vectors: bool) -> list[Row]:

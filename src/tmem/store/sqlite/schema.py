@@ -1,0 +1,164 @@
+"""The SQLite schema: the named, ordered migrations (applied by :mod:`.migrate`).
+
+Every table carries ``user_id`` first in its primary key, so every index is scoped by user
+and a query without the user predicate has no index to use. Migrations are applied in one
+``BEGIN IMMEDIATE`` transaction: a crash leaves the old schema or the new one, never half.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+_INITIAL: tuple[str, ...] = (
+    """CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)""",
+    """CREATE TABLE users (
+        user_id TEXT PRIMARY KEY,
+        generation INTEGER NOT NULL,
+        next_seq INTEGER NOT NULL DEFAULT 0
+    )""",
+    """CREATE TABLE turns (
+        user_id TEXT NOT NULL, id TEXT NOT NULL, seq INTEGER NOT NULL,
+        session_id TEXT NOT NULL, speaker TEXT NOT NULL, content TEXT NOT NULL,
+        timestamp TEXT NOT NULL, time_key INTEGER NOT NULL,
+        scene_id TEXT, pending INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (user_id, id)
+    )""",
+    """CREATE INDEX turns_by_seq ON turns (user_id, seq, id)""",
+    """CREATE INDEX turns_pending ON turns (user_id, seq) WHERE pending = 1""",
+    """CREATE TABLE scenes (
+        user_id TEXT NOT NULL, id TEXT NOT NULL, title TEXT NOT NULL,
+        summary TEXT NOT NULL, narrative TEXT NOT NULL,
+        timestamp TEXT NOT NULL, time_key INTEGER NOT NULL,
+        session_ids TEXT NOT NULL, participants TEXT NOT NULL,
+        provenance TEXT NOT NULL, version INTEGER NOT NULL,
+        PRIMARY KEY (user_id, id)
+    )""",
+    """CREATE INDEX scenes_by_time ON scenes (user_id, time_key, id)""",
+    """CREATE TABLE items (
+        user_id TEXT NOT NULL, id TEXT NOT NULL, content TEXT NOT NULL,
+        timestamp TEXT NOT NULL, time_key INTEGER NOT NULL, scene_ids TEXT NOT NULL,
+        temporal TEXT NOT NULL, spatial TEXT NOT NULL,
+        keywords TEXT NOT NULL, query_patterns TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('active', 'superseded')),
+        superseded_by TEXT, provenance TEXT NOT NULL, version INTEGER NOT NULL,
+        PRIMARY KEY (user_id, id)
+    )""",
+    """CREATE INDEX items_by_time ON items (user_id, time_key, id)""",
+    """CREATE TABLE memory_sources (
+        user_id TEXT NOT NULL, memory_id TEXT NOT NULL, position INTEGER NOT NULL,
+        turn_id TEXT NOT NULL,
+        PRIMARY KEY (user_id, memory_id, position)
+    )""",
+    """CREATE INDEX memory_sources_by_turn ON memory_sources (user_id, turn_id)""",
+    """CREATE TABLE triggers (
+        user_id TEXT NOT NULL, id TEXT NOT NULL, family TEXT NOT NULL,
+        text TEXT NOT NULL, facet TEXT NOT NULL, provenance TEXT NOT NULL,
+        PRIMARY KEY (user_id, id)
+    )""",
+    """CREATE TABLE trigger_targets (
+        user_id TEXT NOT NULL, trigger_id TEXT NOT NULL, position INTEGER NOT NULL,
+        memory_id TEXT NOT NULL, confidence REAL NOT NULL,
+        PRIMARY KEY (user_id, trigger_id, position),
+        FOREIGN KEY (user_id, trigger_id) REFERENCES triggers (user_id, id) ON DELETE CASCADE
+    )""",
+    """CREATE INDEX trigger_targets_by_memory ON trigger_targets (user_id, memory_id)""",
+    """CREATE TABLE vectors (
+        user_id TEXT NOT NULL, space TEXT NOT NULL, owner_id TEXT NOT NULL,
+        dim INTEGER NOT NULL, vector BLOB NOT NULL,
+        PRIMARY KEY (user_id, space, owner_id)
+    )""",
+    """CREATE INDEX vectors_by_owner ON vectors (user_id, owner_id)""",
+    """CREATE TABLE fts_docs (
+        doc INTEGER PRIMARY KEY, user_id TEXT NOT NULL, owner_id TEXT NOT NULL,
+        UNIQUE (user_id, owner_id)
+    )""",
+    """CREATE VIRTUAL TABLE fts USING fts5(
+        body, user_id UNINDEXED, kind UNINDEXED, owner_id UNINDEXED,
+        tokenize = 'porter unicode61'
+    )""",
+    """CREATE TABLE history (
+        user_id TEXT NOT NULL, memory_id TEXT NOT NULL, version INTEGER NOT NULL,
+        event TEXT NOT NULL, text TEXT NOT NULL, at TEXT NOT NULL, detail TEXT NOT NULL,
+        PRIMARY KEY (user_id, memory_id, version)
+    )""",
+    """CREATE TABLE personas (
+        user_id TEXT NOT NULL, speaker TEXT NOT NULL,
+        identity TEXT NOT NULL, preferences TEXT NOT NULL, traits TEXT NOT NULL,
+        relations TEXT NOT NULL, updated_at TEXT,
+        PRIMARY KEY (user_id, speaker)
+    )""",
+)
+
+# Times are UTC ISO 8601 with microseconds (``service_time``), so text order is time order.
+_SERVICE: tuple[str, ...] = (
+    """CREATE TABLE jobs (
+        user_id TEXT NOT NULL, id TEXT NOT NULL, seq INTEGER NOT NULL,
+        kind TEXT NOT NULL, payload TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'done', 'failed')),
+        attempts INTEGER NOT NULL DEFAULT 0, run_at TEXT NOT NULL,
+        created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+        worker_id TEXT, lease_until TEXT, result TEXT, error TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (user_id, id)
+    )""",
+    """CREATE UNIQUE INDEX jobs_by_id ON jobs (id)""",
+    """CREATE UNIQUE INDEX jobs_by_seq ON jobs (seq)""",
+    """CREATE INDEX jobs_due ON jobs (run_at, seq) WHERE status IN ('queued', 'running')""",
+    # Keys belong to a tenant, not a user: the service looks one up before it knows either.
+    """CREATE TABLE api_keys (
+        id TEXT PRIMARY KEY, tenant TEXT NOT NULL, hash TEXT NOT NULL UNIQUE,
+        created_at TEXT NOT NULL, revoked_at TEXT, label TEXT NOT NULL DEFAULT ''
+    )""",
+    """CREATE INDEX api_keys_by_tenant ON api_keys (tenant, created_at)""",
+    """CREATE TABLE idempotency (
+        tenant TEXT NOT NULL, key TEXT NOT NULL, request_hash TEXT NOT NULL,
+        status INTEGER NOT NULL, response TEXT NOT NULL, created_at TEXT NOT NULL,
+        PRIMARY KEY (tenant, key)
+    )""",
+)
+
+# BM25 filtered by an UNINDEXED user column walks every user's postings for each query word;
+# an indexed scope token (one per user and kind) lets FTS5 intersect with the user's rows
+# instead (docs/scaling.md). The rebuild keeps every rowid, so fts_docs stays valid.
+_FTS_SCOPE: tuple[str, ...] = (
+    """CREATE VIRTUAL TABLE fts_scoped USING fts5(
+        body, scope, user_id UNINDEXED, kind UNINDEXED, owner_id UNINDEXED,
+        tokenize = 'porter unicode61'
+    )""",
+    """INSERT INTO fts_scoped (rowid, body, scope, user_id, kind, owner_id)
+        SELECT rowid, body, 'u' || hex(user_id) || 'x' || kind, user_id, kind, owner_id FROM fts""",
+    """DROP TABLE fts""",
+    """ALTER TABLE fts_scoped RENAME TO fts""",
+    """CREATE VIRTUAL TABLE fts_terms USING fts5vocab(fts, row)""",
+)
+
+# Persona entries name the turns they rest on, so forgetting a turn can remove them.
+_PERSONA_SOURCES: tuple[str, ...] = (
+    """ALTER TABLE personas ADD COLUMN sources TEXT NOT NULL DEFAULT '[]'""",
+)
+
+# Injection flags (issue 20): an append-only log per memory; the newest version is current.
+_RISK_FLAGS: tuple[str, ...] = (
+    """CREATE TABLE risk_flags (
+        user_id TEXT NOT NULL, memory_id TEXT NOT NULL, version INTEGER NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('flagged', 'confirmed', 'cleared')),
+        reasons TEXT NOT NULL, at TEXT NOT NULL, source TEXT NOT NULL, note TEXT NOT NULL,
+        PRIMARY KEY (user_id, memory_id, version)
+    )""",
+)
+
+MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("0001_initial", _INITIAL),
+    ("0002_service", _SERVICE),
+    ("0003_fts_scope", _FTS_SCOPE),
+    ("0004_persona_sources", _PERSONA_SOURCES),
+    ("0005_risk_flags", _RISK_FLAGS),
+)
+"""Named migrations in order; the schema version is how many have been applied.
+
+Append only: a released migration is never edited, since stores in the field already ran it.
+"""
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+FTS5_SECURE_DELETE = sqlite3.sqlite_version_info >= (3, 44, 0)
+"""FTS5's ``secure-delete`` option exists from SQLite 3.44; older builds compact instead."""
