@@ -33,11 +33,13 @@ from tmem.models import (
     RiskStatus,
     Scene,
     Turn,
+    is_plain_scene,
 )
 from tmem.rerank.base import Reranker
 from tmem.retrieve.search import Searcher
 from tmem.safety import DETECTOR_ID
 from tmem.safety.flags import assess_record, derived_flags, flagged_turn_ids, turn_flags
+from tmem.spaces import ITEM, SCENE, TURN
 from tmem.store.base import Store, WriteBatch
 
 REVIEW_VERDICTS: dict[str, RiskStatus] = {"confirm": "confirmed", "clear": "cleared"}
@@ -309,7 +311,7 @@ class Memory:
         derived = [
             r
             for r in records
-            if isinstance(r, Item) or (isinstance(r, Scene) and r.provenance.method != "heuristic")
+            if isinstance(r, Item) or (isinstance(r, Scene) and not is_plain_scene(r))
         ]
         now = self.clock.now()
         found = turn_flags(turns, now) + derived_flags(
@@ -360,12 +362,12 @@ class Memory:
 def _vector_texts(record: Record, content: str) -> builtins.list[tuple[str, str, str]]:
     """The vectors to recompute when a memory's text becomes ``content``."""
     if isinstance(record, Turn):
-        return [(record.id, "turn", f"{record.speaker}: {content}")]
+        return [(record.id, TURN.name, f"{record.speaker}: {content}")]
     if isinstance(record, Scene):
         updated = Scene(**{**_fields(record), "narrative": content})
-        return [(record.id, "scene", scene_text(updated))]
+        return [(record.id, SCENE.name, scene_text(updated))]
     updated_item = Item(**{**_fields(record), "content": content})
-    return [(record.id, "item", item_text(updated_item))]
+    return [(record.id, ITEM.name, item_text(updated_item))]
 
 
 def _fields(record: Scene | Item) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from typing import Any, TextIO
 from tmem.cli.settings import describe_mode
 from tmem.config import Config
 from tmem.memory import Memory
-from tmem.models import Hit
+from tmem.models import FAMILIES, Hit
 
 SHOWN = 3
 SCRIPTED_NOTE = "replies scripted to show the mechanism, not a model's output"
@@ -99,7 +99,7 @@ def _trigger_labels(hit: Hit) -> list[str]:
     return [label for label in hit.reached_by if label.split(":")[0] in _FAMILIES]
 
 
-_FAMILIES = frozenset({"entity", "bridge", "scene", "horizon"})
+_FAMILIES = frozenset(FAMILIES)
 
 
 def _print_hit(mem: Memory, query: str, user: str, rank: int, hit: Hit, out: TextIO) -> None:

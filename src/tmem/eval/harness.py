@@ -40,6 +40,7 @@ from tmem.eval.systems import (
 )
 from tmem.llm.base import LLM
 from tmem.models import Usage
+from tmem.spaces import BM25
 
 Mode = Literal["retrieval", "qa"]
 SEARCH_LIMIT = 50
@@ -239,7 +240,7 @@ def build_system(
         finally:
             memory.close()
     elif name in BASELINES:
-        dense = name != "bm25"
+        dense = name != BM25
         vectors = harness.turn_vectors(user_id, messages) if dense else None
         yield BaselineSystem(
             name, build_turn_index(messages, harness.embedder, vectors, dense=dense), harness.llm

@@ -25,6 +25,7 @@ from tmem.llm.base import LLM
 from tmem.llm.prompts import extract as extract_prompt
 from tmem.models import Failure, Item, PersonaProfile, Provenance, Scene, Trigger, Turn, Usage
 from tmem.persona import merge_deltas
+from tmem.spaces import ITEM_TRIGGER_FAMILIES
 from tmem.store.base import Supersession
 from tmem.triggers import (
     SceneTriggerPolicy,
@@ -136,7 +137,7 @@ def item_triggers(
     )
     groups = keep_confident(group_drafts(drafts, config.merge_ratio), config.edge_confidence)
     candidates = group_triggers(groups, user_id=user_id, new_id=new_id, provenance=provenance)
-    old = [t for t in existing if t.family in ("entity", "bridge")]
+    old = [t for t in existing if t.family in ITEM_TRIGGER_FAMILIES]
     before = set(old)
     merged = merge_triggers([*old, *candidates], config.merge_ratio)
     return [t for t in merged if t not in before], rejected
