@@ -13,7 +13,6 @@ from tmem.clock import Clock, SystemClock
 from tmem.config import Config
 from tmem.embed.base import Embedder
 from tmem.errors import InputError, LLMUnavailableError, NotFoundError
-from tmem.ingest.normalize import check_user_id
 from tmem.ingest.pipeline import Ingestor, Progress
 from tmem.ingest.vectors import embed_rows, item_text, scene_text, waiting_vectors
 from tmem.llm.base import LLM
@@ -41,6 +40,7 @@ from tmem.safety import DETECTOR_ID
 from tmem.safety.flags import assess_record, derived_flags, flagged_turn_ids, turn_flags
 from tmem.spaces import ITEM, SCENE, TURN
 from tmem.store.base import Store, WriteBatch
+from tmem.validate import check_limit, check_user_id
 
 REVIEW_VERDICTS: dict[str, RiskStatus] = {"confirm": "confirmed", "clear": "cleared"}
 
@@ -220,8 +220,7 @@ class Memory:
         check_user_id(user_id)
         if not isinstance(query, str):
             raise InputError("query must be a string")
-        if not isinstance(limit, int) or not 1 <= limit <= 1000:
-            raise InputError("limit must be an integer between 1 and 1000")
+        check_limit(limit)
         return self._searcher.search(query, user_id, limit)
 
     def answer(self, question: str, user_id: str, *, include_flagged: bool = False) -> Answer:

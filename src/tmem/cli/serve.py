@@ -286,8 +286,8 @@ def mcp(ctx: click.Context, user_id: str, derive: str, batch_turns: int) -> None
         raise click.ClickException(
             "tmem mcp needs the mcp extra: pip install 'tmem[mcp]'"
         ) from None
-    from tmem.ids import check_id
     from tmem.memory import Memory
+    from tmem.validate import check_id
 
     # stdout carries the protocol: logs go to stderr, warnings only.
     _logging("warning")

@@ -18,7 +18,7 @@ from tmem.config import Config
 from tmem.embed.base import Embedder
 from tmem.errors import WriteConflictError
 from tmem.ingest.llm_free import context_text, group_turns
-from tmem.ingest.normalize import check_user_id, to_messages
+from tmem.ingest.normalize import to_messages
 from tmem.ingest.replan import derivation_basis, replanned, whole_plain_scenes
 from tmem.ingest.vectors import derived_vectors, embed_rows
 from tmem.llm.base import LLM
@@ -38,6 +38,7 @@ from tmem.models import (
 from tmem.safety.flags import derived_flags, flagged_turn_ids, turn_flags
 from tmem.spaces import CONTEXT, ITEM, TURN
 from tmem.store.base import Basis, Store, VectorRow, WriteBatch
+from tmem.validate import check_user_id
 
 Progress = Callable[[int, int], None]
 """Called with (steps done, steps planned) while a long ingest runs. A step is one embedded text
