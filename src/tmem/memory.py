@@ -16,7 +16,6 @@ from tmem.embed.base import Embedder
 from tmem.embed.factory import build_embedder
 from tmem.embed.verify import default_model_dir
 from tmem.errors import InputError, LLMUnavailableError, NotFoundError
-from tmem.ingest.normalize import check_user_id
 from tmem.ingest.pipeline import Ingestor, Progress
 from tmem.ingest.vectors import embed_rows, item_text, scene_text, waiting_vectors
 from tmem.llm.base import LLM
@@ -37,13 +36,16 @@ from tmem.models import (
     RiskStatus,
     Scene,
     Turn,
+    is_plain_scene,
 )
 from tmem.rerank.base import Reranker
 from tmem.retrieve.search import Searcher
 from tmem.safety import DETECTOR_ID
 from tmem.safety.flags import assess_record, derived_flags, flagged_turn_ids, turn_flags
+from tmem.spaces import ITEM, SCENE, TURN
 from tmem.store.base import Store, WriteBatch
 from tmem.store.factory import open_store
+from tmem.validate import check_limit, check_user_id
 
 REVIEW_VERDICTS: dict[str, RiskStatus] = {"confirm": "confirmed", "clear": "cleared"}
 
@@ -218,8 +220,7 @@ class Memory:
         check_user_id(user_id)
         if not isinstance(query, str):
             raise InputError("query must be a string")
-        if not isinstance(limit, int) or not 1 <= limit <= 1000:
-            raise InputError("limit must be an integer between 1 and 1000")
+        check_limit(limit)
         return self._searcher.search(query, user_id, limit)
 
     def answer(self, question: str, user_id: str, *, include_flagged: bool = False) -> Answer:
@@ -309,7 +310,7 @@ class Memory:
         derived = [
             r
             for r in records
-            if isinstance(r, Item) or (isinstance(r, Scene) and r.provenance.method != "heuristic")
+            if isinstance(r, Item) or (isinstance(r, Scene) and not is_plain_scene(r))
         ]
         now = self.clock.now()
         found = turn_flags(turns, now) + derived_flags(
@@ -360,12 +361,12 @@ class Memory:
 def _vector_texts(record: Record, content: str) -> builtins.list[tuple[str, str, str]]:
     """The vectors to recompute when a memory's text becomes ``content``."""
     if isinstance(record, Turn):
-        return [(record.id, "turn", f"{record.speaker}: {content}")]
+        return [(record.id, TURN.name, f"{record.speaker}: {content}")]
     if isinstance(record, Scene):
         updated = Scene(**{**_fields(record), "narrative": content})
-        return [(record.id, "scene", scene_text(updated))]
+        return [(record.id, SCENE.name, scene_text(updated))]
     updated_item = Item(**{**_fields(record), "content": content})
-    return [(record.id, "item", item_text(updated_item))]
+    return [(record.id, ITEM.name, item_text(updated_item))]
 
 
 def _fields(record: Scene | Item) -> dict[str, Any]:

@@ -101,6 +101,18 @@ class Scene:
         return self.narrative or self.summary or self.title
 
 
+def is_plain_scene(record: object) -> bool:
+    """A scene grouped without a model (:data:`HEURISTIC` provenance): never evidence.
+
+    "Waiting to be derived" shows in three places, written together: the stored turn's
+    ``pending`` flag (what ``reindex`` derives; kept by the store), the plain scene that holds
+    the turn until a model derives a real one (this predicate), and the turn's ``context``
+    vector, embedded from the plain grouping (kept for life; recomputed by
+    :func:`tmem.ingest.vectors.waiting_vectors` when a deletion sends turns back to waiting).
+    """
+    return isinstance(record, Scene) and record.provenance.method == HEURISTIC.method
+
+
 @dataclass(frozen=True)
 class Item:
     """A single fact anchored to the scene(s) it came from.

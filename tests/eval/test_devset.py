@@ -17,8 +17,8 @@ from tmem.eval.plus import (
     parse_time_gap,
     select_split,
 )
-from tmem.eval.stopwords import STOP_WORDS
 from tmem.porter import stem
+from tmem.text import BASELINE_STOP_WORDS as STOP_WORDS
 
 DEVSET = Path(__file__).resolve().parents[2] / "benchmarks" / "devset" / "associative-dev.json"
 ITEMS = load_plus(DEVSET)

@@ -12,7 +12,7 @@ from typing import Any
 
 from tmem.chatlog.model import ChatSession
 from tmem.errors import InputError
-from tmem.ingest.normalize import parse_timestamp
+from tmem.validate import parse_timestamp
 
 _LINE = re.compile(
     r"^(?:\[(?P<stamp>[^\]]+)\]\s*)?(?P<name>[^\s:\[][^:]{0,59}?):\s+(?P<text>\S.*)$"

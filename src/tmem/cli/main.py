@@ -23,6 +23,7 @@ from tmem.memory import Memory
 from tmem.models import KINDS, Hit
 from tmem.serialize import to_dict
 from tmem.store.factory import is_postgres_url
+from tmem.validate import MAX_LIMIT
 
 
 class State:
@@ -151,7 +152,7 @@ def add(state: State, user_id: str, session_id: str | None, derive: bool, file: 
 @cli.command()
 @common_options
 @user_option
-@click.option("--limit", "-n", default=10, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--limit", "-n", default=10, show_default=True, type=click.IntRange(1, MAX_LIMIT))
 @click.argument("query")
 @pass_state
 def search(state: State, user_id: str, limit: int, query: str) -> None:

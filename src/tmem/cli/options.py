@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 import click
 
 from tmem.errors import TmemError
-from tmem.ids import check_id
+from tmem.validate import check_id
 
 F = TypeVar("F", bound=Callable[..., Any])
 

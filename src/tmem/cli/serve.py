@@ -17,7 +17,6 @@ import click
 
 from tmem.config import Config
 from tmem.errors import ConfigError, TmemError
-from tmem.ids import check_id
 from tmem.memory import Memory
 from tmem.server.settings import (
     DEFAULT_AUTH_FAILURE_BURST,
@@ -31,6 +30,7 @@ from tmem.server.settings import (
     ServiceSettings,
 )
 from tmem.store.factory import open_store
+from tmem.validate import check_id
 
 logger = logging.getLogger("tmem.server")
 

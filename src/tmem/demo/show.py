@@ -17,7 +17,8 @@ from typing import Any, TextIO
 from tmem.cli.settings import describe_mode
 from tmem.config import Config
 from tmem.memory import Memory
-from tmem.models import Hit
+from tmem.models import FAMILIES, Hit
+from tmem.validate import MAX_LIMIT
 
 SHOWN = 3
 SCRIPTED_NOTE = "replies scripted to show the mechanism, not a model's output"
@@ -71,7 +72,7 @@ def _ingest(mem: Memory, data: dict[str, Any], out: TextIO) -> None:
 
 
 def _show(mem: Memory, user: str, query: str, expect: str, out: TextIO) -> None:
-    hits = mem.search(query, user, limit=1000)
+    hits = mem.search(query, user, limit=MAX_LIMIT)
     print(f"\nsearch: {query}", file=out)
     for rank, hit in enumerate(hits[:SHOWN], start=1):
         _print_hit(mem, query, user, rank, hit, out)
@@ -99,7 +100,7 @@ def _trigger_labels(hit: Hit) -> list[str]:
     return [label for label in hit.reached_by if label.split(":")[0] in _FAMILIES]
 
 
-_FAMILIES = frozenset({"entity", "bridge", "scene", "horizon"})
+_FAMILIES = frozenset(FAMILIES)
 
 
 def _print_hit(mem: Memory, query: str, user: str, rank: int, hit: Hit, out: TextIO) -> None:

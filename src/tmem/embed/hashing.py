@@ -9,7 +9,6 @@ have cosine 1. It knows nothing of meaning: paraphrases score 0.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Sequence
 from functools import lru_cache
 
@@ -17,22 +16,11 @@ import numpy as np
 import numpy.typing as npt
 
 from tmem.errors import ConfigError
+from tmem.text import HASHING_STOP_WORDS
+from tmem.text import content_words as _content_words
 
-_WORD = re.compile(r"[^\W_]+")
-
-_STOP_WORDS_TEXT = """
-    a about above after again against all am an and any are aren as at be because been before
-    being below between both but by can cannot could couldn d did didn do does doesn doing don
-    down during each few for from further had hadn has hasn have haven having he her here hers
-    herself him himself his how i if in into is isn it its itself just ll m ma me might mightn
-    more most must mustn my myself needn no nor not now o of off on once only or other our ours
-    ourselves out over own re s same shall shan she should shouldn so some such t than that the
-    their theirs them themselves then there these they this those through to too under until up
-    ve very was wasn we were weren what when where which while who whom why will with won would
-    wouldn y you your yours yourself yourselves
-"""
-STOP_WORDS = frozenset(_STOP_WORDS_TEXT.split())
-"""English function words that carry no topic (after NLTK's list; contractions split)."""
+STOP_WORDS = HASHING_STOP_WORDS
+"""The stop-words dropped before hashing (:data:`tmem.text.HASHING_STOP_WORDS`)."""
 
 
 class HashEmbedder:
@@ -81,7 +69,7 @@ class HashEmbedder:
 
 def content_words(text: str) -> list[str]:
     """Lowercased letter/digit runs of ``text`` that are not stop-words, in order."""
-    return [word for word in _WORD.findall(text.lower()) if word not in STOP_WORDS]
+    return _content_words(text, HASHING_STOP_WORDS)
 
 
 @lru_cache(maxsize=65536)

@@ -6,13 +6,12 @@ metrics treat them exactly like tmem's LLM-free results.
 
 BM25 is Okapi BM25 (k1 = 1.5, b = 0.75) with the Lucene-style idf ``ln(1 + (N - n + 0.5) /
 (n + 0.5))``, which stays positive for common terms. Tokens are lowercase ``[a-z0-9]+`` runs
-minus :data:`tmem.eval.stopwords.STOP_WORDS`, without stemming.
+minus :data:`tmem.text.BASELINE_STOP_WORDS`, without stemming (:data:`tmem.text.ASCII_WORD`).
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,23 +19,22 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from tmem import spaces
 from tmem.embed.base import Embedder
 from tmem.errors import EvalError
 from tmem.eval.locomo import Message
-from tmem.eval.stopwords import STOP_WORDS
 from tmem.models import Hit
+from tmem.text import ASCII_WORD, BASELINE_STOP_WORDS, content_words
 
-BASELINES: tuple[str, ...] = ("bm25", "dense", "hybrid")
+BASELINES: tuple[str, ...] = (spaces.BM25, spaces.DENSE, spaces.HYBRID)
 RRF_K = 60
 BM25_K1 = 1.5
 BM25_B = 0.75
 
-_WORD = re.compile(r"[a-z0-9]+")
-
 
 def tokenize(text: str) -> list[str]:
     """Lowercase alphanumeric runs without stop-words."""
-    return [word for word in _WORD.findall(text.lower()) if word not in STOP_WORDS]
+    return content_words(text, BASELINE_STOP_WORDS, ASCII_WORD)
 
 
 @dataclass(frozen=True)
@@ -106,11 +104,11 @@ class TurnIndex:
 
     def search(self, system: str, query: str, limit: int = 50) -> list[Hit]:
         """Run baseline ``system`` (one of :data:`BASELINES`)."""
-        if system == "bm25":
-            return self._hits(self._bm25_ranking(query, limit), "bm25")
-        if system == "dense":
-            return self._hits(self._dense_ranking(query, limit), "dense")
-        if system == "hybrid":
+        if system == spaces.BM25:
+            return self._hits(self._bm25_ranking(query, limit), spaces.BM25)
+        if system == spaces.DENSE:
+            return self._hits(self._dense_ranking(query, limit), spaces.DENSE)
+        if system == spaces.HYBRID:
             return self._hybrid(query, limit)
         raise EvalError(f"unknown baseline {system!r}; choose from {', '.join(BASELINES)}")
 
@@ -129,7 +127,7 @@ class TurnIndex:
     def _hybrid(self, query: str, limit: int) -> list[Hit]:
         lexical = [i for i, _ in self._bm25_ranking(query, limit)]
         dense = [i for i, _ in self._dense_ranking(query, limit)]
-        return self._hits(rrf([lexical, dense])[:limit], "hybrid")
+        return self._hits(rrf([lexical, dense])[:limit], spaces.HYBRID)
 
     def _hits(self, ranking: Sequence[tuple[int, float]], route: str) -> list[Hit]:
         return [turn_hit(self.messages[i], score, route) for i, score in ranking]

@@ -47,6 +47,7 @@ from tmem.llm.base import LLM
 from tmem.llm.cache import CachedLLM
 from tmem.llm.factory import build_llm
 from tmem.models import Usage
+from tmem.spaces import BM25
 
 Mode = Literal["retrieval", "qa"]
 SEARCH_LIMIT = 50
@@ -242,7 +243,7 @@ def build_system(
         finally:
             memory.close()
     elif name in BASELINES:
-        dense = name != "bm25"
+        dense = name != BM25
         vectors = harness.turn_vectors(user_id, messages) if dense else None
         yield BaselineSystem(
             name, build_turn_index(messages, harness.embedder, vectors, dense=dense), harness.llm

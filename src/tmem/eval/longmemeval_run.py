@@ -49,8 +49,9 @@ from tmem.eval.metrics import HitLike, expand_to_turns
 from tmem.eval.report import source_state, write_report
 from tmem.eval.systems import RETRIEVING, SYSTEMS, MemoryFactory, System
 from tmem.llm.base import LLM
+from tmem.validate import MAX_LIMIT
 
-SEARCH_LIMIT = 1000
+SEARCH_LIMIT = MAX_LIMIT
 """Hits asked of every system (the most :meth:`tmem.Memory.search` returns): session-level
 metrics grow the turn cut-off until it spans ``k`` sessions, so they need a long ranking."""
 

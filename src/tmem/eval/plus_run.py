@@ -32,6 +32,7 @@ from tmem.eval.systems import (
     TmemSystem,
     ingest_sessions,
 )
+from tmem.spaces import BM25
 
 
 def run_plus_system(
@@ -107,7 +108,7 @@ def _baseline(
 ) -> BaselineSystem:
     messages = _messages(base)
     stitched = [*messages, *item.cue_messages]
-    if name == "bm25":
+    if name == BM25:
         index = build_turn_index(stitched, harness.embedder, dense=False)
         return BaselineSystem(name, index, harness.llm)
     cue_vectors = embed_texts(harness.embedder, turn_texts(item.cue_messages))

@@ -1,55 +1,38 @@
 """Turn caller input into validated :class:`~tmem.models.Message` objects, all or nothing.
 
 Validation happens before anything is written, so a bad message in a batch loses nothing and
-writes nothing. Pure functions: no store, no clock.
+writes nothing. Pure functions: no store, no clock. Limits, ids, user ids and timestamps are
+checked by :mod:`tmem.validate` (re-exported here under their old names).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from tmem import timestamps
 from tmem.errors import InputError
-from tmem.ids import MAX_ID_CHARS, check_id
 from tmem.models import Message
+from tmem.validate import (
+    MAX_CONTENT_CHARS,
+    MAX_SPEAKER_CHARS,
+    MAX_STORE_USER_CHARS,
+    check_id,
+    check_user_id,
+    parse_timestamp,
+)
 
-MAX_CONTENT_CHARS = 100_000
-MAX_STORE_USER_CHARS = MAX_ID_CHARS + 1 + 64
-"""A store user id: a caller's id of up to 200 characters, or the REST service's
-``tenant/user_id`` (tenant names have at most 64 characters)."""
-MAX_SPEAKER_CHARS = 200
+__all__ = [
+    "MAX_CONTENT_CHARS",
+    "MAX_SPEAKER_CHARS",
+    "MAX_STORE_USER_CHARS",
+    "check_user_id",
+    "parse_timestamp",
+    "to_message",
+    "to_messages",
+]
+
 _ALLOWED_KEYS = frozenset({"speaker", "content", "timestamp", "id", "role"})
-_USER_ID_RE = re.compile(rf"^[^\x00-\x1f\x7f]{{1,{MAX_STORE_USER_CHARS}}}$")
-
-
-def parse_timestamp(value: str | datetime) -> datetime:
-    """Parse an ISO 8601 timestamp; a value without a zone is taken as UTC.
-
-    Accepts a trailing ``Z`` and a space instead of ``T``. Returns an aware datetime whose UTC
-    instant lies within years 1..9999 (see :mod:`tmem.timestamps`).
-
-    Raises:
-        InputError: the value is not an ISO 8601 date or date-time, contains control
-            characters, or lies outside the accepted range.
-    """
-    return timestamps.parse(value)
-
-
-def check_user_id(user_id: object) -> str:
-    """Return ``user_id`` if it can name a stored user, else raise :class:`InputError`.
-
-    Lenient, so users stored before the id grammar stay reachable; the interfaces that
-    create users (REST, CLI, MCP) also apply :func:`tmem.ids.check_id`.
-    """
-    if not isinstance(user_id, str) or not _USER_ID_RE.match(user_id) or not user_id.strip():
-        raise InputError(
-            f"user_id must be a non-empty string of at most {MAX_STORE_USER_CHARS}"
-            " characters without control characters"
-        )
-    return user_id
 
 
 def to_message(raw: Message | Mapping[str, Any], index: int = 0) -> Message:

@@ -18,11 +18,12 @@ from tmem.config import Config
 from tmem.embed.base import Embedder
 from tmem.errors import LLMUnavailableError, WriteConflictError
 from tmem.ingest.llm_free import context_text, group_turns
-from tmem.ingest.normalize import check_user_id, to_messages
+from tmem.ingest.normalize import to_messages
 from tmem.ingest.replan import derivation_basis, replanned, whole_plain_scenes
 from tmem.ingest.vectors import derived_vectors, embed_rows, merge_into_existing
 from tmem.llm.base import LLM
 from tmem.models import (
+    FAMILIES,
     Failure,
     IngestReport,
     Item,
@@ -32,9 +33,12 @@ from tmem.models import (
     Trigger,
     Turn,
     Usage,
+    is_plain_scene,
 )
 from tmem.safety.flags import derived_flags, flagged_turn_ids, turn_flags
+from tmem.spaces import CONTEXT, ITEM, TURN
 from tmem.store.base import Basis, Store, VectorRow, WriteBatch
+from tmem.validate import check_user_id
 
 Progress = Callable[[int, int], None]
 """Called with (steps done, steps planned) while a long ingest runs. A step is one embedded text
@@ -130,7 +134,7 @@ class Ingestor:
             return self._report(user_id, session, [])
         open_scene = self.store.last_scene(user_id)
         open_turns: list[Turn] = []
-        if open_scene is not None and open_scene.provenance.method == "heuristic":
+        if open_scene is not None and is_plain_scene(open_scene):
             open_turns = self.store.turns(user_id, open_scene.source_turns)
         else:
             open_scene = None
@@ -142,12 +146,12 @@ class Ingestor:
             new_id=new_id,
         )
         fresh = {t.id for t in turns}
-        texts: list[tuple[str, str, str]] = [(t.id, "turn", t.text) for t in turns]
+        texts: list[tuple[str, str, str]] = [(t.id, TURN.name, t.text) for t in turns]
         for members in grouping.members:
             for i, turn in enumerate(members):
                 # The open scene's last turn gains a neighbour, so its context changes too.
                 if turn.id in fresh or i == len(open_turns) - 1:
-                    texts.append((turn.id, "context", context_text(members, i)))
+                    texts.append((turn.id, CONTEXT.name, context_text(members, i)))
         vectors = self._embed(texts, progress, memo)
         links = tuple(
             (t.id, s.id)
@@ -188,9 +192,9 @@ class Ingestor:
                 config=self.config.write,
                 new_id=new_id,
             )
-            texts = [(t.id, "turn", t.text) for t in turns]
+            texts = [(t.id, TURN.name, t.text) for t in turns]
             texts += [
-                (turn.id, "context", context_text(members, i))
+                (turn.id, CONTEXT.name, context_text(members, i))
                 for members in grouping.members
                 for i, turn in enumerate(members)
             ]
@@ -251,7 +255,7 @@ class Ingestor:
         from tmem.ingest.derive import derive
 
         open_scene = self.store.last_scene(user_id)
-        if open_scene is not None and open_scene.provenance.method == "heuristic":
+        if open_scene is not None and is_plain_scene(open_scene):
             open_scene = None
         open_turns = self.store.turns(user_id, open_scene.source_turns) if open_scene else []
         derivation = derive(
@@ -313,7 +317,7 @@ class Ingestor:
 
     def _related_items(self, user_id: str, text: str) -> list[Item]:
         vector = self.embedder.embed([text])[0]
-        hits = self.store.search_vectors(user_id, "item", vector, 10)
+        hits = self.store.search_vectors(user_id, ITEM.name, vector, 10)
         records = self.store.get_many(user_id, [h.id for h in hits])
         return [
             r for h in hits if isinstance(r := records.get(h.id), Item) and r.status == "active"
@@ -375,7 +379,7 @@ class Ingestor:
         pending = {t.id: t for t in self.store.pending_turns(user_id)}
         scenes = [s for s in self.store.list(user_id, "scene") if isinstance(s, Scene)]
         for scene in scenes:
-            if scene.provenance.method == "heuristic":
+            if is_plain_scene(scene):
                 for turn in self.store.turns(user_id, scene.source_turns):
                     pending.setdefault(turn.id, turn)
         if only is not None:
@@ -406,7 +410,7 @@ class Ingestor:
             turns=len(turns),
             scenes=len(scenes),
             items=len(items),
-            triggers={f: counts.get(f, 0) for f in ("entity", "bridge", "scene", "horizon")},
+            triggers={f: counts.get(f, 0) for f in FAMILIES},
             superseded=superseded,
             usage=usage or Usage(),
             failures=tuple(failures),

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from tmem.errors import WriteConflictError
-from tmem.models import Scene, Turn
+from tmem.models import Scene, Turn, is_plain_scene
 from tmem.store.base import Basis
 
 T = TypeVar("T")
@@ -60,7 +60,7 @@ def whole_plain_scenes(turn_ids: set[str], scenes: Sequence[Scene]) -> set[str]:
     """
     chosen = set(turn_ids)
     for scene in scenes:
-        if scene.provenance.method == "heuristic" and not chosen.isdisjoint(scene.source_turns):
+        if is_plain_scene(scene) and not chosen.isdisjoint(scene.source_turns):
             chosen.update(scene.source_turns)
     return chosen
 

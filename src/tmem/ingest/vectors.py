@@ -9,15 +9,10 @@ from rapidfuzz import fuzz
 
 from tmem.embed.base import Embedder
 from tmem.ingest.llm_free import context_text
-from tmem.models import HEURISTIC, Item, Scene, Trigger, Turn
+from tmem.models import Item, Scene, Trigger, Turn, is_plain_scene
+from tmem.spaces import CONTEXT, DIALOGUE, ITEM, ITEM_TRIGGER_FAMILIES, SCENE, trigger_space
 from tmem.store.base import Store, VectorRow
-
-TRIGGER_SPACE = {
-    "entity": "entity",
-    "bridge": "bridge",
-    "scene": "scene_trigger",
-    "horizon": "horizon",
-}
+from tmem.triggers.normalize import concept_norm
 
 
 def embed_rows(
@@ -72,14 +67,14 @@ def derived_vectors(
     """
     rows: list[tuple[str, str, str]] = []
     for scene in scenes:
-        if scene.provenance.method == HEURISTIC.method:
+        if is_plain_scene(scene):
             continue
         members = [turns[t] for t in scene.source_turns if t in turns]
-        rows.append((scene.id, "scene", scene_text(scene)))
+        rows.append((scene.id, SCENE.name, scene_text(scene)))
         dialogue = "\n".join(t.text for t in members)
-        rows.append((scene.id, "dialogue", dialogue or scene.narrative))
-    rows.extend((item.id, "item", item_text(item)) for item in items)
-    rows.extend((t.id, TRIGGER_SPACE[t.family], t.text) for t in triggers)
+        rows.append((scene.id, DIALOGUE.name, dialogue or scene.narrative))
+    rows.extend((item.id, ITEM.name, item_text(item)) for item in items)
+    rows.extend((t.id, trigger_space(t.family), t.text) for t in triggers)
     return embed_rows(embedder, rows, batch_size)
 
 
@@ -99,15 +94,11 @@ def waiting_vectors(
         else:
             runs.append([turn])
     rows = [
-        (t.id, "context", context_text(members, i))
+        (t.id, CONTEXT.name, context_text(members, i))
         for members in runs
         for i, t in enumerate(members)
     ]
     return embed_rows(embedder, rows, batch_size)
-
-
-def norm(text: str) -> str:
-    return " ".join(text.lower().split()).strip(" .,;:!?\"'")
 
 
 def merge_into_existing(
@@ -120,20 +111,22 @@ def merge_into_existing(
     """Fold each new Entity/Bridge trigger into a stored one whose text matches at ``ratio``.
 
     The stored trigger keeps its id and text and gains the new edges (max confidence per
-    memory); the new trigger is dropped. Only the nearest few stored triggers by cosine are
-    compared, so the cost does not grow with the user's history.
+    memory); the new trigger is dropped. Texts are compared through
+    :func:`~tmem.triggers.normalize.concept_norm`, as when triggers merge within a batch. Only
+    the nearest few stored triggers by cosine are compared, so the cost does not grow with the
+    user's history.
     """
-    candidates = [t for t in triggers if t.family in ("entity", "bridge")]
+    candidates = [t for t in triggers if t.family in ITEM_TRIGGER_FAMILIES]
     if not candidates:
         return tuple(triggers)
     vectors = embedder.embed([t.text for t in candidates])
     merged: dict[str, Trigger] = {}
     dropped: set[str] = set()
     for trigger, vector in zip(candidates, vectors, strict=True):
-        near = store.search_vectors(user_id, TRIGGER_SPACE[trigger.family], vector, 3)
+        near = store.search_vectors(user_id, trigger_space(trigger.family), vector, 3)
         for stored in store.triggers_for(user_id, [s.id for s in near]):
             base = merged.get(stored.id, stored)
-            if fuzz.ratio(norm(base.text), norm(trigger.text)) / 100 >= ratio:
+            if fuzz.ratio(concept_norm(base.text), concept_norm(trigger.text)) / 100 >= ratio:
                 merged[stored.id] = replace(base, targets=_union(base.targets, trigger.targets))
                 dropped.add(trigger.id)
                 break

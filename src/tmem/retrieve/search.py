@@ -3,21 +3,8 @@
 Every channel generates its own candidates and the fusion decides; no channel filters another
 (a memory found only by keywords, or only by a trigger, still surfaces).
 
-Channels with derived memories (the user has scenes or items written by an LLM):
-
-========== ======= ==============================================================
-channel     kind    candidates
-========== ======= ==============================================================
-dense       scene   cosine to the scene's title + summary + narrative
-dialogue    scene   cosine to the scene's raw turns
-bm25        scene   BM25 over the scene text
-scene       scene   Scene triggers (situation/object/event/emotion), gated cosine
-horizon     scene   Horizon triggers (five forward-looking channels), gated cosine
-dense       item    cosine to the item text
-bm25        item    BM25 over the item text
-entity      item    Entity triggers (superordinate concepts), gated cosine
-bridge      item    Bridge triggers ("cue -> inference"), gated cosine
-========== ======= ==============================================================
+The channels, the spaces they search and the kinds they rank are declared once in
+:mod:`tmem.spaces` (:data:`~tmem.spaces.CHANNELS`).
 
 The turns are always searched as in LLM-free mode: ``dense`` and ``bm25`` over each turn and
 ``context``, a cosine over the turn together with its neighbours in the scene LLM-free grouping
@@ -40,10 +27,11 @@ from dataclasses import dataclass, field, replace
 from tmem.config import RetrievalConfig
 from tmem.embed.base import Embedder
 from tmem.errors import TmemError
-from tmem.models import HEURISTIC, Hit, Item, Kind, Record, Scene, evidence_text
+from tmem.models import Hit, Item, Kind, Record, evidence_text, is_plain_scene
 from tmem.rerank.base import Reranker
 from tmem.retrieve.fusion import fuse
 from tmem.retrieve.merge import merge_floor
+from tmem.spaces import DIALOGUE, ITEM, RERANK, TRIGGER_CHANNELS, Channel, channels_of
 from tmem.store.base import Store, Vector
 
 _log = logging.getLogger("tmem.retrieve")
@@ -95,15 +83,8 @@ class Searcher:
 
     # --- channels over turns (LLM-free) ------------------------------------------------------
     def _turns(self, query: str, user_id: str, vector: Vector, limit: int) -> list[Hit]:
-        channels = _Channels()
         n = max(self.config.candidates, limit)
-        if self.config.dense:
-            channels.add("dense", self._vector_ids(user_id, "turn", vector, n))
-            channels.add("context", self._vector_ids(user_id, "context", vector, n))
-        if self.config.lexical:
-            scored = self.store.search_text(user_id, "turn", query, n)
-            channels.add("bm25", [s.id for s in scored])
-            channels.lexical = [s.score for s in scored]
+        channels = self._channels("turn", query, user_id, vector, n)
         return self._ranked(query, user_id, channels, limit, self.rerank_pool[1])
 
     # --- channels over scenes and items -------------------------------------------------------
@@ -112,55 +93,47 @@ class Searcher:
     ) -> list[Hit]:
         """Scene and item hits merged by fused score; none until a model derived something
         (every segmented scene has a ``dialogue`` vector, every item an ``item`` vector)."""
-        if not any(self.store.search_vectors(user_id, s, vector, 1) for s in ("dialogue", "item")):
+        markers = (DIALOGUE.name, ITEM.name)
+        if not any(self.store.search_vectors(user_id, s, vector, 1) for s in markers):
             return []
         scene_pool, item_pool = self.rerank_pool
+        n = self.config.candidates
         hits = [
-            *self._ranked(query, user_id, self._scene_channels(query, user_id, vector), scenes,
-                          scene_pool),
-            *self._ranked(query, user_id, self._item_channels(query, user_id, vector), items,
-                          item_pool),
+            *self._ranked(query, user_id, self._channels("scene", query, user_id, vector, n),
+                          scenes, scene_pool),
+            *self._ranked(query, user_id, self._channels("item", query, user_id, vector, n),
+                          items, item_pool),
         ]  # fmt: skip
         hits.sort(key=lambda h: (-h.score, h.id))
         return hits
 
-    def _scene_channels(self, query: str, user_id: str, vector: Vector) -> _Channels:
+    def _channels(self, kind: Kind, query: str, user_id: str, vector: Vector, n: int) -> _Channels:
+        """Every configured channel over ``kind`` (:func:`tmem.spaces.channels_of`), in order."""
         channels = _Channels()
-        n = self.config.candidates
-        if self.config.dense:
-            channels.add("dense", self._vector_ids(user_id, "scene", vector, n))
-            channels.add("dialogue", self._vector_ids(user_id, "dialogue", vector, n))
-        if self.config.lexical:
-            channels.add("bm25", self._text_ids(user_id, "scene", query, n))
-        for family, space in (("scene", "scene_trigger"), ("horizon", "horizon")):
-            if family in self.config.families:
-                self._trigger_channel(channels, family, space, user_id, vector)
-        return channels
-
-    def _item_channels(self, query: str, user_id: str, vector: Vector) -> _Channels:
-        channels = _Channels()
-        n = self.config.candidates
-        if self.config.dense:
-            channels.add("dense", self._vector_ids(user_id, "item", vector, n))
-        if self.config.lexical:
-            channels.add("bm25", self._text_ids(user_id, "item", query, n))
-        for family in ("entity", "bridge"):
-            if family in self.config.families:
-                self._trigger_channel(channels, family, family, user_id, vector)
+        for channel in channels_of(kind):
+            if channel.space is None:
+                if self.config.lexical:
+                    scored = self.store.search_text(user_id, kind, query, n)
+                    channels.add(channel.name, [s.id for s in scored])
+                    if kind == "turn":
+                        channels.lexical = [s.score for s in scored]
+            elif channel.family is not None:
+                if channel.family in self.config.families:
+                    self._trigger_channel(channels, channel, user_id, vector)
+            elif self.config.dense:
+                channels.add(channel.name, self._vector_ids(user_id, channel.space.name, vector, n))
         return channels
 
     def _trigger_channel(
-        self, channels: _Channels, family: str, space: str, user_id: str, vector: Vector
+        self, channels: _Channels, channel: Channel, user_id: str, vector: Vector
     ) -> None:
         """Rank memories by their best gated trigger: cosine times edge confidence."""
-        top = (
-            self.config.trigger_top
-            if family in ("entity", "bridge")
-            else self.config.scene_trigger_top
-        )
+        assert channel.space is not None
+        # Item triggers (Entity, Bridge) and scene triggers (Scene, Horizon) have their own top.
+        top = self.config.trigger_top if channel.kind == "item" else self.config.scene_trigger_top
         scored = [
             s
-            for s in self.store.search_vectors(user_id, space, vector, top)
+            for s in self.store.search_vectors(user_id, channel.space.name, vector, top)
             if s.score >= self.config.trigger_gate
         ]
         if not scored:
@@ -176,15 +149,12 @@ class Searcher:
                 if value > best.get(memory_id, -1.0):
                     best[memory_id] = value
                 channels.labels[memory_id].add(trigger.label)
-        channels.add(family, sorted(best, key=lambda m: (-best[m], m)))
+        channels.add(channel.name, sorted(best, key=lambda m: (-best[m], m)))
 
     # --- helpers ---------------------------------------------------------------------------
     def _vector_ids(self, user_id: str, space: str, vector: Vector, n: int) -> list[str]:
         # A cosine of zero or less says nothing about relevance; keep it out of the fusion.
         return [s.id for s in self.store.search_vectors(user_id, space, vector, n) if s.score > 0]
-
-    def _text_ids(self, user_id: str, kind: Kind, query: str, n: int) -> list[str]:
-        return [s.id for s in self.store.search_text(user_id, kind, query, n)]
 
     def _ranked(
         self, query: str, user_id: str, channels: _Channels, limit: int, pool: int
@@ -200,7 +170,7 @@ class Searcher:
             _log.warning("reranker failed, keeping the fused order: %s", error)
             return candidates[:limit]
         reranked = [
-            replace(hit, score=score, reached_by=(*hit.reached_by, "rerank"))
+            replace(hit, score=score, reached_by=(*hit.reached_by, RERANK))
             for hit, score in zip(candidates, scores, strict=True)
         ]
         reranked.sort(key=lambda h: (-h.score, h.id))
@@ -225,24 +195,16 @@ class Searcher:
         return hits
 
 
-def is_plain_scene(record: Record) -> bool:
-    """A scene grouped without a model: its turns are the evidence until it is derived."""
-    return isinstance(record, Scene) and record.provenance.method == HEURISTIC.method
-
-
 def is_superseded(record: Record) -> bool:
     """An item replaced by a newer, contradicting one."""
     return isinstance(record, Item) and record.status == "superseded"
-
-
-_TRIGGER_CHANNELS = frozenset({"entity", "bridge", "scene", "horizon"})
 
 
 def _reached_by(names: Sequence[str], labels: set[str]) -> tuple[str, ...]:
     """Channel names, with a trigger family replaced by its labels (``horizon:GOAL_ARC``)."""
     out: list[str] = []
     for name in names:
-        if name in _TRIGGER_CHANNELS:
+        if name in TRIGGER_CHANNELS:
             matching = sorted(lb for lb in labels if lb.split(":")[0] == name)
             out.extend(matching or [name])
         else:

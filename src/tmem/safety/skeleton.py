@@ -12,6 +12,8 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from tmem.text import WORD_WITH_UNDERSCORE
+
 # Characters that render as nothing (or only reorder text): removed from the skeleton.
 INVISIBLE = frozenset(
     "\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180e\u200b\u200c\u200d\u200e\u200f"
@@ -33,8 +35,9 @@ CONFUSABLES = {
 
 LEET = {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s"}
 
+# Leetspeak words: Latin letters, digits and the symbols LEET reads as letters (not a tokenizer
+# for search: see tmem.text for those).
 _LATIN_WORD = re.compile(r"[A-Za-z0-9@$]+")
-_WORD = re.compile(r"\w+")
 # When this share of words mixes letters and digits, all-digit words are leetspeak too.
 LEET_TEXT_SHARE = 0.3
 _SPACED_RUN = re.compile(r"(?<!\S)(?:\S {1,3}){6,}\S(?!\S)")
@@ -78,7 +81,7 @@ def _unconfuse(chars: list[str]) -> list[str]:
     still match.
     """
     text = "".join(chars)
-    for match in _WORD.finditer(text):
+    for match in WORD_WITH_UNDERSCORE.finditer(text):
         word = match.group()
         if any(c in CONFUSABLES for c in word) and any(c.isascii() and c.isalpha() for c in word):
             for offset, char in enumerate(word, start=match.start()):

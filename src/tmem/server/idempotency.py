@@ -17,13 +17,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from tmem.validate import MAX_IDEMPOTENCY_KEY_CHARS
+
 from .errors import ApiError
 
-MAX_KEY_CHARS = 200
+MAX_KEY_CHARS = MAX_IDEMPOTENCY_KEY_CHARS
 
 
 def check_key(key: str) -> str:
-    """Validate an ``Idempotency-Key`` header value (printable ASCII, 1-200 characters)."""
+    """Validate an ``Idempotency-Key`` header value: 1 to MAX_KEY_CHARS printable ASCII."""
     if not (0 < len(key) <= MAX_KEY_CHARS and key.isascii() and key.isprintable()):
         raise ApiError(
             422,

@@ -28,8 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from tmem.errors import InputError, TmemError
 from tmem.memory import Memory
 from tmem.serialize import to_dict
-
-from .schemas import clamp_limit
+from tmem.validate import clamp_limit
 
 logger = logging.getLogger("tmem.mcp")
 

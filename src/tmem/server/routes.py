@@ -16,11 +16,11 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPBearer
 
 from tmem.errors import InputError, LLMUnavailableError, NotFoundError
-from tmem.ids import check_lookup_id
 from tmem.ingest.normalize import to_messages
 from tmem.models import Kind
 from tmem.serialize import to_dict
 from tmem.store.base import IdempotencyRecord, Job
+from tmem.validate import MAX_USER_ID_CHARS, check_lookup_id
 
 from .auth import Principal, audit
 from .errors import ApiError
@@ -65,7 +65,9 @@ def _principal(request: Request) -> Principal:
 
 ServiceDep = Annotated[Service, Depends(_service)]
 Caller = Annotated[Principal, Depends(_principal)]
-UserParam = Annotated[str, Query(max_length=200, description="the user within your tenant")]
+UserParam = Annotated[
+    str, Query(max_length=MAX_USER_ID_CHARS, description="the user within your tenant")
+]
 
 
 @router.get("/healthz")

@@ -12,15 +12,21 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from tmem.errors import InputError
-from tmem.ids import MAX_ID_CHARS
-from tmem.ingest.normalize import MAX_CONTENT_CHARS, parse_timestamp
+from tmem.validate import (
+    MAX_CONTENT_CHARS,
+    MAX_ID_CHARS,
+    MAX_SPEAKER_CHARS,
+    MAX_USER_ID_CHARS,
+    clamp_limit,
+    parse_timestamp,
+)
+from tmem.validate import (
+    MAX_LIMIT as MAX_LIMIT,  # re-exported: ``limit`` values are clamped into 1..MAX_LIMIT
+)
 
 MAX_MESSAGES = 1000
 """Messages per add request; more must be split over several requests."""
 MAX_QUERY_CHARS = 10_000
-MAX_USER_ID_CHARS = 200
-MAX_LIMIT = 1000
-"""``limit`` values are clamped into ``1..MAX_LIMIT``."""
 
 
 def clean_text(value: str) -> str:
@@ -57,8 +63,8 @@ class Wire(BaseModel):
 class MessageIn(Wire):
     """One message; ``role`` may stand in for ``speaker`` (OpenAI-style chat logs)."""
 
-    speaker: Annotated[Text, Field(max_length=200)] | None = None
-    role: Annotated[Text, Field(max_length=200)] | None = None
+    speaker: Annotated[Text, Field(max_length=MAX_SPEAKER_CHARS)] | None = None
+    role: Annotated[Text, Field(max_length=MAX_SPEAKER_CHARS)] | None = None
     content: Annotated[Text, Field(min_length=1, max_length=MAX_CONTENT_CHARS)]
     timestamp: Timestamp | None = None
     id: Id | None = None
@@ -118,10 +124,6 @@ class ReviewRequest(Wire):
 
 class UpdateRequest(Wire):
     content: Annotated[Text, Field(min_length=1, max_length=MAX_CONTENT_CHARS)]
-
-
-def clamp_limit(limit: int) -> int:
-    return max(1, min(limit, MAX_LIMIT))
 
 
 # --- responses ---------------------------------------------------------------------------------

@@ -3,8 +3,8 @@
 A request names no tenant: the tenant comes from the API key (:mod:`.auth`). Each ``user_id``
 a caller gives lives in the tenant's own namespace in the store, ``tenant/user_id``, so one
 tenant can never address another's memories (BOLA). This module is the only place that builds
-or takes apart such store user ids: ids are checked as the caller gave them (the 200-character
-limit and the id grammar of :mod:`tmem.ids` hold for the caller's own id, whatever the tenant's
+or takes apart such store user ids: ids are checked as the caller gave them (the length limit
+and the id grammar of :mod:`tmem.validate` hold for the caller's own id, whatever the tenant's
 name), and every answer speaks of the caller's ids again.
 """
 
@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from tmem.errors import InputError
-from tmem.ids import check_id, check_lookup_id
 from tmem.serialize import to_dict
+from tmem.validate import check_id, check_lookup_id
 
 SEPARATOR = "/"
 """Tenant names contain no '/', so the first '/' always ends the tenant: "a" + "b/c" and

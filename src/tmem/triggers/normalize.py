@@ -1,18 +1,18 @@
-"""Canonical forms of trigger text, used for equality and fuzzy comparison."""
+"""Canonical forms of trigger text, used for equality and fuzzy comparison.
+
+:func:`concept_norm` is the one normaliser trigger texts are compared through: grouping the
+model's drafts, merging triggers within a batch (:mod:`tmem.triggers.merge`) and merging a
+batch's triggers into the user's stored ones (:func:`tmem.ingest.vectors.merge_into_existing`).
+"""
 
 from __future__ import annotations
 
 import re
 
-_EDGE_PUNCTUATION = re.compile(r"^[\W_]+|[\W_]+$")
-_WORD = re.compile(r"[a-z0-9]+")
+from tmem.text import ASCII_WORD, TRIGGER_STOP_WORDS
+from tmem.text import content_words as _content_words
 
-# Function words carry no meaning when asking "does this concept just repeat the fact?".
-_STOP_TEXT = (
-    "a an the of to in on at for with and or but is are was were be been has have had his her "
-    "their its my our your he she they it i we you that this these those by from as about into s"
-)
-_STOP_WORDS = frozenset(_STOP_TEXT.split())
+_EDGE_PUNCTUATION = re.compile(r"^[\W_]+|[\W_]+$")
 
 
 def concept_norm(text: str) -> str:
@@ -25,5 +25,6 @@ def concept_norm(text: str) -> str:
 
 
 def content_words(text: str) -> frozenset[str]:
-    """The lowercase alphanumeric words of ``text`` minus function words."""
-    return frozenset(w for w in _WORD.findall(text.lower()) if w not in _STOP_WORDS)
+    """The lowercase alphanumeric words of ``text`` minus function words
+    (:data:`tmem.text.TRIGGER_STOP_WORDS`)."""
+    return frozenset(_content_words(text, TRIGGER_STOP_WORDS, ASCII_WORD))
