@@ -32,6 +32,7 @@ from tmem.models import Item
 from tmem.store.base import Store
 from tmem.store.postgres import PostgresStore
 from tmem.store.sqlite import SQLiteStore
+from tmem.store.sqlite.schema import fts_tables
 from tmem.store.sqlite.search import stem_token
 
 CANARY = "zorbquintel"
@@ -163,7 +164,9 @@ def _messages(case: Case) -> list[tuple[str, list[dict[str, str]]]]:
         messages = []
         for i, planted in enumerate(session):
             filler = FILLER[(s + i) % len(FILLER)]
-            content = f"{filler}, and {CANARY} came up" if planted else filler
+            # Each planted turn says something of its own: two turns with the same words would
+            # give two items with the same text, one superseded and one not.
+            content = f"{filler}, and {CANARY} came up ({s}.{i})" if planted else filler
             messages.append(
                 {
                     "id": f"s{s}t{i}",
@@ -205,8 +208,13 @@ def _sqlite_residue(store: SQLiteStore) -> list[str]:
     found = []
     conn = store._connection.raw  # the store's own connection: ":memory:" has no file to open
     assert conn is not None
-    if conn.execute("SELECT 1 FROM fts_terms WHERE term = ?", (STEM,)).fetchone():
-        found.append("fts term")
+    for table in fts_tables():  # every shard: a canary must be in no tenant's index
+        conn.execute(f"CREATE VIRTUAL TABLE temp.terms USING fts5vocab(main, {table}, row)")
+        try:
+            if conn.execute("SELECT 1 FROM temp.terms WHERE term = ?", (STEM,)).fetchone():
+                found.append(f"fts term in {table}")
+        finally:
+            conn.execute("DROP TABLE temp.terms")
     if store.path != ":memory:":
         for suffix in ("", "-wal"):
             path = Path(store.path + suffix)
@@ -282,7 +290,9 @@ def _forget(mem: Memory, case: Case) -> None:
             mem.delete(turn_id, USER)
         return
     report = mem.add(
-        [{"id": "fix", "speaker": "Maya", "content": "a correction: forget what I said before"}],
+        # A correction names what it corrects: the facts shown to the model for it are the
+        # stored items nearest to it (at most ten), and the fake model supersedes those only.
+        [{"id": "fix", "speaker": "Maya", "content": f"a correction about {CANARY}: not so"}],
         USER,
         "later",
     )
@@ -299,6 +309,19 @@ def _forget(mem: Memory, case: Case) -> None:
 @example(case=Case(sessions=((False, True, False), (True, False)), action="delete-turns"))
 @example(case=Case(sessions=((False, True), (False,)), action="delete-user"))
 @example(case=Case(sessions=((False, True, False),), action="supersede"))
+# Found by the property: a canary planted only in the last session, later superseded.
+@example(
+    case=Case(
+        sessions=((False, False, False, True), (False, False), (False, True, False, False, False)),
+        action="supersede",
+    )
+)
+@example(
+    case=Case(
+        sessions=((False, False), (False, False, False, False), (False, True, False, False, False)),
+        action="supersede",
+    )
+)
 def test_the_canary_is_gone_from_every_path(
     make_store: Callable[[], Store], server: FakeOpenAIServer, case: Case
 ) -> None:

@@ -16,7 +16,7 @@ from tmem.errors import EmbedderMismatchError, SchemaVersionError, StoreError
 from tmem.models import PersonaProfile
 from tmem.store.base import VectorRow
 from tmem.store.sqlite import SQLiteStore
-from tmem.store.sqlite.schema import FTS5_SECURE_DELETE, MIGRATIONS
+from tmem.store.sqlite.schema import FTS5_SECURE_DELETE, MIGRATIONS, fts_table, fts_tables
 
 from .records import T0, batch, item, scene, trigger, turn, unit
 
@@ -148,11 +148,42 @@ def test_deleted_text_and_vectors_are_gone_from_disk(db_path: Path) -> None:
     _assert_intact(db_path)
 
 
+def _users_in_two_shards() -> tuple[str, str]:
+    first = "u1"
+    other = next(f"u{i}" for i in range(2, 200) if fts_table(f"u{i}") != fts_table(first))
+    return first, other
+
+
+def test_each_user_is_indexed_in_one_shard_and_a_delete_compacts_only_that_one(
+    db_path: Path,
+) -> None:
+    mine, theirs = _users_in_two_shards()
+    with SQLiteStore(db_path) as store:
+        for user in (mine, theirs):
+            for i in range(20):  # several segments per shard
+                store.write(batch(user, turns=(turn(user, i, f"garden notes {user} {i}"),)))
+        conn = store._connection.raw
+        assert conn is not None
+        for user in (mine, theirs):
+            owners = {
+                str(owner) for (owner,) in conn.execute(f"SELECT owner_id FROM {fts_table(user)}")
+            }
+            assert owners == {f"{user}-t{i}" for i in range(20)}
+        their_index = conn.execute(f"SELECT id, block FROM {fts_table(theirs)}_data").fetchall()
+        store.delete_memory(mine, f"{mine}-t3", T0)
+        assert conn.execute(f"SELECT id, block FROM {fts_table(theirs)}_data").fetchall() == (
+            their_index
+        )
+        assert [hit.id for hit in store.search_text(theirs, "turn", "garden", 30)]
+        assert f"{mine}-t3" not in {hit.id for hit in store.search_text(mine, "turn", "garden", 30)}
+
+
 def _assert_intact(path: Path) -> None:
     conn = sqlite3.connect(path)
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
-    conn.execute("INSERT INTO fts (fts, rank) VALUES ('integrity-check', 1)")  # raises if corrupt
+    for table in fts_tables():  # raises if a shard is corrupt
+        conn.execute(f"INSERT INTO {table} ({table}, rank) VALUES ('integrity-check', 1)")
     conn.close()
 
 
@@ -256,7 +287,7 @@ def test_a_store_indexed_by_a_newer_sqlite_is_refused_with_the_fix(tmp_path: Pat
     path = tmp_path / "newer.db"
     SQLiteStore(path).close()
     with sqlite3.connect(path) as conn:  # what SQLite 3.44+ records once secure-delete is on
-        conn.execute("UPDATE fts_config SET v = 5 WHERE k = 'version'")
+        conn.execute(f"UPDATE {fts_table('someone')}_config SET v = 5 WHERE k = 'version'")
     conn.close()
     with pytest.raises(StoreError, match=r"3\.44 or newer"):
         SQLiteStore(path)

@@ -180,8 +180,8 @@ class Steps(Protocol):
         """Empty the payloads of the user's finished jobs (they may quote erased messages)."""
         ...
 
-    def compact(self) -> None:
-        """Purge erased terms from the text index if the dialect does not do it per row."""
+    def compact(self, user_id: str) -> None:
+        """Purge ``user_id``'s erased terms from the text index if not done per row."""
         ...
 
 
@@ -394,7 +394,7 @@ def forget(
     send_back_to_waiting(steps, user_id, plan.waiting, context)
     forget_persona_entries(steps, user_id, {*plan.turns, *plan.waiting})
     steps.scrub_finished_jobs(user_id)
-    steps.compact()
+    steps.compact(user_id)
     return removed
 
 
@@ -458,7 +458,7 @@ def erase_emptied_scenes(
             plan = plan_deletion(graph, scene_id)
             apply_deletion(steps, user_id, plan, at, detail=REPLACED)
             gone.update(plan.memories)
-    steps.compact()
+    steps.compact(user_id)
     return len(emptied)
 
 

@@ -174,5 +174,5 @@ class PostgresSteps:
     def scrub_finished_jobs(self, user_id: str) -> int:
         return delete.scrub_finished_jobs(self.cursor, user_id)
 
-    def compact(self) -> None:
+    def compact(self, user_id: str) -> None:
         """Nothing to do: Postgres drops erased terms with their rows (VACUUM reclaims them)."""

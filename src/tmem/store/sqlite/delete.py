@@ -4,7 +4,8 @@ What a deletion takes along is :mod:`tmem.store.plan`'s and :mod:`tmem.store.pol
 
 Erased text must not survive in the file. ``secure_delete=ON`` zero-fills freed rows; FTS5
 keeps deleted terms in older index segments unless its own ``secure-delete`` option is on
-(SQLite 3.44+), so older builds merge the index (``optimize``) after every erasure. The store
+(SQLite 3.44+), so older builds merge the user's shard of the index (``optimize``) after every
+erasure. The store
 checkpoints the WAL after the commit (:meth:`tmem.store.sqlite.SQLiteStore.delete_memory`),
 so the erased text leaves the WAL file too.
 """
@@ -21,7 +22,7 @@ from tmem.store.cascade import MemoryGraph
 from tmem.store.codec import encode_time
 from tmem.store.policy import Forgetting
 from tmem.store.sqlite.rows import fts_delete, in_chunks
-from tmem.store.sqlite.schema import FTS5_SECURE_DELETE
+from tmem.store.sqlite.schema import FTS5_SECURE_DELETE, fts_table
 
 _MEMORY_TABLES = ("turns", "scenes", "items")
 _USER_TABLES = (
@@ -285,11 +286,15 @@ def delete_user(conn: sqlite3.Connection, user_id: str) -> int:
     removed = 0
     for table in _USER_TABLES:
         removed += conn.execute(f"DELETE FROM {table} WHERE user_id = ?", (user_id,)).rowcount
-    compact_text_index(conn)
+    compact_text_index(conn, user_id)
     return removed
 
 
-def compact_text_index(conn: sqlite3.Connection) -> None:
-    """Purge deleted terms from the FTS index when FTS5 cannot do it per row."""
+def compact_text_index(conn: sqlite3.Connection, user_id: str) -> None:
+    """Purge deleted terms from ``user_id``'s FTS shard when FTS5 cannot do it per row.
+
+    Merges one shard, not the whole index: other tenants' writes wait for a shard's merge.
+    """
     if not FTS5_SECURE_DELETE:
-        conn.execute("INSERT INTO fts (fts) VALUES ('optimize')")
+        table = fts_table(user_id)
+        conn.execute(f"INSERT INTO {table} ({table}) VALUES ('optimize')")

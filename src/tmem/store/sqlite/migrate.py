@@ -6,6 +6,7 @@ or the new one, never half.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from tmem.errors import SchemaVersionError, StoreError
 from tmem.store.sqlite import schema
-from tmem.store.sqlite.schema import FTS5_SECURE_DELETE
+from tmem.store.sqlite.schema import FTS5_SECURE_DELETE, fts_tables
 
 
 @dataclass(frozen=True)
@@ -109,8 +110,8 @@ def _migrate(conn: sqlite3.Connection, *, tmem_version: str, created_at: str) ->
         )
     if "meta" in tables:
         _refuse_newer(conn, tmem_version)
-    if "fts_config" in tables:
-        _refuse_newer_fts(conn)
+    for config in sorted(name for name in tables if _FTS_CONFIG.fullmatch(name)):
+        _refuse_newer_fts(conn, config)
     applied = _applied(conn)
     _refuse_unknown(applied, f"this tmem ({tmem_version})")
     pending = schema.MIGRATIONS[len(applied) :]
@@ -124,9 +125,13 @@ def _migrate(conn: sqlite3.Connection, *, tmem_version: str, created_at: str) ->
     return [name for name, _ in pending]
 
 
-def _refuse_newer_fts(conn: sqlite3.Connection) -> None:
+_FTS_CONFIG = re.compile(r"fts(_\d+)?_config")
+"""The config table of the full-text index (``fts``) or of one of its shards (``fts_NN``)."""
+
+
+def _refuse_newer_fts(conn: sqlite3.Connection, config: str) -> None:
     """A store whose FTS5 index was written with ``secure-delete`` needs SQLite 3.44+."""
-    row = conn.execute("SELECT v FROM fts_config WHERE k = 'version'").fetchone()
+    row = conn.execute(f"SELECT v FROM {config} WHERE k = 'version'").fetchone()
     if row is not None and int(row[0]) >= 5 and not FTS5_SECURE_DELETE:
         raise StoreError(
             "this store's full-text index was written by SQLite 3.44 or newer (FTS5"
@@ -172,7 +177,8 @@ def _write_meta_defaults(conn: sqlite3.Connection, *, tmem_version: str, created
         (str(len(schema.MIGRATIONS)),),
     )
     if FTS5_SECURE_DELETE:
-        conn.execute("INSERT INTO fts (fts, rank) VALUES ('secure-delete', 1)")
+        for table in fts_tables():
+            conn.execute(f"INSERT INTO {table} ({table}, rank) VALUES ('secure-delete', 1)")
 
 
 def read_meta(conn: sqlite3.Connection) -> StoreMeta:

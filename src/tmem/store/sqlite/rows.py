@@ -20,6 +20,7 @@ from tmem.errors import InputError
 from tmem.store import codec
 from tmem.store.codec import Row
 from tmem.store.fts import index_text, scope_token
+from tmem.store.sqlite.schema import fts_table
 
 T = TypeVar("T")
 
@@ -170,31 +171,35 @@ def _put_list(
 
 
 def fts_put(conn: sqlite3.Connection, user_id: str, kind: str, owner_id: str, text: str) -> None:
-    """Index ``text`` for ``owner_id``, replacing whatever was indexed for it before."""
-    row = conn.execute(
+    """Index ``text`` for ``owner_id`` in the user's shard, replacing what was indexed before."""
+    existing = conn.execute(
         "SELECT doc FROM fts_docs WHERE user_id = ? AND owner_id = ?", (user_id, owner_id)
     ).fetchone()
+    row = existing
     if row is None:
         row = conn.execute(
             "INSERT INTO fts_docs (user_id, owner_id) VALUES (?, ?) RETURNING doc",
             (user_id, owner_id),
         ).fetchone()
-    else:
-        conn.execute("DELETE FROM fts WHERE rowid = ?", (row[0],))
+    table = fts_table(user_id)
+    if existing is not None:
+        conn.execute(f"DELETE FROM {table} WHERE rowid = ?", (row[0],))
     conn.execute(
-        "INSERT INTO fts (rowid, body, scope, user_id, kind, owner_id) VALUES (?, ?, ?, ?, ?, ?)",
+        f"INSERT INTO {table} (rowid, body, scope, user_id, kind, owner_id)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
         (row[0], text, scope_token(user_id, kind), user_id, kind, owner_id),
     )
 
 
 def fts_delete(conn: sqlite3.Connection, user_id: str, owner_ids: Sequence[str]) -> None:
+    table = fts_table(user_id)
     for chunk, marks in in_chunks(list(owner_ids)):
         docs = conn.execute(
             f"DELETE FROM fts_docs WHERE user_id = ? AND owner_id IN ({marks}) RETURNING doc",
             (user_id, *chunk),
         ).fetchall()
         for rows, doc_marks in in_chunks([int(doc) for (doc,) in docs]):
-            conn.execute(f"DELETE FROM fts WHERE rowid IN ({doc_marks})", rows)
+            conn.execute(f"DELETE FROM {table} WHERE rowid IN ({doc_marks})", rows)
 
 
 # --- reading ----------------------------------------------------------------------------------

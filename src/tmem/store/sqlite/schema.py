@@ -8,6 +8,7 @@ and a query without the user predicate has no index to use. Migrations are appli
 from __future__ import annotations
 
 import sqlite3
+import zlib
 
 _INITIAL: tuple[str, ...] = (
     """CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)""",
@@ -146,12 +147,66 @@ _RISK_FLAGS: tuple[str, ...] = (
     )""",
 )
 
+FTS_SHARDS = 32
+"""The full-text index is split into this many FTS5 tables; a user's rows live in one of them.
+
+Erasing text from an FTS5 index on SQLite before 3.44 means merging the whole table
+(``optimize``); with shards a deletion merges one shard, a thirty-second of the store, and
+other tenants' writes wait that much less. Fixed for the life of a store (rows are placed by
+it): changing it needs a migration that moves rows.
+"""
+
+
+def fts_shard(user_id: str) -> int:
+    """The shard holding ``user_id``'s full-text rows (stable across processes and versions)."""
+    return zlib.crc32(user_id.encode("utf-8")) % FTS_SHARDS
+
+
+def fts_table(user_id: str) -> str:
+    """The FTS5 table holding ``user_id``'s rows."""
+    return shard_table(fts_shard(user_id))
+
+
+def shard_table(shard: int) -> str:
+    return f"fts_{shard:02d}"
+
+
+def fts_tables() -> list[str]:
+    """Every shard's FTS5 table, in shard order."""
+    return [shard_table(shard) for shard in range(FTS_SHARDS)]
+
+
+def _fts_shards() -> tuple[str, ...]:
+    statements = [
+        # One pass over the old index to place each row, then each shard copies its rows by rowid.
+        """CREATE TEMP TABLE fts_move AS SELECT rowid AS doc, tmem_fts_shard(user_id) AS shard
+            FROM fts""",
+        """CREATE INDEX temp.fts_move_by_shard ON fts_move (shard, doc)""",
+    ]
+    for table in fts_tables():
+        statements.append(
+            f"""CREATE VIRTUAL TABLE {table} USING fts5(
+            body, scope, user_id UNINDEXED, kind UNINDEXED, owner_id UNINDEXED,
+            tokenize = 'porter unicode61'
+        )"""
+        )
+    for shard, table in enumerate(fts_tables()):
+        statements.append(
+            f"""INSERT INTO {table} (rowid, body, scope, user_id, kind, owner_id)
+            SELECT rowid, body, scope, user_id, kind, owner_id FROM fts
+            WHERE rowid IN (SELECT doc FROM fts_move WHERE shard = {shard})"""
+        )
+    statements += ["""DROP TABLE fts_move""", """DROP TABLE fts_terms""", """DROP TABLE fts"""]
+    return tuple(statements)
+
+
 MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("0001_initial", _INITIAL),
     ("0002_service", _SERVICE),
     ("0003_fts_scope", _FTS_SCOPE),
     ("0004_persona_sources", _PERSONA_SOURCES),
     ("0005_risk_flags", _RISK_FLAGS),
+    ("0006_fts_shards", _fts_shards()),
 )
 """Named migrations in order; the schema version is how many have been applied.
 

@@ -30,6 +30,7 @@ from tmem.store.base import Scored, Vector
 from tmem.store.fts import match_expression, query_tokens, scoped_expression
 from tmem.store.sqlite import read
 from tmem.store.sqlite.rows import in_chunks
+from tmem.store.sqlite.schema import fts_table
 from tmem.store.vectors import VectorCache, VectorMatrix, check_query, top_k
 from tmem.text import WORD
 
@@ -67,16 +68,18 @@ def _bm25(
     if expression is None or limit <= 0:
         return []
     scoped = scoped_expression(user_id, kind, expression)
+    table = fts_table(user_id)
     rowids = [
         int(rowid)
         for (rowid,) in conn.execute(
-            "SELECT rowid FROM fts WHERE fts MATCH ? LIMIT ?", (scoped, PYTHON_RANK_MAX + 1)
+            f"SELECT rowid FROM {table} WHERE {table} MATCH ? LIMIT ?",
+            (scoped, PYTHON_RANK_MAX + 1),
         )
     ]
-    averages = read_averages(conn)
+    averages = read_averages(conn, table)
     if len(rowids) <= PYTHON_RANK_MAX and averages is not None:
         stats = Stats(rows=_user_rows(conn, user_id, kind), avgdl=averages)
-        scored = rank(query_tokens(query), _bodies(conn, rowids), stats)
+        scored = rank(query_tokens(query), _bodies(conn, table, rowids), stats)
         hits = _owners(conn, user_id, scored)
         return (_active(conn, user_id, hits) if kind == "item" else hits)[:limit]
     return _fts5_ranked(conn, user_id, kind, scoped, limit)
@@ -183,9 +186,9 @@ def stem_token(word: str) -> str:
     return stem(plain) if plain.isascii() else plain
 
 
-def read_averages(conn: sqlite3.Connection) -> float | None:
-    """Average tokens per row over all columns, from FTS5's averages record (None: unreadable)."""
-    row = conn.execute("SELECT block FROM fts_data WHERE id = 1").fetchone()
+def read_averages(conn: sqlite3.Connection, table: str) -> float | None:
+    """Average tokens per row of FTS5 ``table``, from its averages record (None: unreadable)."""
+    row = conn.execute(f"SELECT block FROM {table}_data WHERE id = 1").fetchone()
     if row is None or not isinstance(row[0], bytes):
         return None
     values = _varints(row[0])
@@ -206,10 +209,10 @@ def _varints(data: bytes) -> list[int]:
     return values
 
 
-def _bodies(conn: sqlite3.Connection, rowids: Sequence[int]) -> list[tuple[int, str]]:
+def _bodies(conn: sqlite3.Connection, table: str, rowids: Sequence[int]) -> list[tuple[int, str]]:
     bodies: list[tuple[int, str]] = []
     for chunk, marks in in_chunks(rowids):
-        rows = conn.execute(f"SELECT rowid, body FROM fts WHERE rowid IN ({marks})", chunk)
+        rows = conn.execute(f"SELECT rowid, body FROM {table} WHERE rowid IN ({marks})", chunk)
         bodies.extend((int(rowid), str(body)) for rowid, body in rows)
     return bodies
 
@@ -226,21 +229,23 @@ def _user_rows(conn: sqlite3.Connection, user_id: str, kind: str) -> int:
 def _fts5_ranked(
     conn: sqlite3.Connection, user_id: str, kind: str, scoped: str, limit: int
 ) -> list[Scored]:
+    table = fts_table(user_id)
     if kind != "item":
-        return _owners(conn, user_id, _fts5_scores(conn, scoped, limit))
+        return _owners(conn, user_id, _fts5_scores(conn, table, scoped, limit))
     wanted = limit * ITEM_SLACK
-    scored = _fts5_scores(conn, scoped, wanted)
+    scored = _fts5_scores(conn, table, scoped, wanted)
     hits = _active(conn, user_id, _owners(conn, user_id, scored))
     if len(hits) < limit and len(scored) == wanted:
-        hits = _active(conn, user_id, _owners(conn, user_id, _fts5_scores(conn, scoped, None)))
+        everything = _fts5_scores(conn, table, scoped, None)
+        hits = _active(conn, user_id, _owners(conn, user_id, everything))
     return hits[:limit]
 
 
 def _fts5_scores(
-    conn: sqlite3.Connection, expression: str, limit: int | None
+    conn: sqlite3.Connection, table: str, expression: str, limit: int | None
 ) -> list[tuple[int, float]]:
     rows = conn.execute(
-        "SELECT rowid, -bm25(fts, 1.0, 0.0) AS score FROM fts WHERE fts MATCH ?"
+        f"SELECT rowid, -bm25({table}, 1.0, 0.0) AS score FROM {table} WHERE {table} MATCH ?"
         " ORDER BY score DESC, rowid LIMIT ?",
         (expression, -1 if limit is None else limit),
     ).fetchall()

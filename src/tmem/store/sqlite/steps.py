@@ -187,5 +187,5 @@ class SQLiteSteps:
     def scrub_finished_jobs(self, user_id: str) -> int:
         return delete.scrub_finished_jobs(self.conn, user_id)
 
-    def compact(self) -> None:
-        delete.compact_text_index(self.conn)
+    def compact(self, user_id: str) -> None:
+        delete.compact_text_index(self.conn, user_id)

@@ -16,6 +16,7 @@ from tmem.models import HistoryEvent, Item, Scene, Turn
 from tmem.store import codec
 from tmem.store.base import Supersession, VectorRow, WriteBatch
 from tmem.store.sqlite.rows import put_row
+from tmem.store.sqlite.schema import fts_table
 from tmem.store.vectors import checked_vector
 
 
@@ -30,8 +31,9 @@ def put_turn(conn: sqlite3.Connection, user_id: str, turn: Turn) -> None:
 
 def indexed_text(conn: sqlite3.Connection, user_id: str, owner_id: str) -> str | None:
     """The text the full-text index holds for ``owner_id`` (None: not indexed)."""
+    table = fts_table(user_id)
     row = conn.execute(
-        "SELECT body FROM fts WHERE rowid ="
+        f"SELECT body FROM {table} WHERE rowid ="
         " (SELECT doc FROM fts_docs WHERE user_id = ? AND owner_id = ?)",
         (user_id, owner_id),
     ).fetchone()
