@@ -25,6 +25,7 @@ import pytest
 from click.testing import CliRunner
 
 from tests.fixtures.make_schema1 import expected
+from tests.store.fts_stats import recomputed_lengths, stored_lengths
 from tmem.cli.main import cli
 from tmem.clock import FixedClock
 from tmem.config import Config, EmbedderConfig
@@ -135,6 +136,9 @@ def test_opening_an_old_store_migrates_it_and_keeps_every_record(old_db: Path) -
         assert store.applied_migrations == PENDING
         assert_service_tables_work(store.service())
     assert {"jobs", "api_keys", "idempotency", "risk_flags"} <= tables(old_db)
+    with sqlite3.connect(old_db) as conn:  # 0007 counted the rows 0006 moved into the shards
+        assert stored_lengths(conn) == recomputed_lengths(conn) != {}
+    conn.close()
     with SQLiteStore(old_db) as migrated:
         assert_risk_flags_work(migrated)
     assert_reads_like_schema1(str(old_db), "tmem-schema1.expected.json")

@@ -10,9 +10,11 @@ import pytest
 from tmem.store.fts import match_expression, scope_token
 from tmem.store.sqlite import SQLiteStore
 from tmem.store.sqlite import search as sqlite_fts
+from tmem.store.sqlite.schema import fts_table
 from tmem.store.sqlite.search import index_terms
 
-from .records import batch, item, turn
+from .fts_stats import recomputed_lengths, stored_lengths
+from .records import T0, batch, item, scene, turn
 
 
 def _alice_store(rows: int) -> SQLiteStore:
@@ -70,14 +72,16 @@ def test_fts5_ranks_when_a_query_matches_many_rows(monkeypatch: pytest.MonkeyPat
     assert [h.score for h in theirs] == pytest.approx([h.score for h in ours], rel=1e-9)
 
 
-def test_another_users_words_never_change_a_users_idf() -> None:
-    # u2 says "green tea" in every row: with table-wide IDF the words would be worth ~nothing.
-    # IDF is per user; only the average row length is table-wide, so scores move a little.
+def test_another_users_words_never_change_a_users_scores() -> None:
+    # u2 says "green tea" in every row: with table-wide IDF the words would be worth ~nothing,
+    # and u2's long rows would shorten u1's by comparison. IDF and average length are per user.
     alone = _store({"u1": CORPUS}).search_text("u1", "turn", "green tea", 10)
     crowd = {"u1": CORPUS, "u2": ["green tea " * 5] * 40, "u3": ["trains"] * 10}
+    crowd.update({f"u{i}": ["long " * 30] * 3 for i in range(4, 40)})
+    assert any(fts_table(user) == fts_table("u1") for user in crowd if user != "u1")
     shared = _store(crowd).search_text("u1", "turn", "green tea", 10)
     assert [h.id for h in shared] == [h.id for h in alone]
-    assert [h.score for h in shared] == pytest.approx([h.score for h in alone], rel=0.05)
+    assert [h.score for h in shared] == pytest.approx([h.score for h in alone], rel=1e-9)
     green = _store(crowd).search_text("u1", "turn", "green", 10)  # u1: 2 of 5 rows; u2: all
     assert len(green) == 2 and min(h.score for h in green) > 0.1
 
@@ -101,3 +105,26 @@ def test_inactive_items_are_skipped_even_when_they_outrank_the_active_ones() -> 
     ]
     store.write(batch("u1", items=(*stale, item("u1", "new", "tea once, among many other words"))))
     assert [h.id for h in store.search_text("u1", "item", "tea", 2)] == ["new"]
+
+
+def test_length_statistics_follow_writes_rewrites_and_deletes() -> None:
+    store = _store({"u1": CORPUS, "u2": CORPUS[:2]})
+    store.write(
+        batch(
+            "u1",
+            scenes=(scene("u1", "u1-s1", ("u1-t0",), "a long evening of green tea " * 4),),
+            items=(item("u1", "u1-i1", "Alice likes tea", turns=("u1-t0",)),),
+        )
+    )
+    conn = store._connection.raw
+    assert conn is not None
+    assert stored_lengths(conn) == recomputed_lengths(conn)
+    assert stored_lengths(conn)[("u1", "turn")][0] == len(CORPUS)
+    rewritten = item("u1", "u1-i1", "Alice now prefers coffee over every kind of tea, she says")
+    store.write(batch("u1", items=(rewritten,)))  # a re-indexed row: its old length leaves
+    assert stored_lengths(conn) == recomputed_lengths(conn)
+    store.delete_memory("u1", "u1-t3", T0)
+    assert stored_lengths(conn) == recomputed_lengths(conn)
+    store.delete_user("u2")
+    assert stored_lengths(conn) == recomputed_lengths(conn)
+    assert not any(user == "u2" for user, _ in stored_lengths(conn))

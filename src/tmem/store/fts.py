@@ -34,6 +34,14 @@ def index_text(record: Record) -> str:
     return record.text
 
 
+def indexed_length(text: str) -> int:
+    """Tokens an FTS row with body ``text`` holds: the body's words and the one scope token.
+
+    BM25's length normalisation compares this with the average over the user's rows of a kind.
+    """
+    return len(WORD.findall(text)) + 1
+
+
 def query_tokens(query: str) -> list[str]:
     """Distinct content-word tokens of ``query`` in order, at most ``MAX_QUERY_TOKENS``.
 

@@ -26,6 +26,7 @@ from tmem.store.sqlite.schema import FTS5_SECURE_DELETE, fts_table
 
 _MEMORY_TABLES = ("turns", "scenes", "items")
 _USER_TABLES = (
+    "fts_lengths",
     "turns",
     "scenes",
     "items",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import sqlite3
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,7 +20,7 @@ from typing import Any, TypeVar
 from tmem.errors import InputError
 from tmem.store import codec
 from tmem.store.codec import Row
-from tmem.store.fts import index_text, scope_token
+from tmem.store.fts import index_text, indexed_length, scope_token
 from tmem.store.sqlite.schema import fts_table
 
 T = TypeVar("T")
@@ -183,12 +184,13 @@ def fts_put(conn: sqlite3.Connection, user_id: str, kind: str, owner_id: str, te
         ).fetchone()
     table = fts_table(user_id)
     if existing is not None:
-        conn.execute(f"DELETE FROM {table} WHERE rowid = ?", (row[0],))
+        _unindex(conn, user_id, table, [int(row[0])])
     conn.execute(
         f"INSERT INTO {table} (rowid, body, scope, user_id, kind, owner_id)"
         " VALUES (?, ?, ?, ?, ?, ?)",
         (row[0], text, scope_token(user_id, kind), user_id, kind, owner_id),
     )
+    _count_lengths(conn, user_id, Counter({kind: 1}), Counter({kind: indexed_length(text)}))
 
 
 def fts_delete(conn: sqlite3.Connection, user_id: str, owner_ids: Sequence[str]) -> None:
@@ -198,8 +200,37 @@ def fts_delete(conn: sqlite3.Connection, user_id: str, owner_ids: Sequence[str])
             f"DELETE FROM fts_docs WHERE user_id = ? AND owner_id IN ({marks}) RETURNING doc",
             (user_id, *chunk),
         ).fetchall()
-        for rows, doc_marks in in_chunks([int(doc) for (doc,) in docs]):
-            conn.execute(f"DELETE FROM {table} WHERE rowid IN ({doc_marks})", rows)
+        _unindex(conn, user_id, table, [int(doc) for (doc,) in docs])
+
+
+def _unindex(conn: sqlite3.Connection, user_id: str, table: str, docs: Sequence[int]) -> None:
+    """Remove rows ``docs`` from FTS5 ``table`` and from the user's length statistics."""
+    rows: Counter[str] = Counter()
+    tokens: Counter[str] = Counter()
+    for chunk, marks in in_chunks(docs):
+        # FTS5 tables refuse DELETE ... RETURNING: read the rows first.
+        for kind, body in conn.execute(
+            f"SELECT kind, body FROM {table} WHERE rowid IN ({marks})", chunk
+        ).fetchall():
+            rows[str(kind)] -= 1
+            tokens[str(kind)] -= indexed_length(str(body))
+        conn.execute(f"DELETE FROM {table} WHERE rowid IN ({marks})", chunk)
+    _count_lengths(conn, user_id, rows, tokens)
+
+
+def _count_lengths(
+    conn: sqlite3.Connection, user_id: str, rows: Counter[str], tokens: Counter[str]
+) -> None:
+    """Add ``rows`` and ``tokens`` (negative: removed) to the user's per-kind FTS statistics."""
+    for kind in rows:
+        conn.execute(
+            "INSERT INTO fts_lengths (user_id, kind, rows, tokens) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (user_id, kind) DO UPDATE"
+            " SET rows = rows + excluded.rows, tokens = tokens + excluded.tokens",
+            (user_id, kind, rows[kind], tokens[kind]),
+        )
+    if rows:
+        conn.execute("DELETE FROM fts_lengths WHERE user_id = ? AND rows <= 0", (user_id,))
 
 
 # --- reading ----------------------------------------------------------------------------------

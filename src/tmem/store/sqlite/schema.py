@@ -200,6 +200,25 @@ def _fts_shards() -> tuple[str, ...]:
     return tuple(statements)
 
 
+def _fts_lengths() -> tuple[str, ...]:
+    # BM25 normalises a row's length by the average length of the user's rows of its kind, so
+    # neither other tenants' text nor a user's scenes and items move the ranking of its turns.
+    statements = [
+        """CREATE TABLE fts_lengths (
+            user_id TEXT NOT NULL, kind TEXT NOT NULL,
+            rows INTEGER NOT NULL, tokens INTEGER NOT NULL,
+            PRIMARY KEY (user_id, kind)
+        ) WITHOUT ROWID"""
+    ]
+    statements += [
+        f"""INSERT INTO fts_lengths (user_id, kind, rows, tokens)
+            SELECT user_id, kind, count(*), sum(tmem_fts_length(body)) FROM {table}
+            GROUP BY user_id, kind"""
+        for table in fts_tables()
+    ]
+    return tuple(statements)
+
+
 MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("0001_initial", _INITIAL),
     ("0002_service", _SERVICE),
@@ -207,6 +226,7 @@ MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("0004_persona_sources", _PERSONA_SOURCES),
     ("0005_risk_flags", _RISK_FLAGS),
     ("0006_fts_shards", _fts_shards()),
+    ("0007_fts_lengths", _fts_lengths()),
 )
 """Named migrations in order; the schema version is how many have been applied.
 

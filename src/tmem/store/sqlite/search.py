@@ -1,4 +1,4 @@
-"""BM25 over one user's rows of the SQLite FTS5 table.
+"""BM25 over one user's rows of the SQLite full-text index (the user's FTS5 shard).
 
 Every row carries its user's scope token (:func:`tmem.store.fts.scope_token`), so a query ANDs
 that token in and FTS5 walks one user's postings, not every user's.
@@ -9,8 +9,10 @@ common word costs tens of milliseconds even when the user has a hundred rows. So
 matches at most ``PYTHON_RANK_MAX`` of the user's rows (the common case), the matches are read
 and scored here with FTS5's own formula but **per-user** statistics: a word's IDF comes from
 the user's rows (all of which the query matched if they hold the word), ``N`` is the user's row
-count, and the average length is the table's (FTS5's averages record). Past that bound the user
-dominates the postings anyway, and FTS5's ``bm25()`` ranks, reading only rowids and scores.
+count, and the average length is that of all the user's rows, every kind (``fts_lengths``,
+kept by :mod:`.rows`): other tenants' text never moves a user's scores. Past that bound the
+user dominates the postings anyway, and FTS5's ``bm25()`` ranks, reading only rowids and
+scores, with its shard's statistics.
 """
 
 from __future__ import annotations
@@ -76,9 +78,8 @@ def _bm25(
             (scoped, PYTHON_RANK_MAX + 1),
         )
     ]
-    averages = read_averages(conn, table)
-    if len(rowids) <= PYTHON_RANK_MAX and averages is not None:
-        stats = Stats(rows=_user_rows(conn, user_id, kind), avgdl=averages)
+    if len(rowids) <= PYTHON_RANK_MAX:
+        stats = Stats(rows=_user_rows(conn, user_id, kind), avgdl=_average(conn, user_id))
         scored = rank(query_tokens(query), _bodies(conn, table, rowids), stats)
         hits = _owners(conn, user_id, scored)
         return (_active(conn, user_id, hits) if kind == "item" else hits)[:limit]
@@ -90,8 +91,9 @@ def search_text(
 ) -> list[Scored]:
     """BM25 over the user's active memories of ``kind`` (see the module's doc).
 
-    FTS5's corpus statistics (document count, average length, term frequencies behind the
-    IDF) are not per user, so other users' text can shift scores, never results' membership.
+    Scores use the user's own statistics; only a query matching more than
+    :data:`PYTHON_RANK_MAX` of the user's rows is scored with its shard's, where other users'
+    text can shift scores, never results' membership.
     """
     if kind not in KINDS:
         raise InputError(f"unknown kind {kind!r}; expected one of {KINDS}")
@@ -149,7 +151,8 @@ def rank(
     """``(rowid, score)`` of ``matched`` rows, best first (ties by rowid), FTS5's formula.
 
     ``matched`` must be every row of the user that holds any query token: a token's document
-    frequency is counted among them. A row's length counts its scope token, as FTS5's does.
+    frequency is counted among them. A row's length counts its scope token, as FTS5's does
+    (:func:`tmem.store.fts.indexed_length`).
     """
     terms = list(dict.fromkeys(stem_token(t) for t in tokens))
     wanted = set(terms)
@@ -186,27 +189,12 @@ def stem_token(word: str) -> str:
     return stem(plain) if plain.isascii() else plain
 
 
-def read_averages(conn: sqlite3.Connection, table: str) -> float | None:
-    """Average tokens per row of FTS5 ``table``, from its averages record (None: unreadable)."""
-    row = conn.execute(f"SELECT block FROM {table}_data WHERE id = 1").fetchone()
-    if row is None or not isinstance(row[0], bytes):
-        return None
-    values = _varints(row[0])
-    if len(values) < 2 or values[0] <= 0:
-        return None
-    return sum(values[1:]) / values[0]
-
-
-def _varints(data: bytes) -> list[int]:
-    # SQLite's varint: big-endian groups of 7 bits, the high bit set on all but the last byte
-    # (a 9th byte would carry 8 bits; counts here never need it).
-    values, value = [], 0
-    for byte in data:
-        value = (value << 7) | (byte & 0x7F)
-        if not byte & 0x80:
-            values.append(value)
-            value = 0
-    return values
+def _average(conn: sqlite3.Connection, user_id: str) -> float:
+    """Average tokens per FTS row of the user, every kind (0: unknown, no length normalisation)."""
+    row = conn.execute(
+        "SELECT sum(rows), sum(tokens) FROM fts_lengths WHERE user_id = ?", (user_id,)
+    ).fetchone()
+    return row[1] / row[0] if row is not None and row[0] else 0.0
 
 
 def _bodies(conn: sqlite3.Connection, table: str, rowids: Sequence[int]) -> list[tuple[int, str]]:
