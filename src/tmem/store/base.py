@@ -43,20 +43,12 @@ from tmem.models import (
     Trigger,
     Turn,
 )
+from tmem.spaces import SPACE_NAMES
 
 Vector = npt.NDArray[np.float32]
 
-SPACES: tuple[str, ...] = (
-    "turn",
-    "context",
-    "scene",
-    "dialogue",
-    "item",
-    "entity",
-    "bridge",
-    "scene_trigger",
-    "horizon",
-)
+SPACES: tuple[str, ...] = SPACE_NAMES
+"""Every vector space a store keeps (declared in :mod:`tmem.spaces`)."""
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from tmem.models import (
     Turn,
 )
 from tmem.persona.merge import forget_turns, is_empty
+from tmem.spaces import CONTEXT
 from tmem.store.base import Supersession, VectorRow, WriteBatch
 from tmem.store.cascade import DeletionPlan, MemoryGraph, plan_deletion
 from tmem.store.codec import Row, in_time_order
@@ -408,7 +409,7 @@ def send_back_to_waiting(
     # Old context vectors embedded the erased neighbour's words too.
     steps.drop_context_vectors(user_id, turn_ids)
     waiting = set(turn_ids)
-    fresh = [row for row in context if row.space == "context" and row.owner_id in waiting]
+    fresh = [row for row in context if row.space == CONTEXT.name and row.owner_id in waiting]
     if fresh:
         steps.put_vectors(user_id, fresh)
 

@@ -20,6 +20,7 @@ from psycopg import sql
 
 from tmem.errors import InputError
 from tmem.models import KINDS, Kind
+from tmem.spaces import SPACES
 from tmem.store.base import Scored, Vector
 from tmem.store.fts import query_tokens
 from tmem.store.postgres.connection import Cursor
@@ -32,17 +33,13 @@ _MAX_EF_SEARCH = 1000  # pgvector's upper bound for hnsw.ef_search
 EXACT_ROWS = 20_000
 """Up to this many rows, an exact scan of the user's vectors beats the shared HNSW graph."""
 
-_SPACE_OWNERS: dict[str, str] = {
+_OWNER_TABLES = {
     "turn": "tmem_turns",
-    "context": "tmem_turns",
     "scene": "tmem_scenes",
-    "dialogue": "tmem_scenes",
     "item": "tmem_items",
-    "entity": "tmem_triggers",
-    "bridge": "tmem_triggers",
-    "scene_trigger": "tmem_triggers",
-    "horizon": "tmem_triggers",
+    "trigger": "tmem_triggers",
 }
+_SPACE_OWNERS: dict[str, str] = {space.name: _OWNER_TABLES[space.owner] for space in SPACES}
 """The table owning each vector space; a vector whose owner is gone is never returned."""
 
 

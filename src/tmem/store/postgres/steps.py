@@ -17,6 +17,7 @@ from tmem.models import (
     Trigger,
     Turn,
 )
+from tmem.spaces import CONTEXT
 from tmem.store import codec
 from tmem.store.base import Supersession, VectorRow, WriteBatch
 from tmem.store.cascade import MemoryGraph
@@ -169,7 +170,7 @@ class PostgresSteps:
         delete.mark_waiting(self.cursor, user_id, turn_ids)
 
     def drop_context_vectors(self, user_id: str, turn_ids: Sequence[str]) -> None:
-        write.delete_vectors(self.cursor, user_id, list(turn_ids), ["context"])
+        write.delete_vectors(self.cursor, user_id, list(turn_ids), [CONTEXT.name])
 
     def scrub_finished_jobs(self, user_id: str) -> int:
         return delete.scrub_finished_jobs(self.cursor, user_id)

@@ -28,6 +28,7 @@ from functools import lru_cache
 from tmem.errors import InputError
 from tmem.models import KINDS, Kind
 from tmem.porter import stem
+from tmem.spaces import SPACES
 from tmem.store.base import Scored, Vector
 from tmem.store.fts import match_expression, query_tokens, scoped_expression
 from tmem.store.sqlite import read
@@ -47,17 +48,8 @@ K1, B = 1.2, 0.75
 
 _TABLES = {"turn": "turns", "scene": "scenes", "item": "items"}
 
-_SPACE_OWNERS: dict[str, str] = {
-    "turn": "turns",
-    "context": "turns",
-    "scene": "scenes",
-    "dialogue": "scenes",
-    "item": "items",
-    "entity": "triggers",
-    "bridge": "triggers",
-    "scene_trigger": "triggers",
-    "horizon": "triggers",
-}
+_OWNER_TABLES = {"turn": "turns", "scene": "scenes", "item": "items", "trigger": "triggers"}
+_SPACE_OWNERS: dict[str, str] = {space.name: _OWNER_TABLES[space.owner] for space in SPACES}
 """The table owning each vector space; a vector whose owner is gone is never returned."""
 
 
