@@ -27,7 +27,7 @@ from tmem.models import (
     Usage,
 )
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 
 def __getattr__(name: str) -> object:

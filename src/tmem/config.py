@@ -272,6 +272,9 @@ class Config:
     def with_llm(self, **changes: Any) -> Config:
         return replace(self, llm=replace(self.llm, **changes))
 
+    def with_retrieval(self, **changes: Any) -> Config:
+        return replace(self, retrieval=replace(self.retrieval, **changes))
+
     def fingerprint(self) -> str:
         """A short hash of every setting that changes results (no secrets, no URLs)."""
         from tmem.llm.prompts import prompt_versions

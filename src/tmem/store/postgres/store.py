@@ -40,12 +40,13 @@ from tmem.store.postgres.migrate import bind, bound_embedder, migrate, read_meta
 from tmem.store.postgres.service import PostgresServiceStore
 from tmem.store.postgres.steps import PostgresSteps
 from tmem.store.postgres.write import lock_user, touch_user
+from tmem.store.service_aliases import ServiceAliases
 from tmem.store.version import tmem_version
 
 T = TypeVar("T")
 
 
-class PostgresStore:
+class PostgresStore(ServiceAliases):
     """A :class:`~tmem.store.base.Store` in a Postgres database, shareable across threads,
     processes and machines; :meth:`service` gives its :class:`~tmem.store.base.ServiceStore`.
 

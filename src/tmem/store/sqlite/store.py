@@ -38,6 +38,7 @@ from tmem.models import (
 from tmem.store import codec, plan
 from tmem.store.base import Scored, Vector, VectorRow, WriteBatch
 from tmem.store.policy import Forgetting
+from tmem.store.service_aliases import ServiceAliases
 from tmem.store.sqlite import delete, jobs, read, risk, search
 from tmem.store.sqlite.connection import Connection
 from tmem.store.sqlite.export import export_rows
@@ -48,7 +49,7 @@ from tmem.store.vectors import VectorCache, batch_delta
 from tmem.store.version import tmem_version
 
 
-class SQLiteStore:
+class SQLiteStore(ServiceAliases):
     """A :class:`~tmem.store.base.Store` in one SQLite file, shareable across threads and
     processes on one host; :meth:`service` gives its :class:`~tmem.store.base.ServiceStore`.
 
