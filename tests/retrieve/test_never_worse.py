@@ -61,6 +61,7 @@ class Scenario:
     items: float  # chance each turn of a valid chunk gets an item
     hostile: float  # chance each written text copies a query or cites a wrong turn
     seed: int = 0
+    retell: int = 0  # a narrative retells the chat this many times (a small model's habit)
 
 
 SCENARIOS = [
@@ -71,6 +72,8 @@ SCENARIOS = [
     Scenario("everything", 1.0, 1.0, 1.0, 0.0),
     Scenario("hostile-scenes", 1.0, 1.0, 0.0, 1.0),
     Scenario("hostile-everything", 1.0, 1.0, 1.0, 0.6, seed=1),
+    # Narratives that retell the whole chat many times over, as small models do.
+    Scenario("retelling-scenes", 1.0, 1.0, 0.5, 0.0, retell=40),
     *(Scenario(f"mixed-{seed}", 0.7, 0.6, 0.5, 0.4, seed=seed) for seed in range(2, 6)),
 ]
 
@@ -95,6 +98,12 @@ class ScriptedModel:
             return f"{rng.choice(QUERIES)} {rng.choice(QUERIES)}"
         return own
 
+    def _narrative(self, body: dict[str, Any]) -> str:
+        if not self.scenario.retell:
+            return "They talk about their week."
+        told = " ".join(content for _, content in _turns_of(body))
+        return " ".join([told] * self.scenario.retell)
+
     def segment(self, body: dict[str, Any]) -> str:
         rng = self._rng(body, "segment")
         if rng.random() >= self.scenario.segment_ok:
@@ -111,7 +120,7 @@ class ScriptedModel:
                     "continues_open_scene": False,
                     "title": title,
                     "summary": self._text(rng, "Two friends talk."),
-                    "narrative": self._text(rng, "They talk about their week."),
+                    "narrative": self._text(rng, self._narrative(body)),
                 }
             )
             start = end + 1
