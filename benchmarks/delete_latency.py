@@ -10,7 +10,8 @@ while the main thread deletes ``--deletes`` turns of the full-mode user, one by 
 Reported: per delete, the wall time of ``Memory.delete`` (plan, embedding of the turns sent
 back to waiting, the write transaction and the WAL checkpoint), of the store's part alone,
 and how many write transactions it opened; for the other tenant's writes, the latency of
-every write overlapping a delete, and of all writes. Run from the repository root::
+every write overlapping a delete, of the writes no delete overlapped (the control, at the same
+load), and of all writes. Run from the repository root::
 
     PYTHONPATH=src:. python benchmarks/delete_latency.py \
         --out benchmarks/results/delete-latency/stdlib.json
@@ -215,11 +216,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             writer.stop.set()
             writer.join()
         size = path.stat().st_size
-    overlapping = [
-        end - start
-        for start, end in writer.writes
-        if any(start < w_end and end > w_start for w_start, w_end in windows)
-    ]
+
+    def overlaps(start: float, end: float) -> bool:
+        return any(start < w_end and end > w_start for w_start, w_end in windows)
+
+    overlapping = [end - start for start, end in writer.writes if overlaps(start, end)]
+    # The control, measured in the same run and at the same load: writes no deletion overlapped.
+    alone = [end - start for start, end in writer.writes if not overlaps(start, end)]
     return {
         "sqlite_version": sys.modules["sqlite3"].sqlite_version,
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -233,6 +236,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "write_transactions_per_delete": sorted(set(transactions)),
         "load_average_1m": round(os.getloadavg()[0], 2),
         "other_tenant_writes_overlapping_a_delete": _ms(overlapping),
+        "other_tenant_writes_not_overlapping": _ms(alone),
         "other_tenant_writes_all": _ms([end - start for start, end in writer.writes]),
     }
 
