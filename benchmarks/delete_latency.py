@@ -161,7 +161,8 @@ def _timed_store_delete(store: SQLiteStore) -> list[float]:
 def _timed_checkpoint(store: SQLiteStore) -> list[float]:
     """Wrap the store's WAL checkpoint to record its wall time."""
     spent: list[float] = []
-    inner = store._checkpoint
+    connection = store._connection
+    inner = connection.checkpoint
 
     def timed() -> None:
         started = time.perf_counter()
@@ -170,7 +171,7 @@ def _timed_checkpoint(store: SQLiteStore) -> list[float]:
         finally:
             spent.append(time.perf_counter() - started)
 
-    store._checkpoint = timed  # type: ignore[method-assign]
+    connection.checkpoint = timed  # type: ignore[method-assign]
     return spent
 
 
