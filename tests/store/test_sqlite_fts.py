@@ -128,22 +128,3 @@ def test_length_statistics_follow_writes_rewrites_and_deletes() -> None:
     store.delete_user("u2")
     assert stored_lengths(conn) == recomputed_lengths(conn)
     assert not any(user == "u2" for user, _ in stored_lengths(conn))
-
-
-def test_a_users_scenes_and_items_never_move_the_ranking_of_its_turns() -> None:
-    # Full mode's turn floor is LLM-free mode's ranking only if what full mode derives leaves
-    # the turns' scores alone: BM25's average length is taken over the user's turns only.
-    store = _store({"u1": CORPUS})
-    before = store.search_text("u1", "turn", "green tea alice", 10)
-    narrative = "Alice talked about green tea for an hour. " * 20
-    store.write(
-        batch(
-            "u1",
-            scenes=(scene("u1", "u1-s1", ("u1-t0", "u1-t2"), narrative),),
-            items=(item("u1", "u1-i1", "Alice likes green tea", turns=("u1-t2",)),),
-        )
-    )
-    after = store.search_text("u1", "turn", "green tea alice", 10)
-    assert [h.id for h in after] == [h.id for h in before]
-    assert [h.score for h in after] == pytest.approx([h.score for h in before], rel=1e-9)
-    assert store.search_text("u1", "scene", "green tea", 10)[0].id == "u1-s1"

@@ -9,10 +9,8 @@ common word costs tens of milliseconds even when the user has a hundred rows. So
 matches at most ``PYTHON_RANK_MAX`` of the user's rows (the common case), the matches are read
 and scored here with FTS5's own formula but **per-user** statistics: a word's IDF comes from
 the user's rows (all of which the query matched if they hold the word), ``N`` is the user's row
-count, and the average length is that of the user's rows of the kind (``fts_lengths``, kept
-by :mod:`.rows`). So other tenants' text never moves a user's scores, and the scenes and items
-full mode derives never move the ranking of the user's turns: full mode's turn floor is exactly
-LLM-free mode's ranking. Past that bound the
+count, and the average length is that of all the user's rows, every kind (``fts_lengths``,
+kept by :mod:`.rows`): other tenants' text never moves a user's scores. Past that bound the
 user dominates the postings anyway, and FTS5's ``bm25()`` ranks, reading only rowids and
 scores, with its shard's statistics.
 """
@@ -73,7 +71,7 @@ def _bm25(
         )
     ]
     if len(rowids) <= PYTHON_RANK_MAX:
-        stats = Stats(rows=_user_rows(conn, user_id, kind), avgdl=_average(conn, user_id, kind))
+        stats = Stats(rows=_user_rows(conn, user_id, kind), avgdl=_average(conn, user_id))
         scored = rank(query_tokens(query), _bodies(conn, table, rowids), stats)
         hits = _owners(conn, user_id, scored)
         return (_active(conn, user_id, hits) if kind == "item" else hits)[:limit]
@@ -183,11 +181,15 @@ def stem_token(word: str) -> str:
     return stem(plain) if plain.isascii() else plain
 
 
-def _average(conn: sqlite3.Connection, user_id: str, kind: str) -> float:
-    """Average tokens per FTS row of the user's ``kind`` (0: unknown, no length normalisation)."""
+def _average(conn: sqlite3.Connection, user_id: str) -> float:
+    """Average tokens per FTS row of the user, every kind (0: unknown, no length normalisation).
+
+    Per kind (a turn against the user's turns only) would keep full mode's scenes and items
+    from moving the turns' ranking, but it ranks LLM-free mode's turns worse on LoCoMo
+    (``docs/benchmarks.md``, Qwen section): the average over every kind stays.
+    """
     row = conn.execute(
-        "SELECT sum(rows), sum(tokens) FROM fts_lengths WHERE user_id = ? AND kind = ?",
-        (user_id, kind),
+        "SELECT sum(rows), sum(tokens) FROM fts_lengths WHERE user_id = ?", (user_id,)
     ).fetchone()
     return row[1] / row[0] if row is not None and row[0] else 0.0
 
