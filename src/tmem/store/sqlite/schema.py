@@ -201,8 +201,8 @@ def _fts_shards() -> tuple[str, ...]:
 
 
 def _fts_lengths() -> tuple[str, ...]:
-    # BM25 normalises a row's length by the average length of the user's rows of its kind, so
-    # neither other tenants' text nor a user's scenes and items move the ranking of its turns.
+    # BM25 normalises a row's length by the average length of the user's own rows, so other
+    # tenants' text never moves a user's scores. Counted per kind: search sums the kinds today.
     statements = [
         """CREATE TABLE fts_lengths (
             user_id TEXT NOT NULL, kind TEXT NOT NULL,
