@@ -56,7 +56,11 @@ def _store(users: dict[str, list[str]]) -> SQLiteStore:
 
 
 @pytest.mark.parametrize("query", ["green tea", "alice running", "tea", "cafe stations", "shoe"])
-def test_scores_equal_fts5_bm25_for_a_lone_user(query: str) -> None:
+def test_scores_equal_fts5_bm25_for_a_lone_user(
+    query: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # FTS5's formula, with FTS5's reference length (the turns' gentler one set aside).
+    monkeypatch.setattr(sqlite_fts, "TURN_LENGTH_SCALE", 1.0)
     hits = _store({"u1": CORPUS}).search_text("u1", "turn", query, 10)
     want = _fts5_scores([f": {t}" for t in CORPUS], query)  # a turn is indexed as "speaker: text"
     assert [h.id for h in hits] == [owner for owner, _ in want]
@@ -64,6 +68,9 @@ def test_scores_equal_fts5_bm25_for_a_lone_user(query: str) -> None:
 
 
 def test_fts5_ranks_when_a_query_matches_many_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The same formula on both paths: FTS5 compares a row with its shard's plain average length,
+    # so the turns' gentler reference is set aside to compare the two.
+    monkeypatch.setattr(sqlite_fts, "TURN_LENGTH_SCALE", 1.0)
     store = _store({"u1": CORPUS})
     ours = store.search_text("u1", "turn", "green tea alice", 10)
     monkeypatch.setattr(sqlite_fts, "PYTHON_RANK_MAX", 1)
@@ -128,3 +135,38 @@ def test_length_statistics_follow_writes_rewrites_and_deletes() -> None:
     store.delete_user("u2")
     assert stored_lengths(conn) == recomputed_lengths(conn)
     assert not any(user == "u2" for user, _ in stored_lengths(conn))
+
+
+def test_a_users_scenes_and_items_never_move_the_ranking_of_its_turns() -> None:
+    # Full mode's turn floor is LLM-free mode's ranking only if what full mode derives leaves
+    # the turns' scores alone: a turn's reference length comes from the user's turns only.
+    store = _store({"u1": CORPUS})
+    before = store.search_text("u1", "turn", "green tea alice", 10)
+    narrative = "Alice talked about green tea for an hour. " * 20
+    store.write(
+        batch(
+            "u1",
+            scenes=(scene("u1", "u1-s1", ("u1-t0", "u1-t2"), narrative),),
+            items=(item("u1", "u1-i1", "Alice likes green tea", turns=("u1-t2",)),),
+        )
+    )
+    after = store.search_text("u1", "turn", "green tea alice", 10)
+    assert [h.id for h in after] == [h.id for h in before]
+    assert [h.score for h in after] == pytest.approx([h.score for h in before], rel=1e-12)
+
+
+def test_a_turn_is_measured_against_a_multiple_of_the_users_average_turn(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    store = _store({"u1": CORPUS})
+    conn = store._connection.raw
+    (rows, tokens) = conn.execute(
+        "SELECT rows, tokens FROM fts_lengths WHERE user_id = 'u1' AND kind = 'turn'"
+    ).fetchone()
+    assert sqlite_fts._average(conn, "u1", "turn") == pytest.approx(
+        sqlite_fts.TURN_LENGTH_SCALE * tokens / rows
+    )
+    gentle = store.search_text("u1", "turn", "green tea alice", 10)
+    monkeypatch.setattr(sqlite_fts, "TURN_LENGTH_SCALE", 1.0)
+    plain = store.search_text("u1", "turn", "green tea alice", 10)
+    assert [h.score for h in gentle] != pytest.approx([h.score for h in plain])

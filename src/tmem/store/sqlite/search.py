@@ -9,8 +9,9 @@ common word costs tens of milliseconds even when the user has a hundred rows. So
 matches at most ``PYTHON_RANK_MAX`` of the user's rows (the common case), the matches are read
 and scored here with FTS5's own formula but **per-user** statistics: a word's IDF comes from
 the user's rows (all of which the query matched if they hold the word), ``N`` is the user's row
-count, and the average length is that of all the user's rows, every kind (``fts_lengths``,
-kept by :mod:`.rows`): other tenants' text never moves a user's scores. Past that bound the
+count, and the average length comes from the user's rows alone (``fts_lengths``, kept by
+:mod:`.rows`; see :func:`_average`): other tenants' text never moves a user's scores, and what
+full mode derives never moves the ranking of the user's turns. Past that bound the
 user dominates the postings anyway, and FTS5's ``bm25()`` ranks, reading only rowids and
 scores, with its shard's statistics.
 """
@@ -46,6 +47,16 @@ ITEM_SLACK = 4
 K1, B = 1.2, 0.75
 """FTS5's bm25() constants."""
 
+TURN_LENGTH_SCALE = 1.88
+"""A turn's length is compared with this multiple of the user's average turn (see :func:`_average`).
+
+LLM-free mode long compared turns with the average over the user's turns and plain scenes;
+a plain scene retells about 18 turns in one row, which puts that average at 1.88 times the
+average turn (1.881 to 1.888 on each of the ten LoCoMo conversations, which are long chats of
+varied lengths). Fixing the multiple keeps that gentler length normalisation, which ranks turns
+better than the turns' own average does, and makes it independent of what a model derives.
+"""
+
 _TABLES = {"turn": "turns", "scene": "scenes", "item": "items"}
 
 _OWNER_TABLES = {"turn": "turns", "scene": "scenes", "item": "items", "trigger": "triggers"}
@@ -71,7 +82,7 @@ def _bm25(
         )
     ]
     if len(rowids) <= PYTHON_RANK_MAX:
-        stats = Stats(rows=_user_rows(conn, user_id, kind), avgdl=_average(conn, user_id))
+        stats = Stats(rows=_user_rows(conn, user_id, kind), avgdl=_average(conn, user_id, kind))
         scored = rank(query_tokens(query), _bodies(conn, table, rowids), stats)
         hits = _owners(conn, user_id, scored)
         return (_active(conn, user_id, hits) if kind == "item" else hits)[:limit]
@@ -181,17 +192,25 @@ def stem_token(word: str) -> str:
     return stem(plain) if plain.isascii() else plain
 
 
-def _average(conn: sqlite3.Connection, user_id: str) -> float:
-    """Average tokens per FTS row of the user, every kind (0: unknown, no length normalisation).
+def _average(conn: sqlite3.Connection, user_id: str, kind: str) -> float:
+    """The length BM25 compares a ``kind`` row of the user with (0: none, no normalisation).
 
-    Per kind (a turn against the user's turns only) would keep full mode's scenes and items
-    from moving the turns' ranking, but it ranks LLM-free mode's turns worse on LoCoMo
-    (``docs/benchmarks.md``, Qwen section): the average over every kind stays.
+    A turn: :data:`TURN_LENGTH_SCALE` times the average of the user's turns, so the scenes and
+    items full mode derives never move the ranking of the turns, and full mode's floor
+    (:mod:`tmem.retrieve.merge`) is exactly LLM-free mode's ranking. A scene or an item: the
+    average over every row of the user, every kind.
     """
-    row = conn.execute(
-        "SELECT sum(rows), sum(tokens) FROM fts_lengths WHERE user_id = ?", (user_id,)
-    ).fetchone()
-    return row[1] / row[0] if row is not None and row[0] else 0.0
+    if kind == "turn":
+        row = conn.execute(
+            "SELECT rows, tokens FROM fts_lengths WHERE user_id = ? AND kind = 'turn'", (user_id,)
+        ).fetchone()
+        scale = TURN_LENGTH_SCALE
+    else:
+        row = conn.execute(
+            "SELECT sum(rows), sum(tokens) FROM fts_lengths WHERE user_id = ?", (user_id,)
+        ).fetchone()
+        scale = 1.0
+    return scale * row[1] / row[0] if row is not None and row[0] else 0.0
 
 
 def _bodies(conn: sqlite3.Connection, table: str, rowids: Sequence[int]) -> list[tuple[int, str]]:
