@@ -47,6 +47,7 @@ from tests.store.test_contract_forget import extract_reply, segment_reply
 from tmem import Config, EmbedderConfig, LLMConfig, Memory
 from tmem.llm.prompts import extract, segment
 from tmem.store.sqlite import SQLiteStore
+from tmem.store.sqlite import connection as connection_module
 
 WORDS = [
     "garden",
@@ -135,11 +136,34 @@ class Writer(threading.Thread):
 
 
 def _counting_transactions(store: SQLiteStore) -> list[str]:
+    """Record each write transaction the store opens (not each try at the write lock)."""
     seen: list[str] = []
-    conn = store._connection.raw
-    assert conn is not None
-    conn.set_trace_callback(lambda sql: seen.append(sql) if sql.startswith("BEGIN IMM") else None)
+    connection = store._connection
+    inner = connection.writing
+
+    def counted() -> Any:
+        seen.append("write")
+        return inner()
+
+    connection.writing = counted  # type: ignore[method-assign]
     return seen
+
+
+def _timed_lock_waits(writer: threading.Thread) -> list[tuple[float, float]]:
+    """Time every ``BEGIN IMMEDIATE`` the ``writer`` thread runs: its wait for the write lock."""
+    waits: list[tuple[float, float]] = []  # (start, end), perf_counter seconds
+    inner = connection_module.begin_immediate
+
+    def timed(conn: Any, budget_s: float) -> None:
+        started = time.perf_counter()
+        try:
+            inner(conn, budget_s)
+        finally:
+            if threading.current_thread() is writer:
+                waits.append((started, time.perf_counter()))
+
+    connection_module.begin_immediate = timed  # type: ignore[assignment]
+    return waits
 
 
 def _timed_store_delete(store: SQLiteStore) -> list[float]:
@@ -194,6 +218,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         path = Path(tmp) / "bench.db"
         _build(path, server, args)
         writer = Writer(path)
+        lock_waits = _timed_lock_waits(writer)
         with Memory.open(path, Config(embedder=EmbedderConfig(kind="hash"))) as mem:
             store = mem.store
             assert isinstance(store, SQLiteStore)
@@ -239,6 +264,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "other_tenant_writes_overlapping_a_delete": _ms(overlapping),
         "other_tenant_writes_not_overlapping": _ms(alone),
         "other_tenant_writes_all": _ms([end - start for start, end in writer.writes]),
+        # The part of the other tenant's writes spent waiting for the file's write lock: what a
+        # deletion (or anything else holding the lock) makes another tenant wait.
+        "other_tenant_lock_waits_overlapping_a_delete": _ms(
+            [end - start for start, end in lock_waits if overlaps(start, end)]
+        ),
+        "other_tenant_lock_waits_not_overlapping": _ms(
+            [end - start for start, end in lock_waits if not overlaps(start, end)]
+        ),
     }
 
 
