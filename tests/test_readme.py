@@ -105,3 +105,22 @@ def test_the_python_snippet_runs_and_rerunning_it_stores_nothing_new(
             exec(compile(snippet, "README.md", "exec"), {})
     with Memory.open(tmp_path / "tmem.db") as mem:
         assert [t.id for t in mem.list("maya", "turn")] == ["s1:3", "s1:4"]
+
+
+@pytest.mark.slow  # loads MiniLM
+def test_the_async_snippet_runs_on_the_store_the_sync_one_wrote(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = README.read_text(encoding="utf-8")
+    section = text[text.index("**Async.**") :]
+    start = section.index("```python\n") + len("```python\n")
+    snippet = section[start : section.index("\n```", start)]
+    assert "AsyncMemory" in snippet
+    monkeypatch.chdir(tmp_path)
+    with Memory.open(tmp_path / "tmem.db") as mem:  # what the sync snippet stores first
+        mem.add([{"id": "s1:3", "speaker": "Maya", "content": "Priya is allergic to shellfish."}],
+                user_id="maya", session_id="s1")  # fmt: skip
+    exec(compile(snippet, "README.md", "exec"), {})
+    assert capsys.readouterr().out == "Maya: Priya wants the team dinner at the harbour. 2\n"
+    with Memory.open(tmp_path / "tmem.db") as mem:
+        assert [t.id for t in mem.list("maya", "turn")] == ["s1:3", "s2:1"]

@@ -1,0 +1,178 @@
+"""``tmem.AsyncClient``: the REST service from ``async`` code."""
+
+from __future__ import annotations
+
+import builtins
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from types import TracebackType
+from typing import Any, Literal, TypeVar, overload
+
+import anyio
+import httpx
+
+from tmem.client import calls
+from tmem.client.calls import DEFAULT_TIMEOUT, Call
+from tmem.client.decode import JobInfo
+from tmem.client.errors import unreachable
+from tmem.errors import TmemError
+from tmem.models import Answer, HistoryEntry, Hit, IngestReport, Kind, Message, Record
+
+T = TypeVar("T")
+
+
+class AsyncClient:
+    """:class:`~tmem.client.Client` for ``async`` code: the same methods, arguments, results
+    and exceptions, each awaited.
+
+    Both clients build their requests and read the answers with :mod:`tmem.client.calls`;
+    this one sends them on an ``httpx.AsyncClient``, so any number of calls can be in flight
+    at once. Close it with ``await client.aclose()`` or ``async with``.
+
+    Args:
+        base_url: where the service listens, e.g. ``http://127.0.0.1:8000``.
+        api_key: a key from ``tmem keys create`` (None for a service run without auth).
+        timeout: seconds per request.
+        transport: an ``httpx`` async transport to use instead of the network (tests).
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        options = calls.http_options(base_url, api_key, timeout)
+        self._http = httpx.AsyncClient(**options, transport=transport)
+
+    # --- write -------------------------------------------------------------------------------
+    @overload
+    async def add(
+        self,
+        messages: Sequence[Message | Mapping[str, Any]],
+        user_id: str,
+        session_id: str | None = ...,
+        *,
+        background: Literal[False] = ...,
+        idempotency_key: str | None = ...,
+        derive: bool = ...,
+    ) -> IngestReport: ...
+
+    @overload
+    async def add(
+        self,
+        messages: Sequence[Message | Mapping[str, Any]],
+        user_id: str,
+        session_id: str | None = ...,
+        *,
+        background: Literal[True],
+        idempotency_key: str | None = ...,
+        derive: bool = ...,
+    ) -> str: ...
+
+    async def add(
+        self,
+        messages: Sequence[Message | Mapping[str, Any]],
+        user_id: str,
+        session_id: str | None = None,
+        *,
+        background: bool = False,
+        idempotency_key: str | None = None,
+        derive: bool = True,
+    ) -> IngestReport | str:
+        """As :meth:`tmem.Client.add`."""
+        call = calls.add(
+            messages,
+            user_id,
+            session_id,
+            background=background,
+            idempotency_key=idempotency_key,
+            derive=derive,
+        )
+        return await self._send(call)
+
+    @overload
+    async def reindex(self, user_id: str, *, background: Literal[False] = ...) -> IngestReport: ...
+
+    @overload
+    async def reindex(self, user_id: str, *, background: Literal[True]) -> str: ...
+
+    async def reindex(self, user_id: str, *, background: bool = False) -> IngestReport | str:
+        """As :meth:`tmem.Client.reindex`."""
+        return await self._send(calls.reindex(user_id, background=background))
+
+    async def update(self, id: str, user_id: str, content: str) -> Record:
+        return await self._send(calls.update(id, user_id, content))
+
+    async def delete(self, id: str, user_id: str) -> int:
+        return await self._send(calls.delete(id, user_id))
+
+    async def delete_user(self, user_id: str) -> int:
+        return await self._send(calls.delete_user(user_id))
+
+    # --- read --------------------------------------------------------------------------------
+    async def search(self, query: str, user_id: str, limit: int = 10) -> builtins.list[Hit]:
+        return await self._send(calls.search(query, user_id, limit))
+
+    async def answer(self, question: str, user_id: str, *, include_flagged: bool = False) -> Answer:
+        return await self._send(calls.answer(question, user_id, include_flagged=include_flagged))
+
+    async def get(self, id: str, user_id: str) -> Record:
+        return await self._send(calls.get(id, user_id))
+
+    async def list(self, user_id: str, kind: Kind | None = None) -> builtins.list[Record]:
+        return await self._send(calls.list_memories(user_id, kind))
+
+    async def history(self, id: str, user_id: str) -> builtins.list[HistoryEntry]:
+        return await self._send(calls.history(id, user_id))
+
+    async def export(self, user_id: str) -> Iterator[dict[str, Any]]:
+        """Every stored row of ``user_id``, read whole before this returns."""
+        return await self._send(calls.export(user_id))
+
+    # --- jobs --------------------------------------------------------------------------------
+    async def job(self, id: str) -> JobInfo:
+        """A background job's status (and its :class:`IngestReport` once done)."""
+        return await self._send(calls.job(id))
+
+    async def wait(self, id: str, *, timeout: float = 60.0, poll: float = 0.1) -> JobInfo:
+        """Poll a job until it is ``done`` or ``failed``, sleeping without blocking the loop.
+
+        Raises:
+            TimeoutError: it was still queued or running after ``timeout`` seconds.
+        """
+        started = time.monotonic()
+        while not calls.settled(info := await self.job(id), started, timeout):
+            await anyio.sleep(poll)
+        return info
+
+    async def healthy(self) -> bool:
+        """Whether the service answers its health check."""
+        try:
+            return await self._send(calls.health())
+        except TmemError:
+            return False
+
+    # --- plumbing ----------------------------------------------------------------------------
+    async def _send(self, call: Call[T]) -> T:
+        try:
+            response = await self._http.send(call.request(self._http))
+        except httpx.HTTPError as error:
+            raise unreachable(error) from error
+        return call.result(response)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
