@@ -40,6 +40,7 @@ from tmem.models import (
     Item,
     Kind,
     Message,
+    PersonaEntry,
     Provenance,
     Record,
     RiskAssessment,
@@ -225,6 +226,55 @@ class Client:
         data = self._call("GET", path, params={"user_id": user_id})
         return [history_from(h) for h in data["history"]]
 
+    # --- persona and instructions ------------------------------------------------------------
+    def persona(self, user_id: str) -> builtins.list[PersonaEntry]:
+        data = self._call("GET", "/v1/persona", params={"user_id": user_id})
+        return [persona_entry_from(e) for e in data["persona"]]
+
+    def set_persona_entry(
+        self,
+        user_id: str,
+        value: str,
+        *,
+        id: str | None = None,
+        speaker: str | None = None,
+        section: str | None = None,
+        key: str | None = None,
+        pinned: bool | None = None,
+    ) -> PersonaEntry:
+        """As :meth:`tmem.Memory.set_persona_entry`: by ``id``, or by slot."""
+        body: dict[str, Any] = {"value": value}
+        if pinned is not None:
+            body["pinned"] = pinned
+        if id is not None:
+            if speaker is not None or section is not None or key is not None:
+                raise InputError(
+                    "give a persona entry's id, or its speaker, section and key: not both"
+                )
+            path = f"/v1/persona/{_seg(id)}"
+            data = self._call("PATCH", path, params={"user_id": user_id}, json=body)
+        else:
+            slot = {"user_id": user_id, "speaker": speaker, "section": section, "key": key}
+            data = self._call("PUT", "/v1/persona", json={**slot, **body})
+        return persona_entry_from(data)
+
+    def pin_persona_entry(self, id: str, user_id: str, pinned: bool = True) -> PersonaEntry:
+        path = f"/v1/persona/{_seg(id)}"
+        data = self._call("PATCH", path, params={"user_id": user_id}, json={"pinned": pinned})
+        return persona_entry_from(data)
+
+    def delete_persona_entry(self, id: str, user_id: str) -> int:
+        data = self._call("DELETE", f"/v1/persona/{_seg(id)}", params={"user_id": user_id})
+        return int(data["rows"])
+
+    def instructions(self, user_id: str) -> str:
+        data = self._call("GET", "/v1/instructions", params={"user_id": user_id})
+        return str(data["instructions"])
+
+    def set_instructions(self, user_id: str, text: str) -> str:
+        body = {"user_id": user_id, "instructions": text}
+        return str(self._call("PUT", "/v1/instructions", json=body)["instructions"])
+
     def export(self, user_id: str) -> Iterator[dict[str, Any]]:
         """Every stored row of ``user_id``, as :meth:`tmem.Memory.export` yields them."""
         records = self._call("GET", "/v1/export", params={"user_id": user_id})["records"]
@@ -373,6 +423,16 @@ def record_from(data: Mapping[str, Any]) -> Record:
 
 def history_from(data: Mapping[str, Any]) -> HistoryEntry:
     entry: HistoryEntry = _build(HistoryEntry, data, at=datetime.fromisoformat(data["at"]))
+    return entry
+
+
+def persona_entry_from(data: Mapping[str, Any]) -> PersonaEntry:
+    entry: PersonaEntry = _build(
+        PersonaEntry,
+        data,
+        created_at=datetime.fromisoformat(data["created_at"]),
+        updated_at=datetime.fromisoformat(data["updated_at"]),
+    )
     return entry
 
 
