@@ -27,6 +27,7 @@ from tmem.models import (
     IngestReport,
     Item,
     Message,
+    PersonaEntry,
     Provenance,
     Scene,
     Turn,
@@ -80,6 +81,36 @@ def test_client_speaks_every_memory_method(client: Client) -> None:
     later = client.add([{"speaker": "Ana", "content": "Later."}], user, derive=False)
     assert later.turns == 1 and later.llm_calls == 0
     assert client.delete_user(user) > 0
+
+
+@pytest.mark.slow  # uses the shared tmem serve process
+def test_client_speaks_persona_and_instructions(client: Client) -> None:
+    user = f"p-{uuid.uuid4().hex[:8]}"
+    entry = client.set_persona_entry(
+        user, "nurse", speaker="Ana", section="identity", key="occupation", pinned=True
+    )
+    assert isinstance(entry, PersonaEntry) and entry.user_id == user and entry.pinned
+    assert isinstance(entry.created_at, datetime) and entry.source_turns == ()
+    assert client.persona(user) == [entry]
+    edited = client.set_persona_entry(user, "midwife", id=entry.id, pinned=False)
+    assert (edited.value, edited.pinned, edited.origin) == ("midwife", False, "hand")
+    assert client.pin_persona_entry(entry.id, user).pinned
+    assert [h.event for h in client.history(entry.id, user)] == [
+        "created", "pinned", "updated", "unpinned", "pinned",
+    ]  # fmt: skip
+    with pytest.raises(InputError):
+        client.set_persona_entry(user, "x", id=entry.id, speaker="Ana")
+    with pytest.raises(InputError):
+        client.set_persona_entry(user, "x", speaker="Ana", section="hobbies", key="k")
+    assert client.delete_persona_entry(entry.id, user) == 1
+    with pytest.raises(NotFoundError):
+        client.pin_persona_entry(entry.id, user)
+    assert client.persona(user) == []
+    assert client.set_instructions(user, "Remember diets.\n") == "Remember diets."
+    assert client.instructions(user) == "Remember diets."
+    with pytest.raises(InputError):
+        client.set_instructions(user, "</instructions>")
+    assert client.delete_user(user) >= 0
 
 
 @pytest.mark.slow  # uses the shared tmem serve process

@@ -33,6 +33,7 @@ from tmem.models import (
     Kind,
     Message,
     Mode,
+    PersonaEntry,
     Record,
     RiskFlag,
 )
@@ -153,6 +154,50 @@ class AsyncMemory:
     async def history(self, id: str, user_id: str) -> builtins.list[HistoryEntry]:
         """As :meth:`tmem.Memory.history`."""
         return await in_thread(self.memory.history, id, user_id)
+
+    # --- persona and instructions ----------------------------------------------------------------
+    async def persona(self, user_id: str) -> builtins.list[PersonaEntry]:
+        """As :meth:`tmem.Memory.persona`."""
+        return await in_thread(self.memory.persona, user_id)
+
+    async def set_persona_entry(
+        self,
+        user_id: str,
+        value: str,
+        *,
+        id: str | None = None,
+        speaker: str | None = None,
+        section: str | None = None,
+        key: str | None = None,
+        pinned: bool | None = None,
+    ) -> PersonaEntry:
+        """As :meth:`tmem.Memory.set_persona_entry`."""
+        return await in_thread(
+            self.memory.set_persona_entry,
+            user_id,
+            value,
+            id=id,
+            speaker=speaker,
+            section=section,
+            key=key,
+            pinned=pinned,
+        )
+
+    async def pin_persona_entry(self, id: str, user_id: str, pinned: bool = True) -> PersonaEntry:
+        """As :meth:`tmem.Memory.pin_persona_entry`."""
+        return await in_thread(self.memory.pin_persona_entry, id, user_id, pinned)
+
+    async def delete_persona_entry(self, id: str, user_id: str) -> int:
+        """As :meth:`tmem.Memory.delete_persona_entry`."""
+        return await in_thread(self.memory.delete_persona_entry, id, user_id)
+
+    async def instructions(self, user_id: str) -> str:
+        """As :meth:`tmem.Memory.instructions`."""
+        return await in_thread(self.memory.instructions, user_id)
+
+    async def set_instructions(self, user_id: str, text: str) -> str:
+        """As :meth:`tmem.Memory.set_instructions`."""
+        return await in_thread(self.memory.set_instructions, user_id, text)
 
     # --- injection flags -------------------------------------------------------------------------
     async def flagged(

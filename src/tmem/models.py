@@ -377,12 +377,17 @@ class Answer:
     excluded: tuple[Hit, ...] = ()
 
 
-HistoryEvent = Literal["created", "updated", "superseded", "deleted"]
+HistoryEvent = Literal["created", "updated", "superseded", "deleted", "pinned", "unpinned"]
+"""``pinned`` and ``unpinned`` are persona entries' (their text is empty: a pin changes none)."""
 
 
 @dataclass(frozen=True)
 class HistoryEntry:
-    """One change to a memory, oldest first in :meth:`tmem.Memory.history`."""
+    """One change to a memory or persona entry, oldest first in :meth:`tmem.Memory.history`.
+
+    A persona entry's ``created`` and ``updated`` entries name who wrote the text in
+    ``detail``: ``model`` (an extraction) or ``hand``.
+    """
 
     memory_id: str
     version: int
@@ -410,3 +415,57 @@ class PersonaProfile:
     """The turns each entry rests on, as ``(section, key, value, turn ids)``, so forgetting a
     turn can remove the entries it stated. Entries stored before tmem recorded sources have
     none."""
+
+
+PersonaSection = Literal["identity", "preferences", "traits", "relations"]
+PERSONA_SECTIONS: tuple[PersonaSection, ...] = ("identity", "preferences", "traits", "relations")
+PersonaOrigin = Literal["model", "hand"]
+"""Who wrote a persona entry's current text: an extraction (``model``) or a person (``hand``)."""
+
+
+@dataclass(frozen=True)
+class PersonaEntry:
+    """One stored statement about a speaker: an identity value, one preference or trait, or a
+    relation. :meth:`tmem.Memory.persona` lists them; :func:`tmem.persona.profiles` groups
+    them into the :class:`PersonaProfile` text the answering model reads.
+
+    Attributes:
+        id: the entry's id (``per_...``); its history is :meth:`tmem.Memory.history`'s.
+        speaker: whom it is about.
+        section: ``identity`` (one value per key), ``preferences`` or ``traits`` (several
+            values per key), ``relations`` (one description per person).
+        key: the identity, preference or trait key (``occupation``, ``hobbies``), or the
+            related person's name.
+        value: the value, or the relation's description.
+        source_turns: the turns an extraction stated it in. Deleting one of them erases a
+            model-written entry (pinned or not); a hand-written entry stays, since its text is
+            not the model's, and only drops the turn.
+        pinned: re-derivation never overwrites, evicts or removes it.
+        origin: ``model`` (written by an extraction) or ``hand`` (written or edited by hand;
+            protected from re-derivation like a pinned entry).
+        created_at: when it was first stored.
+        updated_at: when its text, pin or source turns last changed.
+        position: its place among the speaker's entries (the order the answer model reads).
+    """
+
+    id: str
+    user_id: str
+    speaker: str
+    section: PersonaSection
+    key: str
+    value: str
+    source_turns: tuple[str, ...]
+    pinned: bool
+    origin: PersonaOrigin
+    created_at: datetime
+    updated_at: datetime
+    position: int = 0
+
+    @property
+    def protected(self) -> bool:
+        """Whether re-derivation must leave it as it is (pinned, or written by hand)."""
+        return self.pinned or self.origin == "hand"
+
+    @property
+    def text(self) -> str:
+        return f"{self.key}: {self.value}"

@@ -53,6 +53,15 @@ MAX_LABEL_CHARS = 200
 """Characters in an API key's label (the store's API-key table enforces its own copy)."""
 MAX_LIMIT = 1000
 """The largest search ``limit``: the library refuses more, REST and MCP clamp to it."""
+MAX_PERSONA_KEY_CHARS = 200
+"""Characters in a persona entry's key (an identity key, a preference key, a person's name)."""
+MAX_PERSONA_VALUE_CHARS = 2000
+"""Characters in a persona entry's value."""
+MAX_INSTRUCTIONS_CHARS = 2000
+"""Characters in extraction instructions (the deployment's, and each user's)."""
+INSTRUCTIONS_TAG = "instructions"
+"""The extraction prompt fences instructions in ``<instructions ...>`` ... ``</instructions>``;
+instructions may not contain the tag, so they cannot close their own section."""
 
 _REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 _SEPARATORS = frozenset("/\\")
@@ -131,6 +140,38 @@ def parse_timestamp(value: str | datetime) -> datetime:
             characters, or lies outside the accepted range.
     """
     return timestamps.parse(value)
+
+
+def check_text(value: object, what: str, max_chars: int, *, lines: bool = False) -> str:
+    """``value`` stripped, if it is non-empty text of at most ``max_chars`` characters without
+    control characters (tabs and line breaks too when ``lines``), else :class:`InputError`."""
+    if not isinstance(value, str):
+        raise InputError(f"{what} must be a string")
+    text = value.strip()
+    if not text:
+        raise InputError(f"{what} must not be empty or blank")
+    if len(text) > max_chars:
+        raise InputError(f"{what} must be at most {max_chars} characters")
+    allowed = "\n\t" if lines else ""
+    for char in text:
+        if char not in allowed and unicodedata.category(char) in ("Cc", "Cs"):
+            raise InputError(f"{what} must not contain the control character U+{ord(char):04X}")
+    return text
+
+
+def check_instructions(value: object, what: str = "instructions") -> str:
+    """Extraction instructions stripped, or ``""``: at most :data:`MAX_INSTRUCTIONS_CHARS`
+    characters of text (line breaks allowed) that never name the prompt's fence tag.
+
+    Raises:
+        InputError: not a string, too long, a control character, or the fence tag.
+    """
+    if isinstance(value, str) and not value.strip():
+        return ""
+    text = check_text(value, what, MAX_INSTRUCTIONS_CHARS, lines=True)
+    if f"<{INSTRUCTIONS_TAG}" in text.lower() or f"</{INSTRUCTIONS_TAG}" in text.lower():
+        raise InputError(f"{what} must not contain <{INSTRUCTIONS_TAG}> tags")
+    return text
 
 
 def check_limit(limit: object) -> int:

@@ -411,6 +411,7 @@ def _attach_optional_groups() -> None:
         ("tmem.cli.bench", ("bench",)),
         ("tmem.cli.admin", ("migrate", "keys")),
         ("tmem.cli.flags", ("flags",)),
+        ("tmem.cli.persona", ("persona",)),
         ("tmem.cli.serve", ("serve", "worker", "mcp")),
         ("tmem.cli.chat", ("import_chat",)),
     ):

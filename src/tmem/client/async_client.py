@@ -16,7 +16,16 @@ from tmem.client.calls import DEFAULT_TIMEOUT, Call
 from tmem.client.decode import JobInfo
 from tmem.client.errors import unreachable
 from tmem.errors import TmemError
-from tmem.models import Answer, HistoryEntry, Hit, IngestReport, Kind, Message, Record
+from tmem.models import (
+    Answer,
+    HistoryEntry,
+    Hit,
+    IngestReport,
+    Kind,
+    Message,
+    PersonaEntry,
+    Record,
+)
 
 T = TypeVar("T")
 
@@ -127,6 +136,38 @@ class AsyncClient:
 
     async def history(self, id: str, user_id: str) -> builtins.list[HistoryEntry]:
         return await self._send(calls.history(id, user_id))
+
+    # --- persona and instructions ------------------------------------------------------------
+    async def persona(self, user_id: str) -> builtins.list[PersonaEntry]:
+        return await self._send(calls.persona(user_id))
+
+    async def set_persona_entry(
+        self,
+        user_id: str,
+        value: str,
+        *,
+        id: str | None = None,
+        speaker: str | None = None,
+        section: str | None = None,
+        key: str | None = None,
+        pinned: bool | None = None,
+    ) -> PersonaEntry:
+        """As :meth:`tmem.Memory.set_persona_entry`: by ``id``, or by slot."""
+        return await self._send(
+            calls.set_persona_entry(user_id, value, id, speaker, section, key, pinned)
+        )
+
+    async def pin_persona_entry(self, id: str, user_id: str, pinned: bool = True) -> PersonaEntry:
+        return await self._send(calls.pin_persona_entry(id, user_id, pinned))
+
+    async def delete_persona_entry(self, id: str, user_id: str) -> int:
+        return await self._send(calls.delete_persona_entry(id, user_id))
+
+    async def instructions(self, user_id: str) -> str:
+        return await self._send(calls.instructions(user_id))
+
+    async def set_instructions(self, user_id: str, text: str) -> str:
+        return await self._send(calls.set_instructions(user_id, text))
 
     async def export(self, user_id: str) -> Iterator[dict[str, Any]]:
         """Every stored row of ``user_id``, read whole before this returns."""

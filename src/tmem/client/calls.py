@@ -25,11 +25,22 @@ from tmem.client.decode import (
     history_from,
     hit_from,
     job_from,
+    persona_entry_from,
     record_from,
     report_from,
 )
 from tmem.client.errors import error_from, not_json
-from tmem.models import Answer, HistoryEntry, Hit, IngestReport, Kind, Message, Record
+from tmem.errors import InputError
+from tmem.models import (
+    Answer,
+    HistoryEntry,
+    Hit,
+    IngestReport,
+    Kind,
+    Message,
+    PersonaEntry,
+    Record,
+)
 
 DEFAULT_TIMEOUT = 60.0
 
@@ -153,6 +164,62 @@ def history(id: str, user_id: str) -> Call[list[HistoryEntry]]:
         lambda data: [history_from(h) for h in data["history"]],
         params={"user_id": user_id},
     )
+
+
+def persona(user_id: str) -> Call[list[PersonaEntry]]:
+    return Call(
+        "GET",
+        "/v1/persona",
+        lambda data: [persona_entry_from(e) for e in data["persona"]],
+        params={"user_id": user_id},
+    )
+
+
+def set_persona_entry(
+    user_id: str,
+    value: str,
+    id: str | None,
+    speaker: str | None,
+    section: str | None,
+    key: str | None,
+    pinned: bool | None,
+) -> Call[PersonaEntry]:
+    """By ``id`` (``PATCH`` the entry), or by slot: speaker, section and key (``PUT``)."""
+    body: dict[str, Any] = {"value": value}
+    if pinned is not None:
+        body["pinned"] = pinned
+    if id is None:
+        slot = {"user_id": user_id, "speaker": speaker, "section": section, "key": key}
+        return Call("PUT", "/v1/persona", persona_entry_from, body={**slot, **body})
+    if speaker is not None or section is not None or key is not None:
+        raise InputError("give a persona entry's id, or its speaker, section and key: not both")
+    path = f"/v1/persona/{_seg(id)}"
+    return Call("PATCH", path, persona_entry_from, params={"user_id": user_id}, body=body)
+
+
+def pin_persona_entry(id: str, user_id: str, pinned: bool) -> Call[PersonaEntry]:
+    path = f"/v1/persona/{_seg(id)}"
+    body = {"pinned": pinned}
+    return Call("PATCH", path, persona_entry_from, params={"user_id": user_id}, body=body)
+
+
+def delete_persona_entry(id: str, user_id: str) -> Call[int]:
+    path = f"/v1/persona/{_seg(id)}"
+    return Call("DELETE", path, _rows, params={"user_id": user_id})
+
+
+def instructions(user_id: str) -> Call[str]:
+    return Call(
+        "GET",
+        "/v1/instructions",
+        lambda data: str(data["instructions"]),
+        params={"user_id": user_id},
+    )
+
+
+def set_instructions(user_id: str, text: str) -> Call[str]:
+    body = {"user_id": user_id, "instructions": text}
+    return Call("PUT", "/v1/instructions", lambda data: str(data["instructions"]), body=body)
 
 
 def export(user_id: str) -> Call[Iterator[dict[str, Any]]]:

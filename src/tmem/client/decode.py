@@ -20,6 +20,7 @@ from tmem.models import (
     Hit,
     IngestReport,
     Item,
+    PersonaEntry,
     Provenance,
     Record,
     RiskAssessment,
@@ -114,6 +115,16 @@ def record_from(data: Mapping[str, Any]) -> Record:
 
 def history_from(data: Mapping[str, Any]) -> HistoryEntry:
     entry: HistoryEntry = _build(HistoryEntry, data, at=datetime.fromisoformat(data["at"]))
+    return entry
+
+
+def persona_entry_from(data: Mapping[str, Any]) -> PersonaEntry:
+    entry: PersonaEntry = _build(
+        PersonaEntry,
+        data,
+        created_at=datetime.fromisoformat(data["created_at"]),
+        updated_at=datetime.fromisoformat(data["updated_at"]),
+    )
     return entry
 
 

@@ -28,13 +28,14 @@ from tmem.errors import EmbedderMismatchError, StoreError
 from tmem.models import (
     HistoryEntry,
     Kind,
-    PersonaProfile,
+    PersonaEntry,
     Record,
     RiskFlag,
     Scene,
     Trigger,
     Turn,
 )
+from tmem.persona.entries import PersonaEdit
 from tmem.store import codec, plan
 from tmem.store.base import Scored, Vector, VectorRow, WriteBatch
 from tmem.store.policy import Forgetting
@@ -116,6 +117,12 @@ class SQLiteStore(ServiceAliases):
             (user_id, generation, next_seq),
         )
         return generation
+
+    def _register(self, conn: sqlite3.Connection, user_id: str) -> None:
+        """Make ``user_id`` a known user. Rows no search reads changed (persona entries,
+        instructions), so an existing user keeps its generation and its cached matrices."""
+        if read.generation(conn, user_id) is None:
+            self._bump(conn, user_id)
 
     # --- lifecycle ----------------------------------------------------------------------------
     def service(self) -> SQLiteServiceStore:
@@ -206,6 +213,25 @@ class SQLiteStore(ServiceAliases):
         self._connection.checkpoint()
         return removed
 
+    def edit_persona(self, user_id: str, edit: PersonaEdit, at: datetime) -> PersonaEntry:
+        """Write a persona entry by hand (:func:`.plan.edit_persona`)."""
+        with self._connection.writing() as conn:
+            entry = plan.edit_persona(SQLiteSteps(conn), user_id, edit, at)
+            self._register(conn, user_id)
+            return entry
+
+    def delete_persona_entry(self, user_id: str, entry_id: str, at: datetime) -> int:
+        """Erase a persona entry, then checkpoint the WAL as :meth:`delete_memory` does."""
+        with self._connection.writing() as conn:
+            removed = plan.delete_persona_entry(SQLiteSteps(conn), user_id, entry_id, at)
+        self._connection.checkpoint()
+        return removed
+
+    def set_instructions(self, user_id: str, text: str, at: datetime) -> None:
+        with self._connection.writing() as conn:
+            plan.set_instructions(SQLiteSteps(conn), user_id, text, at)
+            self._register(conn, user_id)
+
     def delete_user(self, user_id: str) -> int:
         """Delete every row of this user, history and jobs included; return rows removed."""
         with self._connection.writing() as conn:
@@ -248,9 +274,13 @@ class SQLiteStore(ServiceAliases):
         with self._connection.reading() as conn:
             return read.triggers_of(conn, user_id, memory_id)
 
-    def personas(self, user_id: str) -> list[PersonaProfile]:
+    def persona_entries(self, user_id: str) -> list[PersonaEntry]:
         with self._connection.reading() as conn:
-            return read.personas(conn, user_id)
+            return read.persona_entries(conn, user_id)
+
+    def instructions(self, user_id: str) -> str:
+        with self._connection.reading() as conn:
+            return read.instructions(conn, user_id)
 
     def review_risk(self, user_id: str, flag: RiskFlag) -> RiskFlag:
         with self._connection.writing() as conn:
@@ -308,7 +338,7 @@ class SQLiteStore(ServiceAliases):
         with self._connection.writing() as conn:
             if embedder is not None:
                 self._bind(conn, embedder)
-            kept = plan.import_rows(SQLiteSteps(conn), user_id, rows)
+            kept = plan.import_rows(SQLiteSteps(conn), user_id, rows, self._clock.now())
             next_seq = max((int(r["seq"]) + 1 for r in kept if r["type"] == "turn"), default=0)
             self._touch(conn, user_id, next_seq)
         return len(kept)
