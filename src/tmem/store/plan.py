@@ -418,17 +418,24 @@ def plan_forget_of(steps: Steps, user_id: str, memory_id: str) -> Forgetting:
 
 
 def forget(
-    steps: Steps, user_id: str, memory_id: str, at: datetime, context: Sequence[VectorRow] = ()
+    steps: Steps,
+    user_id: str,
+    memory_id: str,
+    at: datetime,
+    context: Sequence[VectorRow] = (),
+    planned: Forgetting | None = None,
 ) -> int:
     """Forget ``memory_id`` by the policy; return memories, triggers and vectors removed.
 
     ``context`` holds fresh ``context`` vectors for the turns that go back to waiting; rows
-    for any other turn are ignored (the plan is recomputed here, inside the transaction).
+    for any other turn are ignored. The plan is recomputed here, inside the transaction,
+    unless the caller passes ``planned``: a plan it knows still holds (nothing of the user
+    changed since it was made).
 
     Raises:
         NotFoundError: the user has no such memory.
     """
-    plan = plan_forget_of(steps, user_id, memory_id)
+    plan = planned if planned is not None else plan_forget_of(steps, user_id, memory_id)
     removed = len(plan.memories) + len(plan.triggers)
     removed += steps.erase_forgotten(user_id, plan, at)
     removed += steps.delete_triggers(user_id, plan.triggers)

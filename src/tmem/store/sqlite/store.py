@@ -38,6 +38,7 @@ from tmem.models import (
 from tmem.persona.entries import PersonaEdit
 from tmem.store import codec, plan
 from tmem.store.base import Scored, Vector, VectorRow, WriteBatch
+from tmem.store.forget_cache import PlanCache
 from tmem.store.policy import Forgetting
 from tmem.store.service_aliases import ServiceAliases
 from tmem.store.sqlite import delete, jobs, read, risk, search
@@ -70,6 +71,7 @@ class SQLiteStore(ServiceAliases):
         self.path = str(path)
         self._clock = clock or SystemClock()
         self._cache = VectorCache()
+        self._plans = PlanCache()
         self._connection = Connection(self.path, durable=durable)
         try:
             applied = migrate(
@@ -191,9 +193,16 @@ class SQLiteStore(ServiceAliases):
             return updated
 
     def plan_forget(self, user_id: str, memory_id: str) -> Forgetting:
-        """What :meth:`delete_memory` would erase and send back to waiting, as of now."""
+        """What :meth:`delete_memory` would erase and send back to waiting, as of now.
+
+        The plan is kept with the user's generation: :meth:`delete_memory` reuses it when the
+        user has not changed since, instead of loading the user's memory graph again while it
+        holds the file's write lock, which every other writer waits for.
+        """
         with self._connection.reading() as conn:
-            return plan.plan_forget_of(SQLiteSteps(conn), user_id, memory_id)
+            planned = plan.plan_forget_of(SQLiteSteps(conn), user_id, memory_id)
+            self._plans.keep(user_id, memory_id, read.generation(conn, user_id), planned)
+        return planned
 
     def delete_memory(
         self,
@@ -208,7 +217,8 @@ class SQLiteStore(ServiceAliases):
         checkpoint, so the erased text is out of the WAL file when this returns.
         """
         with self._connection.writing() as conn:
-            removed = plan.forget(SQLiteSteps(conn), user_id, memory_id, at, context)
+            planned = self._plans.take(user_id, memory_id, read.generation(conn, user_id))
+            removed = plan.forget(SQLiteSteps(conn), user_id, memory_id, at, context, planned)
             self._touch(conn, user_id)
         self._connection.checkpoint()
         return removed
