@@ -16,6 +16,7 @@ from tmem.errors import (
 from tmem.memory import Memory
 from tmem.models import (
     Answer,
+    ChannelEvidence,
     HistoryEntry,
     Hit,
     IngestReport,
@@ -23,6 +24,7 @@ from tmem.models import (
     Message,
     Scene,
     Trigger,
+    TriggerMatch,
     Turn,
     Usage,
 )
@@ -41,6 +43,7 @@ def __getattr__(name: str) -> object:
 
 __all__ = [
     "Answer",
+    "ChannelEvidence",
     "Client",
     "Config",
     "ConfigError",
@@ -61,6 +64,7 @@ __all__ = [
     "StoreError",
     "TmemError",
     "Trigger",
+    "TriggerMatch",
     "Turn",
     "Usage",
     "WriteConfig",

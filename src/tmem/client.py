@@ -33,6 +33,7 @@ from tmem.errors import (
 )
 from tmem.models import (
     Answer,
+    ChannelEvidence,
     Failure,
     HistoryEntry,
     Hit,
@@ -45,6 +46,7 @@ from tmem.models import (
     RiskAssessment,
     RiskReason,
     Scene,
+    TriggerMatch,
     Turn,
     Usage,
 )
@@ -202,8 +204,13 @@ class Client:
         return int(self._call("DELETE", f"/v1/users/{_seg(user_id)}")["rows"])
 
     # --- read --------------------------------------------------------------------------------
-    def search(self, query: str, user_id: str, limit: int = 10) -> builtins.list[Hit]:
-        body = {"user_id": user_id, "query": query, "limit": limit}
+    def search(
+        self, query: str, user_id: str, limit: int = 10, *, min_similarity: float | None = None
+    ) -> builtins.list[Hit]:
+        """As :meth:`tmem.Memory.search`: hits with ``reached_by`` and ``explain`` filled in."""
+        body: dict[str, Any] = {"user_id": user_id, "query": query, "limit": limit}
+        if min_similarity is not None:  # sent only when set: an older server refuses the field
+            body["min_similarity"] = min_similarity
         return [hit_from(h) for h in self._call("POST", "/v1/search", json=body)["hits"]]
 
     def answer(self, question: str, user_id: str, *, include_flagged: bool = False) -> Answer:
@@ -319,8 +326,16 @@ def _build(cls: type[Any], data: Mapping[str, Any], **overrides: Any) -> Any:
 
 
 def hit_from(data: Mapping[str, Any]) -> Hit:
-    hit: Hit = _build(Hit, data, risk=risk_from(data.get("risk") or {}))
+    explain = tuple(evidence_from(e) for e in data.get("explain") or ())
+    hit: Hit = _build(Hit, data, risk=risk_from(data.get("risk") or {}), explain=explain)
     return hit
+
+
+def evidence_from(data: Mapping[str, Any]) -> ChannelEvidence:
+    """One channel's evidence for a hit (a service before explanations sends none)."""
+    triggers = tuple(_build(TriggerMatch, t) for t in data.get("triggers") or ())
+    evidence: ChannelEvidence = _build(ChannelEvidence, data, triggers=triggers)
+    return evidence
 
 
 def risk_from(data: Mapping[str, Any]) -> RiskAssessment:
