@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+from tmem.cli.explain import explain_lines
 from tmem.cli.main import cli
+from tmem.models import ChannelEvidence, Hit, TriggerMatch
 
 MESSAGES = [
     {
@@ -221,3 +224,26 @@ def test_search_min_similarity_is_checked_and_cuts(db: str) -> None:
     assert [h["id"] for h in json.loads(cut.output)] == ["m1"]  # type: ignore[attr-defined]
     none = run([*args, "--min-similarity", "1"])
     assert none.exit_code == 0 and "no memories found" in none.output  # type: ignore[attr-defined]
+
+
+def test_explain_lines_name_each_raw_score_and_set_the_reranker_apart() -> None:
+    match = TriggerMatch(
+        "trg_1", "bridge", "allergy -> " + "a venue without shellfish " * 6, 0.7, 0.9
+    )
+    hit = Hit(
+        "it1", "item", "Ben is allergic", 0.93, None, ("t1",), ("bm25", "bridge", "rerank"),
+        explain=(
+            ChannelEvidence("bridge", 1, 0.63, 1 / 61, (match,)),
+            ChannelEvidence("bm25", 4, 7.25, 1 / 64),
+            ChannelEvidence("rerank", 1, 0.93, 0.0),
+        ),
+    )  # fmt: skip
+    lines = explain_lines(hit)
+    assert lines[0] == f"why (fused {1 / 61 + 1 / 64:.4f} among items, 2 channels):"
+    assert lines[1] == f"  bridge, rank 1: cosine x confidence 0.6300, adds {1 / 61:.4f}"
+    assert lines[2].startswith('    bridge "allergy -> a venue without shellfish')
+    assert lines[2].endswith('..." cosine 0.70, confidence 0.90')
+    assert len(lines[2]) == len('    bridge ""') + 100 + len(" cosine 0.70, confidence 0.90")
+    assert lines[3] == f"  bm25, rank 4: bm25 7.25, adds {1 / 64:.4f}"
+    assert lines[4] == "  rerank, rank 1: cross-encoder 0.93 (replaces the fused score)"
+    assert explain_lines(replace(hit, explain=())) == []
