@@ -20,6 +20,7 @@ from tmem.errors import (
 from tmem.memory import Memory
 from tmem.models import (
     Answer,
+    ChannelEvidence,
     HistoryEntry,
     Hit,
     IngestReport,
@@ -28,6 +29,7 @@ from tmem.models import (
     PersonaEntry,
     Scene,
     Trigger,
+    TriggerMatch,
     Turn,
     Usage,
 )
@@ -55,6 +57,7 @@ __all__ = [
     "Answer",
     "AsyncClient",
     "AsyncMemory",
+    "ChannelEvidence",
     "Client",
     "Config",
     "ConfigError",
@@ -76,6 +79,7 @@ __all__ = [
     "StoreError",
     "TmemError",
     "Trigger",
+    "TriggerMatch",
     "Turn",
     "Usage",
     "WriteConfig",

@@ -134,9 +134,13 @@ class AsyncMemory:
         return await in_thread(self.memory.delete_user, user_id)
 
     # --- read ----------------------------------------------------------------------------------
-    async def search(self, query: str, user_id: str, limit: int = 10) -> builtins.list[Hit]:
+    async def search(
+        self, query: str, user_id: str, limit: int = 10, *, min_similarity: float | None = None
+    ) -> builtins.list[Hit]:
         """As :meth:`tmem.Memory.search`."""
-        return await in_thread(self.memory.search, query, user_id, limit)
+        return await in_thread(
+            self.memory.search, query, user_id, limit, min_similarity=min_similarity
+        )
 
     async def answer(self, question: str, user_id: str, *, include_flagged: bool = False) -> Answer:
         """As :meth:`tmem.Memory.answer`."""

@@ -54,6 +54,7 @@ from tmem.validate import (
     check_instructions,
     check_limit,
     check_lookup_id,
+    check_min_similarity,
     check_text,
     check_user_id,
 )
@@ -226,13 +227,32 @@ class Memory:
         return self.store.delete_user(check_user_id(user_id))
 
     # --- read ----------------------------------------------------------------------------------
-    def search(self, query: str, user_id: str, limit: int = 10) -> builtins.list[Hit]:
-        """Recall memories for ``query``, descriptively and associatively, best first."""
+    def search(
+        self, query: str, user_id: str, limit: int = 10, *, min_similarity: float | None = None
+    ) -> builtins.list[Hit]:
+        """Recall memories for ``query``, descriptively and associatively, best first.
+
+        Every hit says how it was found: ``reached_by`` names the channels, ``explain`` gives
+        each one's rank, raw score and share of the fused score, and the trigger texts that
+        matched with their cosines (``docs/architecture.md``, *Scores and explanations*).
+
+        Args:
+            limit: at most this many hits (1..1000).
+            min_similarity: return only memories that some embedding channel (the memory's own
+                text, its context or dialogue, or one of its triggers) scored at least this
+                cosine to the query, so unrelated memories need not fill ``limit``; a memory
+                only BM25 found never qualifies. The scale is the embedder's: calibrate it from
+                the cosines ``explain`` shows. None (the default) cuts nothing.
+
+        Raises:
+            InputError: a bad user id, query, limit or ``min_similarity`` (not 0..1).
+        """
         check_user_id(user_id)
         if not isinstance(query, str):
             raise InputError("query must be a string")
         check_limit(limit)
-        return self._searcher.search(query, user_id, limit)
+        cut = check_min_similarity(min_similarity)
+        return self._searcher.search(query, user_id, limit, cut)
 
     def answer(self, question: str, user_id: str, *, include_flagged: bool = False) -> Answer:
         """Answer ``question`` from this user's memories (needs an LLM).

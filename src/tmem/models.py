@@ -273,6 +273,54 @@ class RiskFlag:
 
 
 @dataclass(frozen=True)
+class TriggerMatch:
+    """One trigger that reached a memory in a search: it passed the cosine gate.
+
+    Attributes:
+        id: the trigger's id.
+        label: its family, with the Horizon channel spelled out (``entity``, ``bridge``,
+            ``scene``, ``horizon:GOAL_ARC``), as ``Hit.reached_by`` shows it.
+        text: what the model wrote at ingest (an Entity concept, a Bridge ``cue -> inference``,
+            a Scene facet, a Horizon sentence). Never evidence: only this explanation shows it.
+        cosine: the cosine between the query and the trigger text.
+        confidence: the model's confidence in the edge from the trigger to this memory; the
+            trigger ranks the memory by ``cosine * confidence``.
+    """
+
+    id: str
+    label: str
+    text: str
+    cosine: float
+    confidence: float
+
+
+@dataclass(frozen=True)
+class ChannelEvidence:
+    """How one channel ranked a hit: the detail behind one name in ``Hit.reached_by``.
+
+    Attributes:
+        channel: the channel's name (``dense``, ``context``, ``bm25``, ``dialogue``, ``entity``,
+            ``bridge``, ``scene``, ``horizon``; ``rerank`` for the cross-encoder), searched over
+            the hit's own kind (``dense`` over a scene is the scene-text cosine).
+        rank: the hit's rank in that channel's candidates, from 1.
+        score: the channel's raw score: the BM25 score for ``bm25`` (larger is better; SQLite's
+            and Postgres' scales differ), the cosine to the query for ``dense``, ``context`` and
+            ``dialogue``, the best ``cosine * confidence`` of the matching triggers for a trigger
+            channel, the cross-encoder's score for ``rerank``.
+        contribution: what this rank added to the memory's fused score, ``weight / (k + rank)``
+            (weight 1 unless the adaptive fusion set it; 0 for ``rerank``, whose score replaces
+            the fused one).
+        triggers: for a trigger channel, the triggers that matched, best first.
+    """
+
+    channel: str
+    rank: int
+    score: float
+    contribution: float
+    triggers: tuple[TriggerMatch, ...] = ()
+
+
+@dataclass(frozen=True)
 class Hit:
     """One search result.
 
@@ -280,11 +328,17 @@ class Hit:
         id: the memory's id (a scene, an item, or a turn in LLM-free mode).
         kind: ``scene``, ``item`` or ``turn``.
         text: the evidence text an answering model would see.
-        score: the fused score; larger is better; comparable within one result list only.
+        score: the fused score; larger is better; comparable within one result list only. In
+            LLM-free mode it is the reciprocal rank fusion of the channels, the sum of
+            ``explain``'s contributions; in full mode ``1 / (k + rank)`` of the merged rank
+            (see ``docs/architecture.md``, *Scores*).
         timestamp: when the memory happened (ISO 8601), if known.
         source_turns: ids of the original messages the memory rests on.
         reached_by: the channels and triggers that brought it back, e.g. ``("dense", "bm25",
             "horizon:GOAL_ARC")``.
+        explain: the same channels in detail, best rank first: each one's rank, raw score and
+            contribution to the fused score, and for a trigger channel the trigger texts that
+            matched with their cosines.
     """
 
     id: str
@@ -297,6 +351,7 @@ class Hit:
     risk: RiskAssessment = SAFE
     """Whether the memory looks like an injected instruction (see ``tmem.safety``); flagged hits
     are left out of ``answer()`` unless the caller opts in."""
+    explain: tuple[ChannelEvidence, ...] = ()
 
 
 @dataclass(frozen=True)

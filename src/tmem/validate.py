@@ -1,4 +1,5 @@
-"""One home for validating what callers hand over: ids, user ids, timestamps and limits.
+"""One home for validating what callers hand over: ids, user ids, timestamps, limits and
+the search's similarity cut.
 
 Every interface (the library, the CLI, REST, MCP) checks input through these functions and
 limits, so an id accepted by one is accepted by all of them.
@@ -179,6 +180,18 @@ def check_limit(limit: object) -> int:
     if not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
         raise InputError(f"limit must be an integer between 1 and {MAX_LIMIT}")
     return limit
+
+
+def check_min_similarity(value: object) -> float | None:
+    """A search's ``min_similarity``: None, or a number from 0 to 1 (a cosine), else
+    :class:`InputError`."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InputError(f"min_similarity must be a number from 0 to 1, not {type(value).__name__}")
+    if not 0.0 <= value <= 1.0:  # NaN fails this too
+        raise InputError(f"min_similarity must be a number from 0 to 1 (a cosine), not {value!r}")
+    return float(value)
 
 
 def clamp_limit(limit: int) -> int:

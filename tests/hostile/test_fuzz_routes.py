@@ -57,7 +57,17 @@ message = st.fixed_dictionaries(
     optional={"timestamp": text, "id": json_values, "role": json_values},
 )
 FIELDS = [
-    *("user_id", "messages", "session_id", "query", "limit", "question", "content", "derive"),
+    *(
+        "user_id",
+        "messages",
+        "session_id",
+        "query",
+        "limit",
+        "min_similarity",
+        "question",
+        "content",
+        "derive",
+    ),
     *("speaker", "section", "key", "value", "pinned", "instructions"),
 ]
 bodies = st.dictionaries(

@@ -97,8 +97,14 @@ def test_memory_lifecycle_over_every_route(api_a: httpx.Client) -> None:
     assert hits["hits"][0]["id"] == turn_id
     assert set(hits["hits"][0]) == {
         "id", "kind", "text", "score", "timestamp", "source_turns", "reached_by", "risk",
+        "explain",
     }  # fmt: skip
     assert hits["hits"][0]["risk"] == {"flagged": False, "reasons": []}
+    top = hits["hits"][0]
+    assert {e["channel"] for e in top["explain"]} == set(top["reached_by"])
+    assert all(
+        set(e) == {"channel", "rank", "score", "contribution", "triggers"} for e in top["explain"]
+    )
 
     listed = api_a.get("/v1/memories", params={"user_id": user}).json()["memories"]
     assert {m["id"] for m in listed} >= set(report["turn_ids"])
@@ -283,6 +289,16 @@ def _wait_job(api: httpx.Client, job_id: str) -> Json:
 def test_limit_is_clamped(api_a: httpx.Client, limit: int) -> None:
     response = api_a.post("/v1/search", json={"user_id": "u", "query": "x", "limit": limit})
     assert response.status_code == 200
+
+
+@pytest.mark.parametrize("bad", [-0.5, 1.01, "0.3", True, [0.3], "NaN"])
+def test_a_bad_min_similarity_is_a_clear_422(api_a: httpx.Client, bad: object) -> None:
+    body = {"user_id": "u", "query": "x", "min_similarity": bad}
+    raw = json.dumps(body).replace('"NaN"', "NaN")  # a JSON parser that reads NaN, as Python's
+    response = api_a.post("/v1/search", content=raw, headers={"Content-Type": "application/json"})
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "invalid_input" and "min_similarity" in error["message"]
 
 
 def test_a_timestamp_tmem_cannot_parse_is_a_clear_422(api_a: httpx.Client) -> None:

@@ -122,8 +122,11 @@ class AsyncClient:
         return await self._send(calls.delete_user(user_id))
 
     # --- read --------------------------------------------------------------------------------
-    async def search(self, query: str, user_id: str, limit: int = 10) -> builtins.list[Hit]:
-        return await self._send(calls.search(query, user_id, limit))
+    async def search(
+        self, query: str, user_id: str, limit: int = 10, *, min_similarity: float | None = None
+    ) -> builtins.list[Hit]:
+        """As :meth:`tmem.Memory.search`: hits with ``reached_by`` and ``explain`` filled in."""
+        return await self._send(calls.search(query, user_id, limit, min_similarity))
 
     async def answer(self, question: str, user_id: str, *, include_flagged: bool = False) -> Answer:
         return await self._send(calls.answer(question, user_id, include_flagged=include_flagged))

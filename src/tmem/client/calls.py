@@ -133,8 +133,12 @@ def delete_user(user_id: str) -> Call[int]:
 
 
 # --- read ------------------------------------------------------------------------------------
-def search(query: str, user_id: str, limit: int) -> Call[list[Hit]]:
-    body = {"user_id": user_id, "query": query, "limit": limit}
+def search(
+    query: str, user_id: str, limit: int, min_similarity: float | None = None
+) -> Call[list[Hit]]:
+    body: dict[str, Any] = {"user_id": user_id, "query": query, "limit": limit}
+    if min_similarity is not None:  # sent only when set: an older server refuses the field
+        body["min_similarity"] = min_similarity
     return Call("POST", "/v1/search", lambda data: [hit_from(h) for h in data["hits"]], body=body)
 
 

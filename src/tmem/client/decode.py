@@ -15,6 +15,7 @@ from typing import Any, Literal
 from tmem.errors import InputError
 from tmem.models import (
     Answer,
+    ChannelEvidence,
     Failure,
     HistoryEntry,
     Hit,
@@ -26,6 +27,7 @@ from tmem.models import (
     RiskAssessment,
     RiskReason,
     Scene,
+    TriggerMatch,
     Turn,
     Usage,
 )
@@ -61,8 +63,16 @@ def _build(cls: type[Any], data: Mapping[str, Any], **overrides: Any) -> Any:
 
 
 def hit_from(data: Mapping[str, Any]) -> Hit:
-    hit: Hit = _build(Hit, data, risk=risk_from(data.get("risk") or {}))
+    explain = tuple(evidence_from(e) for e in data.get("explain") or ())
+    hit: Hit = _build(Hit, data, risk=risk_from(data.get("risk") or {}), explain=explain)
     return hit
+
+
+def evidence_from(data: Mapping[str, Any]) -> ChannelEvidence:
+    """One channel's evidence for a hit (a service before explanations sends none)."""
+    triggers = tuple(_build(TriggerMatch, t) for t in data.get("triggers") or ())
+    evidence: ChannelEvidence = _build(ChannelEvidence, data, triggers=triggers)
+    return evidence
 
 
 def risk_from(data: Mapping[str, Any]) -> RiskAssessment:

@@ -167,8 +167,14 @@ def delete_user(user_id: str, caller: Caller, service: ServiceDep) -> UserDelete
 # --- read --------------------------------------------------------------------------------------
 @v1.post("/search")
 def search(body: SearchRequest, caller: Caller, service: ServiceDep) -> SearchResponse:
-    """Recall memories for a query, best first (``limit`` is clamped to 1..1000)."""
-    hits = service.memory.search(body.query, _user(caller, body.user_id), body.clamped_limit)
+    """Recall memories for a query, best first (``limit`` is clamped to 1..1000), each hit
+    with ``explain``: every channel's rank, raw score and share of the fused score, and the
+    trigger texts that matched. ``min_similarity`` (0..1) leaves out memories no embedding
+    channel scored at least that cosine."""
+    user = _user(caller, body.user_id)
+    hits = service.memory.search(
+        body.query, user, body.clamped_limit, min_similarity=body.min_similarity
+    )
     audit(caller, "search", [h.id for h in hits], body.query)
     return SearchResponse.model_validate({"hits": to_dict(hits)})
 

@@ -100,6 +100,9 @@ class SearchRequest(Wire):
     user_id: UserId
     query: Annotated[Text, Field(max_length=MAX_QUERY_CHARS)]
     limit: int = 10
+    min_similarity: Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)] | None = None
+    """Only memories some embedding channel scored at least this cosine (see
+    :meth:`tmem.Memory.search`); absent or null cuts nothing."""
 
     @property
     def clamped_limit(self) -> int:
@@ -175,6 +178,22 @@ class RiskOut(BaseModel):
     reasons: list[RiskReasonOut] = Field(default_factory=list)
 
 
+class TriggerMatchOut(BaseModel):
+    id: str
+    label: str
+    text: str
+    cosine: float
+    confidence: float
+
+
+class ChannelEvidenceOut(BaseModel):
+    channel: str
+    rank: int
+    score: float
+    contribution: float
+    triggers: list[TriggerMatchOut] = Field(default_factory=list)
+
+
 class HitOut(BaseModel):
     id: str
     kind: Literal["turn", "scene", "item"]
@@ -184,6 +203,8 @@ class HitOut(BaseModel):
     source_turns: list[str]
     reached_by: list[str]
     risk: RiskOut = Field(default_factory=lambda: RiskOut())
+    explain: list[ChannelEvidenceOut] = Field(default_factory=list)
+    """How each channel ranked the hit (``tmem.models.ChannelEvidence``)."""
 
 
 class SearchResponse(BaseModel):
