@@ -37,7 +37,7 @@ from tmem.models import (
 if TYPE_CHECKING:
     from tmem.client import AsyncClient, Client
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 
 
 def __getattr__(name: str) -> object:
