@@ -25,11 +25,12 @@ from tmem.client.decode import (
     history_from,
     hit_from,
     job_from,
+    page_from,
     record_from,
     report_from,
 )
 from tmem.client.errors import error_from, not_json
-from tmem.models import Answer, HistoryEntry, Hit, IngestReport, Kind, Message, Record
+from tmem.models import Answer, HistoryEntry, Hit, IngestReport, Kind, Message, Page, Record
 
 DEFAULT_TIMEOUT = 60.0
 
@@ -146,6 +147,15 @@ def list_memories(user_id: str, kind: Kind | None) -> Call[list[Record]]:
     )
 
 
+def list_page(
+    user_id: str, kind: Kind | None, *, limit: int, cursor: str | None
+) -> Call[Page[Record]]:
+    params = {"user_id": user_id, **({"kind": kind} if kind else {}), **_page(limit, cursor)}
+    return Call(
+        "GET", "/v1/memories", lambda data: page_from(data, "memories", record_from), params=params
+    )
+
+
 def history(id: str, user_id: str) -> Call[list[HistoryEntry]]:
     return Call(
         "GET",
@@ -155,9 +165,29 @@ def history(id: str, user_id: str) -> Call[list[HistoryEntry]]:
     )
 
 
+def history_page(
+    id: str, user_id: str, *, limit: int, cursor: str | None
+) -> Call[Page[HistoryEntry]]:
+    return Call(
+        "GET",
+        f"/v1/memories/{_seg(id)}/history",
+        lambda data: page_from(data, "history", history_from),
+        params={"user_id": user_id, **_page(limit, cursor)},
+    )
+
+
 def export(user_id: str) -> Call[Iterator[dict[str, Any]]]:
     return Call(
         "GET", "/v1/export", lambda data: iter(data["records"]), params={"user_id": user_id}
+    )
+
+
+def export_page(user_id: str, *, limit: int, cursor: str | None) -> Call[Page[dict[str, Any]]]:
+    return Call(
+        "GET",
+        "/v1/export",
+        lambda data: page_from(data, "records", dict),
+        params={"user_id": user_id, **_page(limit, cursor)},
     )
 
 
@@ -190,6 +220,11 @@ def health() -> Call[bool]:
 # --- helpers ---------------------------------------------------------------------------------
 def _background(background: bool) -> dict[str, str]:
     return {"background": "true"} if background else {}
+
+
+def _page(limit: int, cursor: str | None) -> dict[str, str]:
+    """A page's query parameters (the service clamps ``limit`` into 1..1000)."""
+    return {"limit": str(limit), **({"cursor": cursor} if cursor is not None else {})}
 
 
 def _job_id(data: Mapping[str, Any]) -> str:
