@@ -19,7 +19,7 @@ from tests.server.conftest import Running, running  # noqa: F401 - the shared se
 from tmem import AsyncClient as PublicAsyncClient
 from tmem.client import AsyncClient, Client, JobInfo, ServiceError
 from tmem.errors import InputError, LLMUnavailableError, NotFoundError, StoreError, TmemError
-from tmem.models import HistoryEntry, Hit, IngestReport, Message, Page, Turn
+from tmem.models import HistoryEntry, Hit, IngestReport, Message, Page, PersonaEntry, Turn
 
 WHEN = datetime(2024, 5, 1, 9, 30, tzinfo=UTC)
 
@@ -308,6 +308,14 @@ CALLS: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = [
     ("list", (ODD, "scene"), {}),
     ("history", ("m/1", ODD), {}),
     ("export", (ODD,), {}),
+    ("persona", (ODD,), {}),
+    ("set_persona_entry", (ODD, "tea"), {"speaker": "Ana", "section": "preferences",
+                                         "key": "drink", "pinned": True}),
+    ("set_persona_entry", (ODD, "coffee"), {"id": "p/1"}),
+    ("pin_persona_entry", ("p/1", ODD), {"pinned": False}),
+    ("delete_persona_entry", ("p/1", ODD), {}),
+    ("instructions", (ODD,), {}),
+    ("set_instructions", (ODD, "keep travel plans"), {}),
     ("job", ("job/1",), {}),
     ("wait", ("job/1",), {"timeout": 1}),
     ("healthy", (), {}),
@@ -321,6 +329,8 @@ ANY_ANSWER = {  # one body every decoder can read: a turn, a done job, empty lis
     "text": "t", "id": "m/1", "kind": "turn", "user_id": ODD, "session_id": "s", "seq": 0,
     "speaker": "Ana", "content": "hi", "timestamp": _AT, "status": "done", "attempts": 1,
     "created_at": _AT, "updated_at": _AT, "run_at": _AT, "next_cursor": "next/1",
+    "persona": [], "instructions": "keep", "section": "preferences", "key": "drink",
+    "value": "tea", "source_turns": [], "pinned": True, "origin": "hand", "position": 0,
 }  # fmt: skip
 
 
@@ -354,15 +364,17 @@ async def test_both_clients_put_the_same_requests_on_the_wire_and_read_the_same_
         results = [comparable(await getattr(client, name)(*a, **kw)) for name, a, kw in CALLS]
     assert seen == wire and len(wire) == len(CALLS)
     assert results == expected
-    assert expected[0] == "job-1" and isinstance(expected[7], Turn) and expected[13] is True
+    assert expected[0] == "job-1" and isinstance(expected[7], Turn) and expected[20] is True
+    assert isinstance(expected[12], PersonaEntry) and expected[12].pinned is True
+    assert wire[13][:2] == ("PATCH", "http://service.test/v1/persona/p%2F1?user_id=a%2Fb+c")
     assert wire[3][:2] == ("DELETE", "http://service.test/v1/memories/m%2F1?user_id=a%2Fb+c")
     assert wire[0][3:] == ("Bearer k", "idem")
-    assert [w[1] for w in wire[14:]] == [
+    assert [w[1] for w in wire[21:]] == [
         "http://service.test/v1/memories?user_id=a%2Fb+c&kind=scene&limit=5&cursor=c%2F1",
         "http://service.test/v1/memories/m%2F1/history?user_id=a%2Fb+c&limit=2",
         "http://service.test/v1/export?user_id=a%2Fb+c&limit=100&cursor=c%2F1",
     ]
-    assert expected[14] == Page((), "next/1") and expected[16] == Page(({},), "next/1")
+    assert expected[21] == Page((), "next/1") and expected[23] == Page(({},), "next/1")
 
 
 @pytest.mark.slow  # uses the shared tmem serve process

@@ -234,3 +234,20 @@ async def test_aclose_closes_the_store_and_wrapping_a_memory_shares_it(
     await wrapped.aclose()
     with pytest.raises(StoreError, match="closed"):
         memory.list("ana")
+
+
+@pytest.mark.anyio
+async def test_persona_and_instructions_through_the_event_loop(mem: AsyncMemory) -> None:
+    entry = await mem.set_persona_entry(
+        "ana", "green tea", speaker="Ana", section="preferences", key="drink"
+    )
+    assert entry.origin == "hand" and entry.value == "green tea"
+    pinned = await mem.pin_persona_entry(entry.id, "ana")
+    assert pinned.pinned is True
+    assert [e.id for e in await mem.persona("ana")] == [entry.id]
+    assert await mem.set_instructions("ana", " keep travel plans ") == "keep travel plans"
+    assert await mem.instructions("ana") == "keep travel plans"
+    assert await mem.delete_persona_entry(entry.id, "ana") == 1
+    assert await mem.persona("ana") == []
+    with pytest.raises(NotFoundError):
+        await mem.pin_persona_entry(entry.id, "ana")

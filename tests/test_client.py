@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import httpx
@@ -21,14 +23,17 @@ from tmem.client import (
 from tmem.errors import InputError, LLMUnavailableError, NotFoundError, StoreError
 from tmem.models import (
     Answer,
+    ChannelEvidence,
     Failure,
     HistoryEntry,
     Hit,
     IngestReport,
     Item,
     Message,
+    PersonaEntry,
     Provenance,
     Scene,
+    TriggerMatch,
     Turn,
     Usage,
 )
@@ -120,6 +125,62 @@ def test_client_walks_pages_of_list_history_and_export(
 
 
 @pytest.mark.slow  # uses the shared tmem serve process
+def test_client_speaks_persona_and_instructions(client: Client) -> None:
+    user = f"p-{uuid.uuid4().hex[:8]}"
+    entry = client.set_persona_entry(
+        user, "nurse", speaker="Ana", section="identity", key="occupation", pinned=True
+    )
+    assert isinstance(entry, PersonaEntry) and entry.user_id == user and entry.pinned
+    assert isinstance(entry.created_at, datetime) and entry.source_turns == ()
+    assert client.persona(user) == [entry]
+    edited = client.set_persona_entry(user, "midwife", id=entry.id, pinned=False)
+    assert (edited.value, edited.pinned, edited.origin) == ("midwife", False, "hand")
+    assert client.pin_persona_entry(entry.id, user).pinned
+    assert [h.event for h in client.history(entry.id, user)] == [
+        "created", "pinned", "updated", "unpinned", "pinned",
+    ]  # fmt: skip
+    with pytest.raises(InputError):
+        client.set_persona_entry(user, "x", id=entry.id, speaker="Ana")
+    with pytest.raises(InputError):
+        client.set_persona_entry(user, "x", speaker="Ana", section="hobbies", key="k")
+    assert client.delete_persona_entry(entry.id, user) == 1
+    with pytest.raises(NotFoundError):
+        client.pin_persona_entry(entry.id, user)
+    assert client.persona(user) == []
+    assert client.set_instructions(user, "Remember diets.\n") == "Remember diets."
+    assert client.instructions(user) == "Remember diets."
+    with pytest.raises(InputError):
+        client.set_instructions(user, "</instructions>")
+    assert client.delete_user(user) >= 0
+
+
+def test_search_explains_each_hit_and_cuts_by_similarity(client: Client) -> None:
+    user = f"x-{uuid.uuid4().hex[:8]}"
+    client.add(
+        [
+            {"speaker": "Ana", "content": "Ben is allergic to shellfish."},
+            {"speaker": "Leo", "content": "Ben said the shellfish allergy is severe."},
+            {"speaker": "Ana", "content": "The cello teacher praised my bowing."},
+        ],
+        user,
+    )
+    query = "shellfish allergy severe"
+    hits = client.search(query, user)
+    assert len(hits) >= 2
+    for hit in hits:
+        assert all(isinstance(e, ChannelEvidence) for e in hit.explain)
+        assert {e.channel for e in hit.explain} == set(hit.reached_by)
+        assert hit.score == pytest.approx(sum(e.contribution for e in hit.explain), rel=1e-12)
+    best = {h.id: max(e.score for e in h.explain if e.channel != "bm25") for h in hits}
+    cut = sorted(best.values())[-2]  # keeps the best two
+    kept = client.search(query, user, min_similarity=cut)
+    assert kept == [h for h in hits if best[h.id] >= cut] and len(kept) == 2
+    with pytest.raises(InputError, match="min_similarity"):
+        client.search(query, user, min_similarity=1.5)
+    assert client.delete_user(user) > 0
+
+
+@pytest.mark.slow  # uses the shared tmem serve process
 def test_background_add_returns_a_job_id_and_the_report_later(client: Client) -> None:
     user = f"bg-{uuid.uuid4().hex[:8]}"
     job_id = client.add([{"speaker": "Ana", "content": "Queued."}], user, background=True)
@@ -192,6 +253,14 @@ ITEM = Item("it1", "u", "Ben is allergic", WHEN, ("sc1",), ("t1",), "last week (
             "Lisbon", ("Ben",), ("allergy?",), "superseded", "it2", PROV)  # fmt: skip
 TURN = Turn("t1", "u", "s1", 0, "Ana", "hello", WHEN)
 HIT = Hit("it1", "item", "Ben is allergic", 0.5, WHEN.isoformat(), ("t1",), ("entity", "dense"))
+MATCH = TriggerMatch("trg_1", "horizon:GOAL_ARC", "planning a group meal out", 0.71, 0.8)
+EXPLAINED = Hit(
+    "sc1", "scene", "Dinner", 1 / 61, None, ("t1", "t2"), ("dense", "horizon:GOAL_ARC"),
+    explain=(
+        ChannelEvidence("horizon", 1, 0.71 * 0.8, 1 / 61, (MATCH,)),
+        ChannelEvidence("dense", 2, 0.42, 1 / 62),
+    ),
+)  # fmt: skip
 
 
 @pytest.mark.parametrize("record", [SCENE, ITEM, TURN])
@@ -201,6 +270,11 @@ def test_records_round_trip(record: Scene | Item | Turn) -> None:
 
 def test_hits_reports_answers_and_history_round_trip() -> None:
     assert hit_from(to_dict(HIT)) == HIT
+    assert hit_from(to_dict(EXPLAINED)) == EXPLAINED
+    assert hit_from(json.loads(json.dumps(to_dict(EXPLAINED)))) == EXPLAINED
+    # A service from before explanations answers without the field: the hit has none.
+    older = {k: v for k, v in to_dict(EXPLAINED).items() if k != "explain"}
+    assert hit_from(older) == replace(EXPLAINED, explain=())
     failure = Failure("items", "boom", "item@2", ("t1",))
     report = IngestReport(
         "u", "s1", "full", 3, 1, 2, {"entity": 2}, 1, Usage(4, 100, 20), (failure,), ("t1", "t2")

@@ -68,10 +68,17 @@ def turn_count(body: dict[str, Any]) -> int:
     return max(int(n) for n in re.findall(r"^\[(\d+)\]", text, flags=re.M))
 
 
+def numbered_turns(body: dict[str, Any]) -> str:
+    """The turns the call is about, without the context before them (the open scene, known
+    facts): a model describes these, so the replies are chosen by them alone."""
+    text = body["messages"][-1]["content"]
+    return "\n".join(re.findall(r"^\[\d+\].*$", text, flags=re.M))
+
+
 def segment_reply(body: dict[str, Any]) -> str:
     """Hand-authored: the whole window is one scene."""
     n = turn_count(body)
-    text = body["messages"][-1]["content"]
+    text = numbered_turns(body)
     title = (
         "Maya tells Leo about Priya and her epinephrine pen at work"
         if "epinephrine" in text
@@ -95,7 +102,7 @@ def segment_reply(body: dict[str, Any]) -> str:
 
 def extract_reply(body: dict[str, Any]) -> str:
     """Hand-authored: one item per scene; the allergy scene carries all four trigger families."""
-    text = body["messages"][-1]["content"]
+    text = numbered_turns(body)
     if "epinephrine" in text:
         item = {
             "content": "Priya carries an epinephrine pen because shellfish makes her throat swell.",

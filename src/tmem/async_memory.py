@@ -34,6 +34,7 @@ from tmem.models import (
     Message,
     Mode,
     Page,
+    PersonaEntry,
     Record,
     RiskFlag,
 )
@@ -135,9 +136,13 @@ class AsyncMemory:
         return await in_thread(self.memory.delete_user, user_id)
 
     # --- read ----------------------------------------------------------------------------------
-    async def search(self, query: str, user_id: str, limit: int = 10) -> builtins.list[Hit]:
+    async def search(
+        self, query: str, user_id: str, limit: int = 10, *, min_similarity: float | None = None
+    ) -> builtins.list[Hit]:
         """As :meth:`tmem.Memory.search`."""
-        return await in_thread(self.memory.search, query, user_id, limit)
+        return await in_thread(
+            self.memory.search, query, user_id, limit, min_similarity=min_similarity
+        )
 
     async def answer(self, question: str, user_id: str, *, include_flagged: bool = False) -> Answer:
         """As :meth:`tmem.Memory.answer`."""
@@ -177,6 +182,50 @@ class AsyncMemory:
     ) -> Page[HistoryEntry]:
         """As :meth:`tmem.Memory.history_page`."""
         return await in_thread(self.memory.history_page, id, user_id, limit=limit, cursor=cursor)
+
+    # --- persona and instructions ----------------------------------------------------------------
+    async def persona(self, user_id: str) -> builtins.list[PersonaEntry]:
+        """As :meth:`tmem.Memory.persona`."""
+        return await in_thread(self.memory.persona, user_id)
+
+    async def set_persona_entry(
+        self,
+        user_id: str,
+        value: str,
+        *,
+        id: str | None = None,
+        speaker: str | None = None,
+        section: str | None = None,
+        key: str | None = None,
+        pinned: bool | None = None,
+    ) -> PersonaEntry:
+        """As :meth:`tmem.Memory.set_persona_entry`."""
+        return await in_thread(
+            self.memory.set_persona_entry,
+            user_id,
+            value,
+            id=id,
+            speaker=speaker,
+            section=section,
+            key=key,
+            pinned=pinned,
+        )
+
+    async def pin_persona_entry(self, id: str, user_id: str, pinned: bool = True) -> PersonaEntry:
+        """As :meth:`tmem.Memory.pin_persona_entry`."""
+        return await in_thread(self.memory.pin_persona_entry, id, user_id, pinned)
+
+    async def delete_persona_entry(self, id: str, user_id: str) -> int:
+        """As :meth:`tmem.Memory.delete_persona_entry`."""
+        return await in_thread(self.memory.delete_persona_entry, id, user_id)
+
+    async def instructions(self, user_id: str) -> str:
+        """As :meth:`tmem.Memory.instructions`."""
+        return await in_thread(self.memory.instructions, user_id)
+
+    async def set_instructions(self, user_id: str, text: str) -> str:
+        """As :meth:`tmem.Memory.set_instructions`."""
+        return await in_thread(self.memory.set_instructions, user_id, text)
 
     # --- injection flags -------------------------------------------------------------------------
     async def flagged(

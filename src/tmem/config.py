@@ -31,6 +31,8 @@ TMEM_RERANK_MODEL             reranker model name
 TMEM_RERANK_API_KEY           reranker API key
 TMEM_DURABLE                  1/true: fsync every write (SQLite synchronous=FULL)
 TMEM_FUSION                   rrf (default) | adaptive: experimental per-query channel weights
+TMEM_EXTRACT_INSTRUCTIONS     what extraction should keep, for every user (at most 2,000
+                              characters), e.g. "remember dietary needs; ignore small talk"
 ============================  ==============================================================
 """
 
@@ -43,7 +45,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal, get_args
 
-from tmem.errors import ConfigError
+from tmem.errors import ConfigError, InputError
+from tmem.validate import check_instructions
 
 
 class Secret(str):
@@ -168,6 +171,20 @@ class WriteConfig:
     persona: bool = True
     supersede: bool = True
     """Let a new fact that contradicts an older one supersede it."""
+    instructions: str = ""
+    """What extraction should keep and leave out, for every user of the deployment (e.g.
+    "remember dietary needs and travel plans; ignore small talk"): shown to every extraction
+    call in a fenced section of its own, next to the user's own instructions
+    (:meth:`tmem.Memory.set_instructions`), and winning where they disagree. They choose what
+    is kept, never the reply's form. At most 2,000 characters; part of the fingerprint, and of
+    every extraction request, so cached replies made under other instructions are never
+    reused."""
+
+    def validate(self) -> None:
+        try:
+            check_instructions(self.instructions, "write.instructions")
+        except InputError as error:
+            raise ConfigError(str(error)) from None
 
 
 FusionKind = Literal["rrf", "adaptive"]
@@ -265,6 +282,7 @@ class Config:
     def validate(self) -> Config:
         self.llm.validate()
         self.embedder.validate()
+        self.write.validate()
         self.retrieval.validate()
         self.reranker.validate()
         return self
@@ -380,6 +398,16 @@ def reranker_from_env(env: Mapping[str, str]) -> RerankerConfig:
     )
 
 
+def write_from_env(env: Mapping[str, str]) -> WriteConfig:
+    try:
+        instructions = check_instructions(
+            env.get("TMEM_EXTRACT_INSTRUCTIONS", ""), "TMEM_EXTRACT_INSTRUCTIONS"
+        )
+    except InputError as error:
+        raise ConfigError(str(error)) from None
+    return WriteConfig(instructions=instructions)
+
+
 def config_from_env(env: Mapping[str, str]) -> Config:
     """The whole configuration from ``env`` (pass ``os.environ``), validated."""
     durable = parse_bool("TMEM_DURABLE", env.get("TMEM_DURABLE", ""))
@@ -387,6 +415,7 @@ def config_from_env(env: Mapping[str, str]) -> Config:
         llm=llm_from_env(env),
         embedder=embedder_from_env(env),
         reranker=reranker_from_env(env),
+        write=write_from_env(env),
         retrieval=RetrievalConfig(fusion=_choice(env, "TMEM_FUSION", "rrf", FUSIONS)),
         durable=durable,
     ).validate()

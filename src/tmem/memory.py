@@ -31,6 +31,7 @@ from tmem.models import (
     Message,
     Mode,
     Page,
+    PersonaEntry,
     Record,
     RiskFlag,
     RiskReason,
@@ -40,6 +41,7 @@ from tmem.models import (
     is_plain_scene,
 )
 from tmem.paging import cursor_for, position_of
+from tmem.persona import PersonaEdit, profiles
 from tmem.rerank.base import Reranker
 from tmem.retrieve.search import Searcher
 from tmem.safety import DETECTOR_ID
@@ -48,7 +50,19 @@ from tmem.spaces import ITEM, SCENE, TURN
 from tmem.store import keyset
 from tmem.store.base import Store, WriteBatch
 from tmem.store.factory import open_store
-from tmem.validate import DEFAULT_PAGE_LIMIT, check_limit, check_page_limit, check_user_id
+from tmem.validate import (
+    DEFAULT_PAGE_LIMIT,
+    MAX_PERSONA_KEY_CHARS,
+    MAX_PERSONA_VALUE_CHARS,
+    MAX_SPEAKER_CHARS,
+    check_instructions,
+    check_limit,
+    check_lookup_id,
+    check_min_similarity,
+    check_page_limit,
+    check_text,
+    check_user_id,
+)
 
 REVIEW_VERDICTS: dict[str, RiskStatus] = {"confirm": "confirmed", "clear": "cleared"}
 
@@ -218,13 +232,32 @@ class Memory:
         return self.store.delete_user(check_user_id(user_id))
 
     # --- read ----------------------------------------------------------------------------------
-    def search(self, query: str, user_id: str, limit: int = 10) -> builtins.list[Hit]:
-        """Recall memories for ``query``, descriptively and associatively, best first."""
+    def search(
+        self, query: str, user_id: str, limit: int = 10, *, min_similarity: float | None = None
+    ) -> builtins.list[Hit]:
+        """Recall memories for ``query``, descriptively and associatively, best first.
+
+        Every hit says how it was found: ``reached_by`` names the channels, ``explain`` gives
+        each one's rank, raw score and share of the fused score, and the trigger texts that
+        matched with their cosines (``docs/architecture.md``, *Scores and explanations*).
+
+        Args:
+            limit: at most this many hits (1..1000).
+            min_similarity: return only memories that some embedding channel (the memory's own
+                text, its context or dialogue, or one of its triggers) scored at least this
+                cosine to the query, so unrelated memories need not fill ``limit``; a memory
+                only BM25 found never qualifies. The scale is the embedder's: calibrate it from
+                the cosines ``explain`` shows. None (the default) cuts nothing.
+
+        Raises:
+            InputError: a bad user id, query, limit or ``min_similarity`` (not 0..1).
+        """
         check_user_id(user_id)
         if not isinstance(query, str):
             raise InputError("query must be a string")
         check_limit(limit)
-        return self._searcher.search(query, user_id, limit)
+        cut = check_min_similarity(min_similarity)
+        return self._searcher.search(query, user_id, limit, cut)
 
     def answer(self, question: str, user_id: str, *, include_flagged: bool = False) -> Answer:
         """Answer ``question`` from this user's memories (needs an LLM).
@@ -243,7 +276,7 @@ class Memory:
         limit = self.config.retrieval.scene_limit + self.config.retrieval.item_limit
         hits = self.search(question, user_id, limit=limit)
         records = self.store.get_many(user_id, [h.id for h in hits])
-        personas = self.store.personas(user_id)
+        personas = profiles(self.store.persona_entries(user_id))
         return answer_question(
             self.llm,
             question,
@@ -296,7 +329,8 @@ class Memory:
         return Page(chunk.items, cursor_for(walk, chunk.after))
 
     def history(self, id: str, user_id: str) -> builtins.list[HistoryEntry]:
-        """Every version of a memory, oldest first; :meth:`history_page` pages through them."""
+        """Every version of a memory or persona entry, oldest first; a deleted one's history is
+        its tombstone. :meth:`history_page` pages through them."""
         check_user_id(user_id)
         entries = self.store.history(user_id, id)
         if entries:
@@ -337,9 +371,118 @@ class Memory:
         """
         record = self.store.get(user_id, id)
         if record is None:
-            raise NotFoundError(f"no memory {id!r} for this user")
+            entry = self._persona_entry(id, user_id)
+            # A migrated profile's entry has no history row until it is first edited.
+            return HistoryEntry(id, 1, "created", entry.value, entry.created_at, entry.origin)
         text = record.narrative if isinstance(record, Scene) else record.content
         return HistoryEntry(id, 1, "created", text, record.timestamp)
+
+    # --- persona -------------------------------------------------------------------------------
+    def persona(self, user_id: str) -> builtins.list[PersonaEntry]:
+        """The user's persona entries, by speaker, in the order the answer model reads them.
+
+        Extraction writes them (full mode); :meth:`set_persona_entry` writes or corrects one by
+        hand, :meth:`pin_persona_entry` protects one from re-derivation, and
+        :meth:`history` shows an entry's versions.
+        """
+        return self.store.persona_entries(check_user_id(user_id))
+
+    def set_persona_entry(
+        self,
+        user_id: str,
+        value: str,
+        *,
+        id: str | None = None,
+        speaker: str | None = None,
+        section: str | None = None,
+        key: str | None = None,
+        pinned: bool | None = None,
+    ) -> PersonaEntry:
+        """Write a persona entry by hand: entry ``id``'s value, or the value of ``speaker``'s
+        ``section`` ``key`` (a new entry, or the one already there: an identity key or a
+        relation's person holds one value, a preference or trait key several).
+
+        The entry becomes hand-written (``origin="hand"``): re-derivation never overwrites,
+        evicts or removes it, and deleting the turns an extraction stated it in leaves it in
+        place. Its history records the edit; ``pinned`` pins or unpins it in the same change.
+
+        Args:
+            section: ``identity``, ``preferences``, ``traits`` or ``relations``.
+            key: the identity, preference or trait key (normalised: ``"Current Location"`` is
+                ``current_location``), or the related person's name.
+
+        Raises:
+            InputError: neither ``id`` nor a whole slot, both, or text too long or blank.
+            NotFoundError: ``id`` names no entry of the user.
+        """
+        check_user_id(user_id)
+        text = check_text(value, "value", MAX_PERSONA_VALUE_CHARS)
+        if id is not None:
+            check_lookup_id(id)
+        edit = PersonaEdit(
+            id=id,
+            speaker=None if speaker is None else check_text(speaker, "speaker", MAX_SPEAKER_CHARS),
+            section=section,
+            key=None if key is None else check_text(key, "key", MAX_PERSONA_KEY_CHARS),
+            value=text,
+            pinned=_flag(pinned),
+        )
+        return self.store.edit_persona(user_id, edit, self.clock.now())
+
+    def pin_persona_entry(self, id: str, user_id: str, pinned: bool = True) -> PersonaEntry:
+        """Pin (or with ``pinned=False`` unpin) a persona entry: a pinned entry keeps the
+        model's text, but re-derivation never overwrites, evicts or removes it. Deleting a turn
+        it was stated in still erases it (edit it by hand to keep it past that).
+
+        Raises:
+            NotFoundError: the user has no such entry.
+        """
+        check_user_id(user_id)
+        edit = PersonaEdit(id=check_lookup_id(id), pinned=_flag(pinned))
+        return self.store.edit_persona(user_id, edit, self.clock.now())
+
+    def delete_persona_entry(self, id: str, user_id: str) -> int:
+        """Erase a persona entry by the deletion policy: its text is gone from the store (and
+        its history, which keeps a tombstone) when this returns; returns 1.
+
+        A later extraction may state the same fact again from new turns: pin a corrected entry
+        instead, or delete the turns it came from.
+
+        Raises:
+            NotFoundError: the user has no such entry.
+        """
+        check_user_id(user_id)
+        return self.store.delete_persona_entry(user_id, check_lookup_id(id), self.clock.now())
+
+    def _persona_entry(self, id: str, user_id: str) -> PersonaEntry:
+        found = next((e for e in self.store.persona_entries(user_id) if e.id == id), None)
+        if found is None:
+            raise NotFoundError(f"no memory {id!r} for this user")
+        return found
+
+    # --- extraction instructions ------------------------------------------------------------
+    def instructions(self, user_id: str) -> str:
+        """The user's own extraction instructions (``""``: none); the deployment's are
+        ``config.write.instructions``."""
+        return self.store.instructions(check_user_id(user_id))
+
+    def set_instructions(self, user_id: str, text: str) -> str:
+        """Tell extraction what to keep for this user, e.g. "remember dietary needs and travel
+        plans; ignore small talk" (``""`` removes them). Every later extraction call (``add``,
+        ``reindex``, background jobs) shows them in a fenced section, after the deployment's
+        (``config.write.instructions``), which win where the two disagree. They choose what is
+        kept, never the reply's form; what was derived before stays as it is.
+
+        Returns the instructions as stored (stripped).
+
+        Raises:
+            InputError: over 2,000 characters, a control character, or an ``<instructions>``
+                tag.
+        """
+        check_user_id(user_id)
+        stored = check_instructions(text)
+        self.store.set_instructions(user_id, stored, self.clock.now())
+        return stored
 
     # --- injection flags (issue 20) ---------------------------------------------------------
     def flagged(self, user_id: str, *, include_cleared: bool = False) -> builtins.list[RiskFlag]:
@@ -449,6 +592,12 @@ class Memory:
 def _check_kind(kind: object) -> None:
     if kind is not None and kind not in KINDS:
         raise InputError(f"kind must be one of {list(KINDS)}")
+
+
+def _flag(value: object) -> bool | None:
+    if value is not None and not isinstance(value, bool):
+        raise InputError("pinned must be true, false or None")
+    return value
 
 
 def _vector_texts(record: Record, content: str) -> builtins.list[tuple[str, str, str]]:

@@ -275,6 +275,54 @@ class RiskFlag:
 
 
 @dataclass(frozen=True)
+class TriggerMatch:
+    """One trigger that reached a memory in a search: it passed the cosine gate.
+
+    Attributes:
+        id: the trigger's id.
+        label: its family, with the Horizon channel spelled out (``entity``, ``bridge``,
+            ``scene``, ``horizon:GOAL_ARC``), as ``Hit.reached_by`` shows it.
+        text: what the model wrote at ingest (an Entity concept, a Bridge ``cue -> inference``,
+            a Scene facet, a Horizon sentence). Never evidence: only this explanation shows it.
+        cosine: the cosine between the query and the trigger text.
+        confidence: the model's confidence in the edge from the trigger to this memory; the
+            trigger ranks the memory by ``cosine * confidence``.
+    """
+
+    id: str
+    label: str
+    text: str
+    cosine: float
+    confidence: float
+
+
+@dataclass(frozen=True)
+class ChannelEvidence:
+    """How one channel ranked a hit: the detail behind one name in ``Hit.reached_by``.
+
+    Attributes:
+        channel: the channel's name (``dense``, ``context``, ``bm25``, ``dialogue``, ``entity``,
+            ``bridge``, ``scene``, ``horizon``; ``rerank`` for the cross-encoder), searched over
+            the hit's own kind (``dense`` over a scene is the scene-text cosine).
+        rank: the hit's rank in that channel's candidates, from 1.
+        score: the channel's raw score: the BM25 score for ``bm25`` (larger is better; SQLite's
+            and Postgres' scales differ), the cosine to the query for ``dense``, ``context`` and
+            ``dialogue``, the best ``cosine * confidence`` of the matching triggers for a trigger
+            channel, the cross-encoder's score for ``rerank``.
+        contribution: what this rank added to the memory's fused score, ``weight / (k + rank)``
+            (weight 1 unless the adaptive fusion set it; 0 for ``rerank``, whose score replaces
+            the fused one).
+        triggers: for a trigger channel, the triggers that matched, best first.
+    """
+
+    channel: str
+    rank: int
+    score: float
+    contribution: float
+    triggers: tuple[TriggerMatch, ...] = ()
+
+
+@dataclass(frozen=True)
 class Hit:
     """One search result.
 
@@ -282,11 +330,17 @@ class Hit:
         id: the memory's id (a scene, an item, or a turn in LLM-free mode).
         kind: ``scene``, ``item`` or ``turn``.
         text: the evidence text an answering model would see.
-        score: the fused score; larger is better; comparable within one result list only.
+        score: the fused score; larger is better; comparable within one result list only. In
+            LLM-free mode it is the reciprocal rank fusion of the channels, the sum of
+            ``explain``'s contributions; in full mode ``1 / (k + rank)`` of the merged rank
+            (see ``docs/architecture.md``, *Scores*).
         timestamp: when the memory happened (ISO 8601), if known.
         source_turns: ids of the original messages the memory rests on.
         reached_by: the channels and triggers that brought it back, e.g. ``("dense", "bm25",
             "horizon:GOAL_ARC")``.
+        explain: the same channels in detail, best rank first: each one's rank, raw score and
+            contribution to the fused score, and for a trigger channel the trigger texts that
+            matched with their cosines.
     """
 
     id: str
@@ -299,6 +353,7 @@ class Hit:
     risk: RiskAssessment = SAFE
     """Whether the memory looks like an injected instruction (see ``tmem.safety``); flagged hits
     are left out of ``answer()`` unless the caller opts in."""
+    explain: tuple[ChannelEvidence, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -379,12 +434,17 @@ class Answer:
     excluded: tuple[Hit, ...] = ()
 
 
-HistoryEvent = Literal["created", "updated", "superseded", "deleted"]
+HistoryEvent = Literal["created", "updated", "superseded", "deleted", "pinned", "unpinned"]
+"""``pinned`` and ``unpinned`` are persona entries' (their text is empty: a pin changes none)."""
 
 
 @dataclass(frozen=True)
 class HistoryEntry:
-    """One change to a memory, oldest first in :meth:`tmem.Memory.history`."""
+    """One change to a memory or persona entry, oldest first in :meth:`tmem.Memory.history`.
+
+    A persona entry's ``created`` and ``updated`` entries name who wrote the text in
+    ``detail``: ``model`` (an extraction) or ``hand``.
+    """
 
     memory_id: str
     version: int
@@ -425,3 +485,57 @@ class PersonaProfile:
     """The turns each entry rests on, as ``(section, key, value, turn ids)``, so forgetting a
     turn can remove the entries it stated. Entries stored before tmem recorded sources have
     none."""
+
+
+PersonaSection = Literal["identity", "preferences", "traits", "relations"]
+PERSONA_SECTIONS: tuple[PersonaSection, ...] = ("identity", "preferences", "traits", "relations")
+PersonaOrigin = Literal["model", "hand"]
+"""Who wrote a persona entry's current text: an extraction (``model``) or a person (``hand``)."""
+
+
+@dataclass(frozen=True)
+class PersonaEntry:
+    """One stored statement about a speaker: an identity value, one preference or trait, or a
+    relation. :meth:`tmem.Memory.persona` lists them; :func:`tmem.persona.profiles` groups
+    them into the :class:`PersonaProfile` text the answering model reads.
+
+    Attributes:
+        id: the entry's id (``per_...``); its history is :meth:`tmem.Memory.history`'s.
+        speaker: whom it is about.
+        section: ``identity`` (one value per key), ``preferences`` or ``traits`` (several
+            values per key), ``relations`` (one description per person).
+        key: the identity, preference or trait key (``occupation``, ``hobbies``), or the
+            related person's name.
+        value: the value, or the relation's description.
+        source_turns: the turns an extraction stated it in. Deleting one of them erases a
+            model-written entry (pinned or not); a hand-written entry stays, since its text is
+            not the model's, and only drops the turn.
+        pinned: re-derivation never overwrites, evicts or removes it.
+        origin: ``model`` (written by an extraction) or ``hand`` (written or edited by hand;
+            protected from re-derivation like a pinned entry).
+        created_at: when it was first stored.
+        updated_at: when its text, pin or source turns last changed.
+        position: its place among the speaker's entries (the order the answer model reads).
+    """
+
+    id: str
+    user_id: str
+    speaker: str
+    section: PersonaSection
+    key: str
+    value: str
+    source_turns: tuple[str, ...]
+    pinned: bool
+    origin: PersonaOrigin
+    created_at: datetime
+    updated_at: datetime
+    position: int = 0
+
+    @property
+    def protected(self) -> bool:
+        """Whether re-derivation must leave it as it is (pinned, or written by hand)."""
+        return self.pinned or self.origin == "hand"
+
+    @property
+    def text(self) -> str:
+        return f"{self.key}: {self.value}"

@@ -3,8 +3,10 @@
 A *space* names what a stored vector embeds; its name is the ``space`` column of every vector
 row, so the values never change. A *channel* is one ranked candidate list the read path fuses;
 its name is what :attr:`tmem.models.Hit.reached_by` reports (a trigger channel reports its
-trigger labels, ``horizon:GOAL_ARC``, when it has them). One channel name can search several
-granularities: ``dense`` ranks turns, scenes and items, each in its own space.
+trigger labels, ``horizon:GOAL_ARC``, when it has them) and what each
+:class:`tmem.models.ChannelEvidence` of :attr:`tmem.models.Hit.explain` names, with the hit's
+rank and raw score there (:func:`raw_score_name` says what that score is). One channel name can
+search several granularities: ``dense`` ranks turns, scenes and items, each in its own space.
 
 ========== ======= ============= ====================================================== =====
 channel     kind    space         candidates                                             how
@@ -151,6 +153,17 @@ CHANNELS: tuple[Channel, ...] = (
 
 TRIGGER_CHANNELS: frozenset[str] = frozenset(c.name for c in CHANNELS if c.family is not None)
 """Channel names that are trigger families; ``reached_by`` shows their labels instead."""
+
+
+def raw_score_name(channel: str) -> str:
+    """What :attr:`tmem.models.ChannelEvidence.score` measures for ``channel``."""
+    if channel == BM25:
+        return "bm25"
+    if channel == RERANK:
+        return "cross-encoder"
+    if channel in TRIGGER_CHANNELS:
+        return "cosine x confidence"
+    return "cosine"
 
 
 def channels_of(kind: Kind) -> tuple[Channel, ...]:

@@ -1,4 +1,5 @@
-"""One home for validating what callers hand over: ids, user ids, timestamps and limits.
+"""One home for validating what callers hand over: ids, user ids, timestamps, limits and
+the search's similarity cut.
 
 Every interface (the library, the CLI, REST, MCP) checks input through these functions and
 limits, so an id accepted by one is accepted by all of them.
@@ -61,6 +62,15 @@ DEFAULT_PAGE_LIMIT = 100
 MAX_CURSOR_CHARS = 4096
 """Characters in a page cursor (one holds two ids of at most 200 characters each, as JSON in
 base64); anything longer was not made by tmem."""
+MAX_PERSONA_KEY_CHARS = 200
+"""Characters in a persona entry's key (an identity key, a preference key, a person's name)."""
+MAX_PERSONA_VALUE_CHARS = 2000
+"""Characters in a persona entry's value."""
+MAX_INSTRUCTIONS_CHARS = 2000
+"""Characters in extraction instructions (the deployment's, and each user's)."""
+INSTRUCTIONS_TAG = "instructions"
+"""The extraction prompt fences instructions in ``<instructions ...>`` ... ``</instructions>``;
+instructions may not contain the tag, so they cannot close their own section."""
 
 _REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 _SEPARATORS = frozenset("/\\")
@@ -141,6 +151,38 @@ def parse_timestamp(value: str | datetime) -> datetime:
     return timestamps.parse(value)
 
 
+def check_text(value: object, what: str, max_chars: int, *, lines: bool = False) -> str:
+    """``value`` stripped, if it is non-empty text of at most ``max_chars`` characters without
+    control characters (tabs and line breaks too when ``lines``), else :class:`InputError`."""
+    if not isinstance(value, str):
+        raise InputError(f"{what} must be a string")
+    text = value.strip()
+    if not text:
+        raise InputError(f"{what} must not be empty or blank")
+    if len(text) > max_chars:
+        raise InputError(f"{what} must be at most {max_chars} characters")
+    allowed = "\n\t" if lines else ""
+    for char in text:
+        if char not in allowed and unicodedata.category(char) in ("Cc", "Cs"):
+            raise InputError(f"{what} must not contain the control character U+{ord(char):04X}")
+    return text
+
+
+def check_instructions(value: object, what: str = "instructions") -> str:
+    """Extraction instructions stripped, or ``""``: at most :data:`MAX_INSTRUCTIONS_CHARS`
+    characters of text (line breaks allowed) that never name the prompt's fence tag.
+
+    Raises:
+        InputError: not a string, too long, a control character, or the fence tag.
+    """
+    if isinstance(value, str) and not value.strip():
+        return ""
+    text = check_text(value, what, MAX_INSTRUCTIONS_CHARS, lines=True)
+    if f"<{INSTRUCTIONS_TAG}" in text.lower() or f"</{INSTRUCTIONS_TAG}" in text.lower():
+        raise InputError(f"{what} must not contain <{INSTRUCTIONS_TAG}> tags")
+    return text
+
+
 def check_limit(limit: object) -> int:
     """``limit`` if it is an integer in ``1..MAX_LIMIT``, else :class:`InputError`."""
     if not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
@@ -158,6 +200,18 @@ def check_page_limit(limit: object) -> int:
 def clamp_page_limit(limit: int) -> int:
     """``limit`` clamped into ``1..MAX_PAGE_LIMIT`` (REST clamps instead of refusing)."""
     return max(1, min(limit, MAX_PAGE_LIMIT))
+
+
+def check_min_similarity(value: object) -> float | None:
+    """A search's ``min_similarity``: None, or a number from 0 to 1 (a cosine), else
+    :class:`InputError`."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InputError(f"min_similarity must be a number from 0 to 1, not {type(value).__name__}")
+    if not 0.0 <= value <= 1.0:  # NaN fails this too
+        raise InputError(f"min_similarity must be a number from 0 to 1 (a cosine), not {value!r}")
+    return float(value)
 
 
 def clamp_limit(limit: int) -> int:

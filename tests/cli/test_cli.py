@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
+from tmem.cli.explain import explain_lines
 from tmem.cli.main import cli
+from tmem.models import ChannelEvidence, Hit, TriggerMatch
 
 MESSAGES = [
     {
@@ -68,6 +71,7 @@ def test_search_json_has_the_hit_fields(db: str) -> None:
         "source_turns",
         "reached_by",
         "risk",
+        "explain",
     }
     assert hits[0]["source_turns"] == ["m1"]
     assert hits[0]["risk"] == {"flagged": False, "reasons": []}
@@ -251,3 +255,62 @@ def test_list_history_and_export_print_pages_and_the_next_cursor(db: str, tmp_pa
 def test_a_bad_limit_or_cursor_is_a_clear_error(db: str, args: list[str], message: str) -> None:
     result = run(["--db", db, *args])
     assert result.exit_code == 1 and message in result.output  # type: ignore[attr-defined]
+
+
+def test_search_explain_prints_each_channel_as_the_json_carries_it(db: str) -> None:
+    args = ["--db", db, "search", "--user", "ana", "shellfish allergic"]
+    plain = run(args)
+    assert "why (" not in plain.output  # type: ignore[attr-defined]
+    explained = run([*args, "--explain"])
+    assert explained.exit_code == 0, explained.output  # type: ignore[attr-defined]
+    hits = json.loads(run([*args, "--json"]).output)  # type: ignore[attr-defined]
+    text = explained.output  # type: ignore[attr-defined]
+    top = hits[0]
+    assert top["id"] == "m1" and top["explain"]
+    total = sum(e["contribution"] for e in top["explain"])
+    assert f"why (fused {total:.4f} among turns, {len(top['explain'])} channels):" in text
+    for evidence in top["explain"]:
+        name = "bm25" if evidence["channel"] == "bm25" else "cosine"
+        value = f"{evidence['score']:.4g}" if name == "bm25" else f"{evidence['score']:.4f}"
+        line = (
+            f"{evidence['channel']}, rank {evidence['rank']}: {name} {value}, "
+            f"adds {evidence['contribution']:.4f}"
+        )
+        assert line in text
+
+
+def test_search_min_similarity_is_checked_and_cuts(db: str) -> None:
+    args = ["--db", db, "search", "--user", "ana", "shellfish allergic"]
+    bad = run([*args, "--min-similarity", "1.5"])
+    assert bad.exit_code == 2  # type: ignore[attr-defined]
+    assert "1.5 is not in the range 0.0<=x<=1.0" in bad.output  # type: ignore[attr-defined]
+    hits = json.loads(run([*args, "--json"]).output)  # type: ignore[attr-defined]
+    best = {h["id"]: max(e["score"] for e in h["explain"] if e["channel"] != "bm25") for h in hits}
+    assert best["m1"] > best.get("m2", 0.0)
+    cut = run([*args, "--json", "--min-similarity", str(best["m1"])])
+    assert [h["id"] for h in json.loads(cut.output)] == ["m1"]  # type: ignore[attr-defined]
+    none = run([*args, "--min-similarity", "1"])
+    assert none.exit_code == 0 and "no memories found" in none.output  # type: ignore[attr-defined]
+
+
+def test_explain_lines_name_each_raw_score_and_set_the_reranker_apart() -> None:
+    match = TriggerMatch(
+        "trg_1", "bridge", "allergy -> " + "a venue without shellfish " * 6, 0.7, 0.9
+    )
+    hit = Hit(
+        "it1", "item", "Ben is allergic", 0.93, None, ("t1",), ("bm25", "bridge", "rerank"),
+        explain=(
+            ChannelEvidence("bridge", 1, 0.63, 1 / 61, (match,)),
+            ChannelEvidence("bm25", 4, 7.25, 1 / 64),
+            ChannelEvidence("rerank", 1, 0.93, 0.0),
+        ),
+    )  # fmt: skip
+    lines = explain_lines(hit)
+    assert lines[0] == f"why (fused {1 / 61 + 1 / 64:.4f} among items, 2 channels):"
+    assert lines[1] == f"  bridge, rank 1: cosine x confidence 0.6300, adds {1 / 61:.4f}"
+    assert lines[2].startswith('    bridge "allergy -> a venue without shellfish')
+    assert lines[2].endswith('..." cosine 0.70, confidence 0.90')
+    assert len(lines[2]) == len('    bridge ""') + 100 + len(" cosine 0.70, confidence 0.90")
+    assert lines[3] == f"  bm25, rank 4: bm25 7.25, adds {1 / 64:.4f}"
+    assert lines[4] == "  rerank, rank 1: cross-encoder 0.93 (replaces the fused score)"
+    assert explain_lines(replace(hit, explain=())) == []

@@ -56,7 +56,20 @@ message = st.fixed_dictionaries(
     {"speaker": text, "content": text},
     optional={"timestamp": text, "id": json_values, "role": json_values},
 )
-FIELDS = ["user_id", "messages", "session_id", "query", "limit", "question", "content", "derive"]
+FIELDS = [
+    *(
+        "user_id",
+        "messages",
+        "session_id",
+        "query",
+        "limit",
+        "min_similarity",
+        "question",
+        "content",
+        "derive",
+    ),
+    *("speaker", "section", "key", "value", "pinned", "instructions"),
+]
 bodies = st.dictionaries(
     st.sampled_from(FIELDS) | text, json_values | st.lists(message, max_size=3), max_size=6
 )

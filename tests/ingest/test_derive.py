@@ -20,7 +20,8 @@ from tmem.llm.base import LLMRequest
 from tmem.llm.prompts import extract as extract_prompt
 from tmem.llm.prompts import segment as segment_prompt
 from tmem.llm.replay import ScriptedLLM
-from tmem.models import Item, PersonaProfile, Scene, Turn
+from tmem.models import Item, Scene, Turn
+from tmem.persona import PersonaDelta
 from tmem.store.base import Supersession
 
 T0 = datetime(2024, 3, 4, 9, 0, tzinfo=UTC)
@@ -115,7 +116,6 @@ def run(llm: ScriptedLLM, turns: Sequence[Turn], **overrides: Any) -> Derivation
         "open_scene": None,
         "open_scene_turns": (),
         "known_items": lambda text: (),
-        "personas": (),
         "config": WriteConfig(),
         "now": NOW,
         "new_id": lambda prefix: f"{prefix}-{next(counter)}",
@@ -353,7 +353,7 @@ def test_backend_errors_never_raise_or_lose_turns() -> None:
     assert len(out.scenes) == 1 and len(out.scene_of_turn) == 4
 
 
-def test_persona_deltas_merge_into_profiles() -> None:
+def test_persona_deltas_are_what_the_extraction_stated_about_its_turns() -> None:
     turns = make_turns("s1", 2)
     persona = [
         {
@@ -365,24 +365,35 @@ def test_persona_deltas_merge_into_profiles() -> None:
     llm = ScriptedLLM.by_prompt(
         {"segment": seg(span(1, 2)), "extract": ext(GOOD_ITEM, persona=persona)}
     )
-    stored = PersonaProfile("u", "Priya", preferences=(("hobbies", ("chess",)),))
-    out = run(llm, turns, personas=[stored])
-    chunk = tuple(t.id for t in turns)
-    assert out.personas == (
-        PersonaProfile(
-            "u",
+    out = run(llm, turns)
+    # The write merges them into the stored entries (tmem.persona.merge_entries), so a pin
+    # or a hand edit made while the model was busy is respected.
+    assert out.persona_deltas == (
+        PersonaDelta(
             "Priya",
-            identity=(("occupation", "designer"),),
-            preferences=(("hobbies", ("chess", "pottery")),),
-            updated_at=NOW,
-            # What the extraction stated rests on the chunk's turns; "chess" came with no source.
-            sources=(
-                ("identity", "occupation", "designer", chunk),
-                ("preferences", "hobbies", "pottery", chunk),
-            ),
+            identity=(("occupation", "designer"), ("shoe", "6")),
+            preferences=(("hobbies", ("pottery",)),),
+            source_turns=tuple(t.id for t in turns),
         ),
     )
-    assert run(llm, turns, config=WriteConfig(persona=False)).personas == ()
+    assert run(llm, turns, config=WriteConfig(persona=False)).persona_deltas == ()
+
+
+def test_instructions_reach_every_extraction_call_fenced_before_the_turns() -> None:
+    turns = make_turns("s1", 12)
+    llm = ScriptedLLM.by_prompt({"segment": seg(span(1, 12)), "extract": ext(GOOD_ITEM)})
+    config = WriteConfig(instructions="Keep dietary needs.", trigger_chunk_turns=6)
+    run(llm, turns, config=config, user_instructions="Ignore small talk.")
+    prompts = user_texts(llm, "extract")
+    assert len(prompts) == 2
+    for text in prompts:
+        assert '<instructions from="operator">\nKeep dietary needs.\n</instructions>' in text
+        assert '<instructions from="user">\nIgnore small talk.\n</instructions>' in text
+        assert "the operator's win" in text
+        assert text.rindex("</instructions>") < text.index("Turns to extract from")
+    assert all("<instructions" not in t for t in user_texts(llm, "segment"))
+    run(llm, turns)
+    assert all("<instructions" not in t for t in user_texts(llm, "extract")[2:])
 
 
 def test_no_turns_costs_nothing() -> None:

@@ -102,7 +102,6 @@ def test_three_sessions_cost_at_most_a_quarter_of_the_reference() -> None:
             open_scene=open_scene,
             open_scene_turns=open_turns,
             known_items=lambda text: items[:10],
-            personas=(),
             config=WriteConfig(),
             now=start,
             new_id=lambda p: f"{p}-{next(counter)}",

@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tmem.models import PersonaProfile
-from tmem.persona import PersonaDelta, merge_delta, merge_deltas
+from tmem.persona import PersonaDelta, merge_delta
 
 AT = datetime(2024, 3, 4, tzinfo=UTC)
 
@@ -54,22 +54,12 @@ def test_relations_merge_by_person_newest_description_wins() -> None:
     assert merged.relations == (("Jo", "best friend"), ("Sam", "brother"), ("Ana", "coworker"))
 
 
-def test_merge_deltas_returns_changed_and_new_profiles_only() -> None:
-    mel = PersonaProfile("u", "Mel", identity=(("occupation", "nurse"),))
-    tom = PersonaProfile("u", "Tom")
-    out = merge_deltas(
-        [mel, tom],
-        [
-            PersonaDelta("mel", identity=(("occupation", "nurse"),)),  # no change
-            PersonaDelta("Tom", traits=(("personality", ("calm",)),)),
-            PersonaDelta("Priya", identity=(("age", "31"),)),
-            PersonaDelta(" ", identity=(("age", "1"),)),
-        ],
-        user_id="u",
-        at=AT,
-    )
-    assert [(p.speaker, p.updated_at) for p in out] == [("Tom", AT), ("Priya", AT)]
-    assert out[1].identity == (("age", "31"),)
+def test_protected_values_are_never_evicted_and_do_not_count() -> None:
+    profile = PersonaProfile("u", "Mel", traits=(("values", ("family", "honesty")),))
+    delta = PersonaDelta("Mel", traits=(("values", ("rest", "courage", "humour")),))
+    merged = merge_delta(profile, delta, protected=[("traits", "Values", "Family")])
+    assert merged.traits == (("values", ("family", "rest", "courage", "humour")),)
+    assert merge_delta(profile, delta).traits == (("values", ("rest", "courage", "humour")),)
 
 
 KEYS = st.sampled_from(["hobbies", "Hobbies", "favorite foods", "values"])

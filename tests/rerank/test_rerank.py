@@ -78,6 +78,13 @@ def test_reranker_reorders_search_results(tmp_path: Path, server: FakeOpenAIServ
         assert hits[0].id == "t1"
         assert hits[0].score == 1.0
         assert all(h.reached_by[-1] == "rerank" for h in hits)
+        # The explanation keeps the fused channels and adds the cross-encoder's rank and score.
+        before = {h.id: h.explain for h in plain.search("cello teacher Porto", "ana")}
+        for rank, hit in enumerate(hits, start=1):
+            *fused, rerank = hit.explain
+            assert tuple(fused) == before[hit.id]
+            assert (rerank.channel, rerank.rank, rerank.score) == ("rerank", rank, hit.score)
+            assert rerank.contribution == 0.0
 
 
 def test_failed_reranker_keeps_the_fused_order(tmp_path: Path, server: FakeOpenAIServer) -> None:
@@ -87,3 +94,4 @@ def test_failed_reranker_keeps_the_fused_order(tmp_path: Path, server: FakeOpenA
         hits = mem.search("cello teacher Porto", "ana")
         assert hits[0].id == "t2"
         assert "rerank" not in hits[0].reached_by
+        assert hits[0].explain and all(e.channel != "rerank" for e in hits[0].explain)

@@ -58,3 +58,23 @@ def test_strong_lexical_evidence_with_unit_weights_is_plain_rrf(tmp_path: Path) 
         tmp_path, "strong", RetrievalConfig(fusion="adaptive", lexical_null=0.0, lexical_sure=0.0)
     )
     assert strong == plain
+
+
+def test_explanations_carry_the_adaptive_weights(tmp_path: Path) -> None:
+    """Weak lexical evidence weighs BM25 0: its rank is shown, and it adds nothing."""
+    config = replace(
+        BASE,
+        retrieval=RetrievalConfig(fusion="adaptive", lexical_null=1e6, lexical_sure=1e6),
+    )
+    with Memory.open(tmp_path / "w.db", config) as memory:
+        memory.add([{"speaker": who, "content": said} for who, said in TURNS], user_id="ana")
+        hits = memory.search(QUERY, "ana", limit=10)
+    k = config.retrieval.rrf_k
+    bm25 = [e for h in hits for e in h.explain if e.channel == "bm25"]
+    assert bm25 and all(e.contribution == 0.0 and e.score > 0 for e in bm25)
+    for hit in hits:
+        others = [e for e in hit.explain if e.channel != "bm25"]
+        assert all(e.contribution == 1 / (k + e.rank) for e in others)
+        assert hit.score == sum(
+            e.contribution for e in sorted(hit.explain, key=lambda e: e.channel)
+        )

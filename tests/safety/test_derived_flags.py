@@ -73,8 +73,8 @@ def test_derived_memories_inherit_the_flag_and_persona_skips_it(
     scenes = [r for r in mem.list("ana", "scene") if isinstance(r, Scene)]
     assert {s.id for s in scenes if "p1" in s.source_turns} <= set(flags)
     assert "p1" in flags and "c1" not in flags
-    (persona,) = mem.store.personas("ana")
-    assert dict(persona.preferences) == {"pets": ("Pepper",)}
+    (persona,) = mem.persona("ana")
+    assert (persona.key, persona.value) == ("pets", "Pepper")
 
 
 def _item(item_id: str, content: str, sources: tuple[str, ...]) -> Item:

@@ -52,3 +52,27 @@ def test_full_mode_add_search_answer_through_the_client(
             assert answer.text == "Priya" and answer.hits
     finally:
         server.stop()
+
+
+def test_instructions_set_over_rest_reach_the_extraction_request(
+    tmp_path: Path, llm: FakeOpenAIServer
+) -> None:
+    db = str(tmp_path / "full.db")
+    key = create_key(db, "acme")
+    env = {
+        "TMEM_LLM_BASE_URL": llm.base_url,
+        "TMEM_LLM_MODEL": "fake-model",
+        "TMEM_EXTRACT_INSTRUCTIONS": "Remember allergies.",
+    }
+    server = Server(db, env=env, log=tmp_path / "server.log").start()
+    try:
+        with Client(server.url, key) as client:
+            client.set_instructions("maya", "Ignore small talk.")
+            job = client.add(ALLERGY_TURNS, "maya", "s1", background=True)
+            assert client.wait(job, timeout=30).status == "done"
+    finally:
+        server.stop()
+    (request,) = llm.chat_requests("extract@2")
+    sent = request.messages[-1]["content"]
+    assert '<instructions from="operator">\nRemember allergies.\n</instructions>' in sent
+    assert '<instructions from="user">\nIgnore small talk.\n</instructions>' in sent

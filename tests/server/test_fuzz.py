@@ -32,7 +32,9 @@ json_values = st.recursive(
     ),
     max_leaves=12,
 )
-FIELDS = ["user_id", "messages", "session_id", "query", "limit", "question", "content"]
+FIELDS = [
+    "user_id", "messages", "session_id", "query", "limit", "min_similarity", "question", "content",
+]  # fmt: skip
 message = st.fixed_dictionaries(
     {"speaker": any_text, "content": any_text},
     optional={"timestamp": st.text(max_size=30), "id": json_values, "role": json_values},

@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta, timezone
 import numpy as np
 from hypothesis import strategies as st
 
-from tmem.models import Item, PersonaProfile, Provenance, Scene, Trigger, Turn
+from tmem.models import Item, Provenance, Scene, Trigger, Turn
+from tmem.persona import PersonaDelta
 from tmem.store.base import Vector, VectorRow, WriteBatch
 
 T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
@@ -89,13 +90,12 @@ def for_user(data: WriteBatch, user: str) -> WriteBatch:
         scenes=tuple(replace(s, user_id=user) for s in data.scenes),
         items=tuple(replace(i, user_id=user) for i in data.items),
         triggers=tuple(replace(t, user_id=user) for t in data.triggers),
-        personas=tuple(replace(p, user_id=user) for p in data.personas),
     )
 
 
 @st.composite
 def user_batches(draw: st.DrawFn, user: str = "drawn") -> WriteBatch:
-    """A consistent batch: turns, scenes over them, items, triggers, vectors, personas."""
+    """A consistent batch: turns, scenes over them, items, triggers, vectors, persona deltas."""
     turn_ids = draw(st.lists(ids, min_size=1, max_size=5, unique=True))
     turns = tuple(
         Turn(f"t{tid}", user, draw(texts), seq, draw(texts), draw(texts), draw(moments))
@@ -135,9 +135,10 @@ def user_batches(draw: st.DrawFn, user: str = "drawn") -> WriteBatch:
     )  # fmt: skip
     pairs = st.lists(st.tuples(texts, texts), max_size=2).map(tuple)
     multi = st.lists(st.tuples(texts, st.lists(texts, max_size=2).map(tuple)), max_size=2)
-    personas = tuple(
-        PersonaProfile(user, speaker, draw(pairs), tuple(draw(multi)), tuple(draw(multi)),
-                       draw(pairs), draw(st.none() | moments))
+    identity = st.lists(st.tuples(st.sampled_from(["age", "occupation"]), texts), max_size=2)
+    deltas = tuple(
+        PersonaDelta(speaker, tuple(draw(identity)), tuple(draw(multi)), tuple(draw(multi)),
+                     draw(pairs), tuple(draw(st.lists(st.sampled_from(tids), max_size=2))))
         for speaker in draw(st.lists(ids, max_size=2, unique=True))
     )  # fmt: skip
     return WriteBatch(
@@ -148,7 +149,7 @@ def user_batches(draw: st.DrawFn, user: str = "drawn") -> WriteBatch:
         items=items,
         triggers=triggers,
         vectors=vectors,
-        personas=personas,
+        persona_deltas=deltas,
         scene_of_turn=tuple((tids[0], s.id) for s in scenes[:1]),
         pending_turns=tuple(tids[-1:]) if draw(st.booleans()) else (),
     )

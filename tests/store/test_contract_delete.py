@@ -7,6 +7,7 @@ import secrets
 import pytest
 
 from tmem.errors import NotFoundError
+from tmem.persona import PersonaDelta
 from tmem.store.base import Store, VectorRow
 
 from .records import T0, batch, item, scene, trigger, turn, unit
@@ -37,6 +38,7 @@ def _seed_graph(store: Store, user: str, word: str) -> None:
                 trigger(user, f"{user}-g2", "shared", f"{user}-i1", f"{user}-i2"),
             ),
             scene_of_turn=((t0, f"{user}-sc2"), (t1, f"{user}-sc1")),
+            persona_deltas=(PersonaDelta("Ana", traits=(("style", (f"{word} trait",)),)),),
             vectors=(
                 VectorRow(t0, "turn", unit(1)),
                 VectorRow(f"{user}-sc2", "scene", unit(1)),
@@ -142,6 +144,8 @@ def test_tenant_isolation_on_every_read_path(store: Store) -> None:
     a, b = _canary(), _canary()
     _seed_graph(store, "A", a)
     _seed_graph(store, "B", b)
+    store.set_instructions("A", f"keep {a}", T0)
+    store.set_instructions("B", f"keep {b}", T0)
     a_ids = {"A-t0", "A-t1", "A-t2", "A-sc1", "A-sc2", "A-i1", "A-i2"}
     seen_by_b: list[object] = [
         store.get_many("B", sorted(a_ids)),
@@ -153,7 +157,8 @@ def test_tenant_isolation_on_every_read_path(store: Store) -> None:
         store.last_scene("B"),
         store.triggers_for("B", ["A-g1", "A-g2"]),
         store.triggers_of("B", "A-i1"),
-        store.personas("B"),
+        store.persona_entries("B"),
+        store.instructions("B"),
         store.history("B", "A-sc1"),
         list(store.export("B")),
     ]

@@ -183,11 +183,13 @@ def _messages(case: Case) -> list[tuple[str, list[dict[str, str]]]]:
 def _reads(mem: Memory, seen_ids: set[str]) -> dict[str, str]:
     """Every read path's output for the user, as text."""
     reads: dict[str, str] = {}
+    persona = mem.persona(USER)
     reads["list"] = repr(mem.list(USER))
     reads["get"] = repr([mem.store.get(USER, i) for i in sorted(seen_ids)])
     hits = [mem.search(q, USER, limit=50) for q in (CANARY, f"{CANARY} concern", "what came up?")]
     reads["search"] = repr(hits)
-    reads["persona"] = repr(mem.store.personas(USER))
+    reads["persona"] = repr(mem.persona(USER))
+    reads["persona history"] = repr([mem.store.history(USER, e.id) for e in persona])
     reads["triggers"] = repr([mem.store.triggers_of(USER, i) for i in sorted(seen_ids)])
     reads["export"] = "\n".join(json.dumps(row) for row in mem.export(USER))
     reads["history"] = repr([mem.store.history(USER, i) for i in sorted(seen_ids)])

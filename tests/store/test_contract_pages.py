@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from tmem.models import Item, Kind, Record, Scene, Turn
 from tmem.paging import Chunk, Position
+from tmem.persona import PersonaDelta, PersonaEdit
 from tmem.store.base import Store, Supersession, VectorRow, WriteBatch
 
 from .records import DIM, T0, at, batch, item, scene, trigger, turn, unit
@@ -55,8 +56,8 @@ def row_key(row: dict[str, Any]) -> Hashable:
     kind = row["type"]
     if kind == "vector":
         return (kind, row["space"], row["owner_id"])
-    if kind == "persona":
-        return (kind, row["speaker"])
+    if kind == "instructions":
+        return (kind,)
     if kind == "history":
         return (kind, row["memory_id"], row["version"])
     if kind == "header":
@@ -190,8 +191,20 @@ def test_export_pages_join_into_the_export(
     write_story(store, "u1")
     store.update_memory("u1", "u1-t3", "turn 3, edited", (), at(200))
     store.write(batch("u2", turns=(turn("u2", 0, "other"),)))
+    deltas = (
+        PersonaDelta("Ana", (("age", "41"),), (("drink", ("tea", "mate")),), (), (), ("u1-t0",)),
+        PersonaDelta("Ben", (("occupation", "nurse"),), (), (), (("Jo", "sister"),), ("u1-t1",)),
+    )
+    store.write(batch("u1", persona_deltas=deltas))
+    hand = PersonaEdit(speaker="Ana", section="traits", key="mood", value="calm", pinned=True)
+    store.edit_persona("u1", hand, at(210))
+    store.set_instructions("u1", "keep travel plans", at(220))
+    store.set_instructions("u2", "not u1's", at(220))
     whole = list(store.export("u1"))
+    assert {"persona_entry", "instructions"} <= {row["type"] for row in whole}
     paged = exported(store, "u1", limit)
+    for kind in ("persona_entry", "instructions", "history"):  # in the export's own order
+        assert [r for r in paged if r["type"] == kind] == [r for r in whole if r["type"] == kind]
     assert paged[0]["type"] == "header" and paged[0] == {
         **whole[0],
         "exported_at": paged[0]["exported_at"],

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from tmem.errors import EmbedderMismatchError, InputError, NotFoundError
-from tmem.models import Item, PersonaProfile, Scene, Turn
+from tmem.models import Item, Scene, Turn
 from tmem.store.base import Store, Supersession, VectorRow
 
-from .records import T0, at, batch, item, scene, trigger, turn, unit
+from .records import at, batch, item, scene, trigger, turn, unit
 
 
 def _seed(store: Store, user: str = "u1") -> None:
@@ -175,14 +175,6 @@ def test_update_memory_of_scene_and_turn(store: Store) -> None:
     assert isinstance(turn_after, Turn) and store.get("u1", "u1-t1") == turn_after
     with pytest.raises(NotFoundError):
         store.update_memory("u1", "missing", "x", [], at(2))
-
-
-def test_personas_upsert_by_speaker(store: Store) -> None:
-    first = PersonaProfile("u1", "alice", identity=(("job", "nurse"),), updated_at=T0)
-    store.write(batch("u1", personas=(first,)))
-    second = PersonaProfile("u1", "alice", identity=(("job", "doctor"),), traits=(("k", ("a",)),))
-    store.write(batch("u1", personas=(second, PersonaProfile("u1", "bob"))))
-    assert store.personas("u1") == [second, PersonaProfile("u1", "bob")]
 
 
 def test_users_lists_writers(store: Store) -> None:

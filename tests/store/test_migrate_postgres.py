@@ -44,7 +44,14 @@ from tmem.store.postgres.schema import Migration
 pytestmark = pytest.mark.postgres
 
 EXPECTED = "tmem-schema1-postgres.expected.json"
-PENDING = ("0002_service", "0003_risk_flags", "0004_page_indexes")
+PENDING = (
+    "0002_service",
+    "0003_risk_flags",
+    "0004_persona_entries",
+    "0005_instructions",
+    "0006_page_indexes",
+)
+LATEST = len(postgres_schema.MIGRATIONS)
 """What the schema-1 dump still has to run."""
 _numbers = itertools.count()
 
@@ -75,7 +82,7 @@ def relations(url: str, *names: str) -> list[bool]:
 
 def test_the_dump_is_a_schema1_database(old_url: str) -> None:
     plan = pending_migrations(old_url)
-    assert (plan.version, plan.latest, plan.pending) == (1, 4, PENDING)
+    assert (plan.version, plan.latest, plan.pending) == (1, LATEST, PENDING)
     assert relations(old_url, "tmem_turns", "tmem_jobs", "tmem_api_keys") == [True, True, False]
 
 
@@ -93,20 +100,18 @@ def test_opening_a_restored_old_database_migrates_it_and_keeps_everything(old_ur
 def test_tmem_migrate_upgrades_a_restored_old_database(old_url: str) -> None:
     dry = CliRunner().invoke(cli, ["--db", old_url, "migrate", "--dry-run"])
     assert dry.output.splitlines() == [
-        "schema version 1 (this tmem: 4)",
-        "pending 0002_service",
-        "pending 0003_risk_flags",
-        "pending 0004_page_indexes",
+        f"schema version 1 (this tmem: {LATEST})",
+        *(f"pending {name}" for name in PENDING),
     ]
     assert relations(old_url, "tmem_api_keys") == [False]
     done = CliRunner().invoke(cli, ["--json", "--db", old_url, "migrate"])
     assert done.exit_code == 0, done.output
-    assert json.loads(done.output) == {"before": 1, "after": 4, "applied": list(PENDING)}
+    assert json.loads(done.output) == {"before": 1, "after": LATEST, "applied": list(PENDING)}
     assert_reads_like_schema1(old_url, EXPECTED)
 
 
 def test_a_migrated_database_pages_through_its_new_indexes(old_url: str) -> None:
-    tables = ("turns", "scenes", "items", "triggers", "personas", "history", "vectors")
+    tables = ("turns", "scenes", "items", "triggers", "persona_entries", "history", "vectors")
     page_indexes = [f"tmem_{table}_page" for table in tables]
     assert relations(old_url, *page_indexes, "tmem_turns_seq") == [False] * 7 + [True]
     with PostgresStore(old_url) as store:

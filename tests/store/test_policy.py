@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tmem.models import PersonaProfile
-from tmem.persona.merge import PersonaDelta, forget_turns, is_empty, merge_deltas
-from tmem.store.policy import Derivations, plan_forget
+from tmem.persona import PersonaDelta, forget_entries, merge_entries
+from tmem.store.policy import Derivations, plan_forget, without_forgotten
 
 GRAPH = Derivations(
     scenes={"s1": ("t1", "t2", "t3"), "s2": ("t4", "t5")},
@@ -75,24 +75,80 @@ def test_no_live_text_rests_on_an_erased_or_waiting_turn(graph: Derivations, tur
     assert turn not in plan.waiting
 
 
+AT = datetime(2025, 1, 1, tzinfo=UTC)
+
+
 def test_persona_entries_go_with_the_turns_that_stated_them() -> None:
     deltas = [
         PersonaDelta("Maya", identity=(("occupation", "nurse"),), source_turns=("t1",)),
         PersonaDelta("Maya", preferences=(("food", ("figs",)),), source_turns=("t2",)),
         PersonaDelta("Maya", preferences=(("food", ("plums",)),), source_turns=("t3",)),
     ]
-    profile = merge_deltas([], deltas, user_id="u", at=datetime(2025, 1, 1, tzinfo=UTC))[0]
-    kept = forget_turns(profile, {"t2"})
-    assert kept.identity == (("occupation", "nurse"),)
-    assert kept.preferences == (("food", ("plums",)),)
-    assert [s[:3] for s in kept.sources] == [
-        ("identity", "occupation", "nurse"),
-        ("preferences", "food", "plums"),
+    stored = merge_entries([], deltas, user_id="u", at=AT).written
+    change = forget_entries(stored, {"t2"}, (), AT)
+    assert [e.value for e in change.erased] == ["figs"]
+    assert change.written == change.unsourced == ()
+    assert {e.value for e in forget_entries(stored, {"t1", "t2", "t3"}, (), AT).erased} == {
+        "nurse",
+        "figs",
+        "plums",
+    }
+    assert forget_entries(stored, {"t9"}, (), AT) == forget_entries(stored, (), (), AT)
+    assert forget_entries(stored, {"t9"}, (), AT).erased == ()
+
+
+def test_persona_entries_on_waiting_turns_go_unless_pinned() -> None:
+    delta = PersonaDelta("Maya", preferences=(("food", ("figs", "plums")),), source_turns=("t1",))
+    figs, plums = merge_entries([], [delta], user_id="u", at=AT).written
+    pinned = replace(plums, pinned=True)
+    change = forget_entries([figs, pinned], (), {"t1"}, AT)
+    assert change.erased == (figs,)  # re-derivation states it again; the pin keeps plums
+    # A deleted turn takes a model-written entry even when pinned: a pin guards against the
+    # model, not against the user's own deletion.
+    assert forget_entries([pinned], {"t1"}, (), AT).erased == (pinned,)
+
+
+def test_a_hand_written_entry_survives_its_turns_without_them() -> None:
+    delta = PersonaDelta("Maya", identity=(("occupation", "nurse"),), source_turns=("t1", "t2"))
+    (entry,) = merge_entries([], [delta], user_id="u", at=AT).written
+    edited = replace(entry, value="midwife", origin="hand")
+    later = datetime(2025, 2, 1, tzinfo=UTC)
+    change = forget_entries([edited], {"t1"}, {"t2"}, later)
+    assert change.erased == ()
+    assert (
+        change.written
+        == change.unsourced
+        == (replace(edited, source_turns=("t2",), updated_at=later),)
+    )
+
+
+def test_an_import_leaves_out_entries_resting_on_forgotten_turns() -> None:
+    def entry(entry_id: str, origin: str, turns: list[str]) -> dict[str, object]:
+        return {"type": "persona_entry", "id": entry_id, "origin": origin, "source_turns": turns}
+
+    def version(entry_id: str, detail: str) -> dict[str, object]:
+        return {"type": "history", "memory_id": entry_id, "event": "created",
+                "text": "a nurse", "detail": detail}  # fmt: skip
+
+    rows = [
+        entry("p1", "model", ["t1", "t2"]),
+        entry("p2", "hand", ["t1", "t2"]),
+        entry("p3", "model", ["t2"]),
+        entry("p4", "model", []),
+        version("p1", "model"),
+        version("p2", "model"),
+        {**version("p2", "hand"), "event": "updated"},
     ]
-    assert is_empty(forget_turns(profile, {"t1", "t2", "t3"}))
-    assert forget_turns(profile, {"t9"}) is profile
-
-
-def test_persona_entries_without_sources_are_kept() -> None:
-    legacy = PersonaProfile("u", "Maya", identity=(("occupation", "nurse"),))
-    assert forget_turns(legacy, {"t1"}) is legacy
+    kept = without_forgotten(rows, {"t1", "p4"})
+    assert [(r["type"], r.get("id", r.get("memory_id"))) for r in kept] == [
+        ("persona_entry", "p2"),
+        ("persona_entry", "p3"),
+        ("history", "p2"),
+        ("history", "p2"),
+    ]
+    assert kept[0]["source_turns"] == ["t2"]
+    # The hand-written entry's model-written version quoted the forgotten turn; its own stays.
+    assert [(r["text"], r["detail"]) for r in kept[2:]] == [
+        ("", "model; text erased with a forgotten turn"),
+        ("a nurse", "hand"),
+    ]

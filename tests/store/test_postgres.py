@@ -117,7 +117,8 @@ def test_row_level_security_refuses_writes_for_another_user(pg_store_url: str) -
         conn.execute("SELECT set_config(%s, 'bob', false)", (TENANT_SETTING,))
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute(
-                "INSERT INTO tmem_personas (user_id, speaker, profile) VALUES ('alice', 'x', '{}')"
+                "INSERT INTO tmem_instructions (user_id, text, updated_at, updated_at_offset)"
+                " VALUES ('alice', 'x', now(), 0)"
             )
 
 

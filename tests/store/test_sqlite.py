@@ -13,7 +13,7 @@ import pytest
 
 from tmem.clock import FixedClock
 from tmem.errors import EmbedderMismatchError, SchemaVersionError, StoreError
-from tmem.models import PersonaProfile
+from tmem.persona import PersonaDelta
 from tmem.store.base import VectorRow
 from tmem.store.sqlite import SQLiteStore
 from tmem.store.sqlite.schema import FTS5_SECURE_DELETE, MIGRATIONS, fts_table, fts_tables
@@ -192,8 +192,9 @@ def test_deleted_user_is_gone_from_disk(db_path: Path) -> None:
     vector = np.random.default_rng(8).standard_normal(64).astype(np.float32)
     with SQLiteStore(db_path) as store:
         _write_canaries(store, "u1", canary, vector)
-        persona = PersonaProfile("u1", "alice", identity=(("secret", canary),))
-        store.write(batch("u1", personas=(persona,)))
+        persona = PersonaDelta("alice", identity=(("occupation", canary),))
+        store.write(batch("u1", persona_deltas=(persona,)))
+        store.set_instructions("u1", f"keep {canary}", T0)
         store.write(batch("u2", turns=(turn("u2", 0, "bystander"),)))
         store.delete_user("u1")
         after = _disk_bytes(db_path)

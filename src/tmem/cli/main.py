@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from tmem.cli.explain import explain_lines
 from tmem.cli.feedback import exit_if_failed, progress_bar, step_unit
 from tmem.cli.io import jsonl_line, read_messages, read_records
 from tmem.cli.options import common_options, new_user_option, page_options, user_option
@@ -153,14 +154,34 @@ def add(state: State, user_id: str, session_id: str | None, derive: bool, file: 
 @common_options
 @user_option
 @click.option("--limit", "-n", default=10, show_default=True, type=click.IntRange(1, MAX_LIMIT))
+@click.option(
+    "--min-similarity",
+    type=click.FloatRange(0.0, 1.0),
+    default=None,
+    help="Leave out memories no embedding channel scored at least this cosine (0..1); "
+    "--explain shows the cosines to choose it from.",
+)
+@click.option(
+    "--explain",
+    is_flag=True,
+    help="Show why each hit came back: every channel's rank and raw score, and the trigger "
+    "texts that matched with their cosines (--json always carries them).",
+)
 @click.argument("query")
 @pass_state
-def search(state: State, user_id: str, limit: int, query: str) -> None:
+def search(
+    state: State,
+    user_id: str,
+    limit: int,
+    min_similarity: float | None,
+    explain: bool,
+    query: str,
+) -> None:
     """Recall memories for QUERY."""
     with state.memory() as mem:
         state.require_user(mem, user_id)
-        hits = mem.search(query, user_id, limit=limit)
-    state.emit(hits, lambda: _print_hits(hits))
+        hits = mem.search(query, user_id, limit=limit, min_similarity=min_similarity)
+    state.emit(hits, lambda: _print_hits(hits, explain))
 
 
 @cli.command()
@@ -402,7 +423,7 @@ def info(state: State) -> None:
     click.echo(f"config fingerprint: {state.config.fingerprint()}")
 
 
-def _print_hits(hits: list[Hit]) -> None:
+def _print_hits(hits: list[Hit], explain: bool = False) -> None:
     if not hits:
         click.echo("no memories found")
     for rank, hit in enumerate(hits, start=1):
@@ -414,6 +435,9 @@ def _print_hits(hits: list[Hit]) -> None:
             click.echo(f"    FLAGGED (possible injected instruction): {', '.join(hit.risk.codes)}")
         more = " ..." if len(hit.source_turns) > 8 else ""
         click.echo(f"    turns: {', '.join(hit.source_turns[:8])}{more}")
+        if explain:
+            for line in explain_lines(hit):
+                click.echo(f"    {line}")
 
 
 def _limit(limit: int | None) -> int:
@@ -464,6 +488,7 @@ def _attach_optional_groups() -> None:
         ("tmem.cli.bench", ("bench",)),
         ("tmem.cli.admin", ("migrate", "keys")),
         ("tmem.cli.flags", ("flags",)),
+        ("tmem.cli.persona", ("persona",)),
         ("tmem.cli.serve", ("serve", "worker", "mcp")),
         ("tmem.cli.chat", ("import_chat",)),
     ):

@@ -20,6 +20,7 @@ from tmem.client.calls import DEFAULT_TIMEOUT
 from tmem.client.decode import (
     JobInfo,
     answer_from,
+    evidence_from,
     history_from,
     hit_from,
     job_from,
@@ -40,6 +41,7 @@ __all__ = [
     "ServiceError",
     "answer_from",
     "error_from",
+    "evidence_from",
     "history_from",
     "hit_from",
     "job_from",

@@ -16,7 +16,17 @@ from tmem.client.calls import DEFAULT_TIMEOUT, Call
 from tmem.client.decode import JobInfo
 from tmem.client.errors import unreachable
 from tmem.errors import TmemError
-from tmem.models import Answer, HistoryEntry, Hit, IngestReport, Kind, Message, Page, Record
+from tmem.models import (
+    Answer,
+    HistoryEntry,
+    Hit,
+    IngestReport,
+    Kind,
+    Message,
+    Page,
+    PersonaEntry,
+    Record,
+)
 from tmem.validate import DEFAULT_PAGE_LIMIT
 
 T = TypeVar("T")
@@ -114,8 +124,11 @@ class AsyncClient:
         return await self._send(calls.delete_user(user_id))
 
     # --- read --------------------------------------------------------------------------------
-    async def search(self, query: str, user_id: str, limit: int = 10) -> builtins.list[Hit]:
-        return await self._send(calls.search(query, user_id, limit))
+    async def search(
+        self, query: str, user_id: str, limit: int = 10, *, min_similarity: float | None = None
+    ) -> builtins.list[Hit]:
+        """As :meth:`tmem.Memory.search`: hits with ``reached_by`` and ``explain`` filled in."""
+        return await self._send(calls.search(query, user_id, limit, min_similarity))
 
     async def answer(self, question: str, user_id: str, *, include_flagged: bool = False) -> Answer:
         return await self._send(calls.answer(question, user_id, include_flagged=include_flagged))
@@ -150,6 +163,38 @@ class AsyncClient:
     ) -> Page[HistoryEntry]:
         """As :meth:`tmem.Memory.history_page`."""
         return await self._send(calls.history_page(id, user_id, limit=limit, cursor=cursor))
+
+    # --- persona and instructions ------------------------------------------------------------
+    async def persona(self, user_id: str) -> builtins.list[PersonaEntry]:
+        return await self._send(calls.persona(user_id))
+
+    async def set_persona_entry(
+        self,
+        user_id: str,
+        value: str,
+        *,
+        id: str | None = None,
+        speaker: str | None = None,
+        section: str | None = None,
+        key: str | None = None,
+        pinned: bool | None = None,
+    ) -> PersonaEntry:
+        """As :meth:`tmem.Memory.set_persona_entry`: by ``id``, or by slot."""
+        return await self._send(
+            calls.set_persona_entry(user_id, value, id, speaker, section, key, pinned)
+        )
+
+    async def pin_persona_entry(self, id: str, user_id: str, pinned: bool = True) -> PersonaEntry:
+        return await self._send(calls.pin_persona_entry(id, user_id, pinned))
+
+    async def delete_persona_entry(self, id: str, user_id: str) -> int:
+        return await self._send(calls.delete_persona_entry(id, user_id))
+
+    async def instructions(self, user_id: str) -> str:
+        return await self._send(calls.instructions(user_id))
+
+    async def set_instructions(self, user_id: str, text: str) -> str:
+        return await self._send(calls.set_instructions(user_id, text))
 
     async def export(self, user_id: str) -> Iterator[dict[str, Any]]:
         """Every stored row of ``user_id``, read whole before this returns."""

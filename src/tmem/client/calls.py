@@ -26,11 +26,23 @@ from tmem.client.decode import (
     hit_from,
     job_from,
     page_from,
+    persona_entry_from,
     record_from,
     report_from,
 )
 from tmem.client.errors import error_from, not_json
-from tmem.models import Answer, HistoryEntry, Hit, IngestReport, Kind, Message, Page, Record
+from tmem.errors import InputError
+from tmem.models import (
+    Answer,
+    HistoryEntry,
+    Hit,
+    IngestReport,
+    Kind,
+    Message,
+    Page,
+    PersonaEntry,
+    Record,
+)
 
 DEFAULT_TIMEOUT = 60.0
 
@@ -123,8 +135,12 @@ def delete_user(user_id: str) -> Call[int]:
 
 
 # --- read ------------------------------------------------------------------------------------
-def search(query: str, user_id: str, limit: int) -> Call[list[Hit]]:
-    body = {"user_id": user_id, "query": query, "limit": limit}
+def search(
+    query: str, user_id: str, limit: int, min_similarity: float | None = None
+) -> Call[list[Hit]]:
+    body: dict[str, Any] = {"user_id": user_id, "query": query, "limit": limit}
+    if min_similarity is not None:  # sent only when set: an older server refuses the field
+        body["min_similarity"] = min_similarity
     return Call("POST", "/v1/search", lambda data: [hit_from(h) for h in data["hits"]], body=body)
 
 
@@ -174,6 +190,62 @@ def history_page(
         lambda data: page_from(data, "history", history_from),
         params={"user_id": user_id, **_page(limit, cursor)},
     )
+
+
+def persona(user_id: str) -> Call[list[PersonaEntry]]:
+    return Call(
+        "GET",
+        "/v1/persona",
+        lambda data: [persona_entry_from(e) for e in data["persona"]],
+        params={"user_id": user_id},
+    )
+
+
+def set_persona_entry(
+    user_id: str,
+    value: str,
+    id: str | None,
+    speaker: str | None,
+    section: str | None,
+    key: str | None,
+    pinned: bool | None,
+) -> Call[PersonaEntry]:
+    """By ``id`` (``PATCH`` the entry), or by slot: speaker, section and key (``PUT``)."""
+    body: dict[str, Any] = {"value": value}
+    if pinned is not None:
+        body["pinned"] = pinned
+    if id is None:
+        slot = {"user_id": user_id, "speaker": speaker, "section": section, "key": key}
+        return Call("PUT", "/v1/persona", persona_entry_from, body={**slot, **body})
+    if speaker is not None or section is not None or key is not None:
+        raise InputError("give a persona entry's id, or its speaker, section and key: not both")
+    path = f"/v1/persona/{_seg(id)}"
+    return Call("PATCH", path, persona_entry_from, params={"user_id": user_id}, body=body)
+
+
+def pin_persona_entry(id: str, user_id: str, pinned: bool) -> Call[PersonaEntry]:
+    path = f"/v1/persona/{_seg(id)}"
+    body = {"pinned": pinned}
+    return Call("PATCH", path, persona_entry_from, params={"user_id": user_id}, body=body)
+
+
+def delete_persona_entry(id: str, user_id: str) -> Call[int]:
+    path = f"/v1/persona/{_seg(id)}"
+    return Call("DELETE", path, _rows, params={"user_id": user_id})
+
+
+def instructions(user_id: str) -> Call[str]:
+    return Call(
+        "GET",
+        "/v1/instructions",
+        lambda data: str(data["instructions"]),
+        params={"user_id": user_id},
+    )
+
+
+def set_instructions(user_id: str, text: str) -> Call[str]:
+    body = {"user_id": user_id, "instructions": text}
+    return Call("PUT", "/v1/instructions", lambda data: str(data["instructions"]), body=body)
 
 
 def export(user_id: str) -> Call[Iterator[dict[str, Any]]]:

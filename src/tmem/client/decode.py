@@ -15,17 +15,20 @@ from typing import Any, Literal, TypeVar
 from tmem.errors import InputError
 from tmem.models import (
     Answer,
+    ChannelEvidence,
     Failure,
     HistoryEntry,
     Hit,
     IngestReport,
     Item,
     Page,
+    PersonaEntry,
     Provenance,
     Record,
     RiskAssessment,
     RiskReason,
     Scene,
+    TriggerMatch,
     Turn,
     Usage,
 )
@@ -63,8 +66,16 @@ def _build(cls: type[Any], data: Mapping[str, Any], **overrides: Any) -> Any:
 
 
 def hit_from(data: Mapping[str, Any]) -> Hit:
-    hit: Hit = _build(Hit, data, risk=risk_from(data.get("risk") or {}))
+    explain = tuple(evidence_from(e) for e in data.get("explain") or ())
+    hit: Hit = _build(Hit, data, risk=risk_from(data.get("risk") or {}), explain=explain)
     return hit
+
+
+def evidence_from(data: Mapping[str, Any]) -> ChannelEvidence:
+    """One channel's evidence for a hit (a service before explanations sends none)."""
+    triggers = tuple(_build(TriggerMatch, t) for t in data.get("triggers") or ())
+    evidence: ChannelEvidence = _build(ChannelEvidence, data, triggers=triggers)
+    return evidence
 
 
 def risk_from(data: Mapping[str, Any]) -> RiskAssessment:
@@ -126,6 +137,16 @@ def page_from(data: Mapping[str, Any], field: str, item_from: Callable[[Any], T]
     return Page(
         tuple(item_from(row) for row in data[field]), None if cursor is None else str(cursor)
     )
+
+
+def persona_entry_from(data: Mapping[str, Any]) -> PersonaEntry:
+    entry: PersonaEntry = _build(
+        PersonaEntry,
+        data,
+        created_at=datetime.fromisoformat(data["created_at"]),
+        updated_at=datetime.fromisoformat(data["updated_at"]),
+    )
+    return entry
 
 
 def job_from(data: Mapping[str, Any]) -> JobInfo:

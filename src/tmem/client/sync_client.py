@@ -15,7 +15,17 @@ from tmem.client.calls import DEFAULT_TIMEOUT, Call
 from tmem.client.decode import JobInfo
 from tmem.client.errors import unreachable
 from tmem.errors import TmemError
-from tmem.models import Answer, HistoryEntry, Hit, IngestReport, Kind, Message, Page, Record
+from tmem.models import (
+    Answer,
+    HistoryEntry,
+    Hit,
+    IngestReport,
+    Kind,
+    Message,
+    Page,
+    PersonaEntry,
+    Record,
+)
 from tmem.validate import DEFAULT_PAGE_LIMIT
 
 T = TypeVar("T")
@@ -117,8 +127,11 @@ class Client:
         return self._send(calls.delete_user(user_id))
 
     # --- read --------------------------------------------------------------------------------
-    def search(self, query: str, user_id: str, limit: int = 10) -> builtins.list[Hit]:
-        return self._send(calls.search(query, user_id, limit))
+    def search(
+        self, query: str, user_id: str, limit: int = 10, *, min_similarity: float | None = None
+    ) -> builtins.list[Hit]:
+        """As :meth:`tmem.Memory.search`: hits with ``reached_by`` and ``explain`` filled in."""
+        return self._send(calls.search(query, user_id, limit, min_similarity))
 
     def answer(self, question: str, user_id: str, *, include_flagged: bool = False) -> Answer:
         return self._send(calls.answer(question, user_id, include_flagged=include_flagged))
@@ -153,6 +166,38 @@ class Client:
     ) -> Page[HistoryEntry]:
         """As :meth:`tmem.Memory.history_page`."""
         return self._send(calls.history_page(id, user_id, limit=limit, cursor=cursor))
+
+    # --- persona and instructions ------------------------------------------------------------
+    def persona(self, user_id: str) -> builtins.list[PersonaEntry]:
+        return self._send(calls.persona(user_id))
+
+    def set_persona_entry(
+        self,
+        user_id: str,
+        value: str,
+        *,
+        id: str | None = None,
+        speaker: str | None = None,
+        section: str | None = None,
+        key: str | None = None,
+        pinned: bool | None = None,
+    ) -> PersonaEntry:
+        """As :meth:`tmem.Memory.set_persona_entry`: by ``id``, or by slot."""
+        return self._send(
+            calls.set_persona_entry(user_id, value, id, speaker, section, key, pinned)
+        )
+
+    def pin_persona_entry(self, id: str, user_id: str, pinned: bool = True) -> PersonaEntry:
+        return self._send(calls.pin_persona_entry(id, user_id, pinned))
+
+    def delete_persona_entry(self, id: str, user_id: str) -> int:
+        return self._send(calls.delete_persona_entry(id, user_id))
+
+    def instructions(self, user_id: str) -> str:
+        return self._send(calls.instructions(user_id))
+
+    def set_instructions(self, user_id: str, text: str) -> str:
+        return self._send(calls.set_instructions(user_id, text))
 
     def export(self, user_id: str) -> Iterator[dict[str, Any]]:
         """Every stored row of ``user_id``, as :meth:`tmem.Memory.export` yields them."""

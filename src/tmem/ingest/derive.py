@@ -23,8 +23,8 @@ from tmem.ingest.extract import ChunkJob, ChunkOutcome, plan_jobs, run_jobs
 from tmem.ingest.segment import PlannedScene, segment_turns, windows
 from tmem.llm.base import LLM
 from tmem.llm.prompts import extract as extract_prompt
-from tmem.models import Failure, Item, PersonaProfile, Provenance, Scene, Trigger, Turn, Usage
-from tmem.persona import merge_deltas
+from tmem.models import Failure, Item, Provenance, Scene, Trigger, Turn, Usage
+from tmem.persona import PersonaDelta
 from tmem.store.base import Supersession
 from tmem.triggers import (
     SceneTriggerPolicy,
@@ -44,7 +44,8 @@ class Derivation:
         scenes: new scenes, plus the open scene re-issued (same id) if the turns continued it.
         triggers: new triggers and existing Entity/Bridge triggers that absorbed new edges
             (same id, union of targets).
-        personas: merged profiles to upsert.
+        persona_deltas: what the extraction learned about speakers; the write merges them into
+            the stored entries (:func:`tmem.persona.merge_entries`).
         scene_of_turn: ``(turn id, scene id)`` for every new turn placed in a scene.
         failed_turns: turns whose extraction failed; they stay stored and a reindex retries them.
         rejected_triggers: trigger texts dropped as copies of the dialogue or of the prompt's
@@ -56,7 +57,7 @@ class Derivation:
     items: tuple[Item, ...]
     triggers: tuple[Trigger, ...]
     supersessions: tuple[Supersession, ...]
-    personas: tuple[PersonaProfile, ...]
+    persona_deltas: tuple[PersonaDelta, ...]
     scene_of_turn: tuple[tuple[str, str], ...]
     usage: Usage
     failures: tuple[Failure, ...]
@@ -107,13 +108,14 @@ def _jobs(
     open_scene_turns: Sequence[Turn],
     known_items: Callable[[str], Sequence[Item]],
     chunk_size: int,
+    instructions: extract_prompt.Instructions,
 ) -> list[ChunkJob]:
     # known_items may touch the store, so it runs here on the caller's thread, not in the pool.
     jobs: list[ChunkJob] = []
     for scene, plan in zip(scenes, plans, strict=True):
         facts = known_items(f"{scene.title}\n{scene.summary}")
         earlier = open_scene_turns if plan.continues_open else ()
-        jobs.extend(plan_jobs(scene, plan.turns, earlier, facts, chunk_size))
+        jobs.extend(plan_jobs(scene, plan.turns, earlier, facts, chunk_size, instructions))
     return jobs
 
 
@@ -159,13 +161,13 @@ def derive(
     open_scene: Scene | None,
     open_scene_turns: Sequence[Turn],
     known_items: Callable[[str], Sequence[Item]],
-    personas: Sequence[PersonaProfile],
     config: WriteConfig,
     now: datetime,
     new_id: Callable[[str], str],
     max_workers: int = 4,
     retries: int = 2,
     progress: Callable[[int, int], None] | None = None,
+    user_instructions: str = "",
 ) -> Derivation:
     """Derive scenes, items, triggers, supersessions and persona updates from new turns.
 
@@ -174,12 +176,13 @@ def derive(
         open_scene: the user's latest scene, which the new turns may continue.
         open_scene_turns: that scene's turns (context for segmentation and extraction).
         known_items: related active items for a scene's text (at most ten are shown).
-        personas: the user's stored persona profiles.
         new_id: makes ids from a prefix ("scn", "itm", "trg").
         max_workers: concurrent extraction calls.
         retries: corrective retries of a reply that fails validation, per call.
         progress: called with (LLM calls done, LLM calls planned so far) after each call;
             the plan grows once segmentation has fixed the extraction calls.
+        user_instructions: what the user asked extraction to keep (``config.instructions``
+            are the deployment's); every extraction call shows both.
     """
     if not turns:
         return Derivation((), (), (), (), (), (), Usage(), (), (), 0)
@@ -197,7 +200,10 @@ def derive(
     )
     plans = segmented.scenes
     scenes = [build_scene(p, user_id=user_id, open_scene=open_scene, new_id=new_id) for p in plans]
-    jobs = _jobs(scenes, plans, open_scene_turns, known_items, config.trigger_chunk_turns)
+    instructions = extract_prompt.Instructions(config.instructions, user_instructions)
+    jobs = _jobs(
+        scenes, plans, open_scene_turns, known_items, config.trigger_chunk_turns, instructions
+    )
     steps.plan(len(jobs))
     outcomes = run_jobs(llm, jobs, now, max_workers, retries, on_done=steps.done)
     context = _context(llm, config, user_id=user_id, new_id=new_id)
@@ -209,16 +215,13 @@ def derive(
         new_id=new_id,
         provenance=context.provenance,
     )
-    merged_personas = (
-        merge_deltas(personas, assembly.deltas, user_id=user_id, at=now) if config.persona else []
-    )
     failures, failed_turns = _failures(outcomes)
     return Derivation(
         scenes=tuple(scenes),
         items=tuple(assembly.items),
         triggers=(*entity_bridge, *assembly.scene_triggers),
         supersessions=tuple(assembly.supersessions),
-        personas=tuple(merged_personas),
+        persona_deltas=tuple(assembly.deltas) if config.persona else (),
         scene_of_turn=tuple(
             (turn.id, scene.id)
             for scene, plan in zip(scenes, plans, strict=True)

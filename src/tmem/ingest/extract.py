@@ -21,6 +21,7 @@ from tmem.models import Item, Scene, Turn, Usage
 
 _CONTEXT_TURNS = 3
 MAX_KNOWN_FACTS = 10
+NO_INSTRUCTIONS = prompt.Instructions()
 
 
 @dataclass(frozen=True)
@@ -71,12 +72,14 @@ def plan_jobs(
     earlier_turns: Sequence[Turn],
     facts: Sequence[Item],
     chunk_size: int,
+    instructions: prompt.Instructions = NO_INSTRUCTIONS,
 ) -> list[ChunkJob]:
     """The extraction calls for one scene's new turns.
 
     Args:
         earlier_turns: turns of the scene before ``new_turns`` (a continued open scene).
         facts: related existing items the new turns may supersede.
+        instructions: what the operator and the user ask to keep (every call shows them).
     """
     shown, fact_ids = known_facts(facts)
     jobs = []
@@ -90,6 +93,7 @@ def plan_jobs(
             context=turn_lines(context, None, numbered=False),
             known_facts=shown,
             reference_time=chunk[-1].timestamp,
+            instructions=instructions,
         )
         jobs.append(ChunkJob(scene, chunk, inputs, fact_ids))
         before = before + chunk

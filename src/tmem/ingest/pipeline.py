@@ -265,13 +265,13 @@ class Ingestor:
             open_scene=open_scene,
             open_scene_turns=open_turns,
             known_items=lambda text: self._related_items(user_id, text),
-            personas=self.store.personas(user_id),
             config=self.config.write,
             now=self.now(),
             new_id=new_id,
             max_workers=self.config.llm.concurrency,
             retries=self.config.llm.output_retries,
             progress=progress,
+            user_instructions=self.store.instructions(user_id),
         )
         triggers = self._merge_with_existing(user_id, derivation.triggers)
         failed = set(derivation.failed_turns)
@@ -295,7 +295,7 @@ class Ingestor:
                 triggers=triggers,
                 vectors=tuple(vectors),
                 supersessions=derivation.supersessions,
-                personas=derivation.personas,
+                persona_deltas=derivation.persona_deltas,
                 scene_of_turn=derivation.scene_of_turn,
                 pending_turns=tuple(sorted(failed)),
                 done_turns=tuple(t.id for t in turns if t.id not in failed),

@@ -90,16 +90,24 @@ def adaptive_weights(bm25_scores: Sequence[float], settings: AdaptiveWeights) ->
     return {"bm25": share * settings.lexical_weight, "context": settings.context_weight}
 
 
+def channel_weights(
+    bm25_scores: Sequence[float] | None, config: RetrievalConfig
+) -> dict[str, float]:
+    """The configured fusion's weights (a channel not named has weight 1). Adaptive weights
+    need the BM25 scores of a turn search; without them (scenes and items, or no lexical
+    channel) every channel keeps weight 1."""
+    if config.fusion != "adaptive" or bm25_scores is None:
+        return {}
+    settings = AdaptiveWeights(
+        config.lexical_null, config.lexical_sure, config.lexical_weight, config.context_weight
+    )
+    return adaptive_weights(bm25_scores, settings)
+
+
 def fuse(
     rankings: Mapping[str, Sequence[str]],
     bm25_scores: Sequence[float] | None,
     config: RetrievalConfig,
 ) -> list[Fused]:
-    """The configured fusion. Adaptive weights need the BM25 scores of a turn search; without
-    them (scenes and items, or no lexical channel) every channel keeps weight 1."""
-    if config.fusion != "adaptive" or bm25_scores is None:
-        return rrf(rankings, config.rrf_k)
-    settings = AdaptiveWeights(
-        config.lexical_null, config.lexical_sure, config.lexical_weight, config.context_weight
-    )
-    return weighted_rrf(rankings, adaptive_weights(bm25_scores, settings), config.rrf_k)
+    """The configured fusion, weighted by :func:`channel_weights`."""
+    return weighted_rrf(rankings, channel_weights(bm25_scores, config), config.rrf_k)

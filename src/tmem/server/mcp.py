@@ -161,10 +161,20 @@ def build_server(
 
     @server.tool()
     @tool_errors
-    def recall(query: str, limit: int = 10) -> dict[str, Any]:
-        """Find memories relevant to `query`, best first (each with its id and text)."""
-        hits = memory.search(query, user_id, clamp_limit(limit))
-        return {"hits": to_dict(hits)}
+    def recall(
+        query: str, limit: int = 10, explain: bool = False, min_similarity: float | None = None
+    ) -> dict[str, Any]:
+        """Find memories relevant to `query`, best first (each with its id and text).
+
+        `explain`: also say how each was found (every channel's rank and raw score, and the
+        trigger texts that matched with their cosines). `min_similarity` (0..1): leave out
+        memories whose best cosine to the query is lower, so unrelated ones do not fill `limit`.
+        """
+        hits = memory.search(query, user_id, clamp_limit(limit), min_similarity=min_similarity)
+        found = to_dict(hits)
+        if not explain:  # the reader is a model: every field costs it tokens
+            found = [{k: v for k, v in hit.items() if k != "explain"} for hit in found]
+        return {"hits": found}
 
     @server.tool()
     @tool_errors

@@ -38,8 +38,12 @@ from .schemas import (
     AnswerRequest,
     Deleted,
     ErrorBody,
+    InstructionsOut,
+    InstructionsRequest,
     JobAccepted,
     JobOut,
+    PersonaEditRequest,
+    PersonaSetRequest,
     ReindexRequest,
     ReviewRequest,
     SearchRequest,
@@ -177,8 +181,14 @@ def delete_user(user_id: str, caller: Caller, service: ServiceDep) -> UserDelete
 # --- read --------------------------------------------------------------------------------------
 @v1.post("/search")
 def search(body: SearchRequest, caller: Caller, service: ServiceDep) -> SearchResponse:
-    """Recall memories for a query, best first (``limit`` is clamped to 1..1000)."""
-    hits = service.memory.search(body.query, _user(caller, body.user_id), body.clamped_limit)
+    """Recall memories for a query, best first (``limit`` is clamped to 1..1000), each hit
+    with ``explain``: every channel's rank, raw score and share of the fused score, and the
+    trigger texts that matched. ``min_similarity`` (0..1) leaves out memories no embedding
+    channel scored at least that cosine."""
+    user = _user(caller, body.user_id)
+    hits = service.memory.search(
+        body.query, user, body.clamped_limit, min_similarity=body.min_similarity
+    )
     audit(caller, "search", [h.id for h in hits], body.query)
     return SearchResponse.model_validate({"hits": to_dict(hits)})
 
@@ -293,6 +303,72 @@ def review_flag(
     return to_dict(flag)  # type: ignore[no-any-return]
 
 
+@v1.get("/persona")
+def persona(user_id: UserParam, caller: Caller, service: ServiceDep) -> dict[str, Any]:
+    """A user's persona entries, by speaker, in the order the answer model reads them."""
+    user = _user(caller, user_id)
+    entries = service.memory.persona(user)
+    audit(caller, "persona", [e.id for e in entries])
+    return {"persona": _out(entries, user, user_id)}
+
+
+@v1.put("/persona")
+def set_persona_entry(body: PersonaSetRequest, caller: Caller, service: ServiceDep) -> Any:
+    """Write a persona entry by hand into its slot: a new entry, or the one already there."""
+    user = _user(caller, body.user_id, new=True)
+    entry = service.memory.set_persona_entry(
+        user,
+        body.value,
+        speaker=body.speaker,
+        section=body.section,
+        key=body.key,
+        pinned=body.pinned,
+    )
+    return _out(entry, user, body.user_id)
+
+
+@v1.patch("/persona/{entry_id}")
+def edit_persona_entry(
+    entry_id: str,
+    body: PersonaEditRequest,
+    user_id: UserParam,
+    caller: Caller,
+    service: ServiceDep,
+) -> Any:
+    """Edit a persona entry's value by hand and/or pin or unpin it; history keeps each change."""
+    user = _user(caller, user_id)
+    entry_id = _entry_id(entry_id)
+    if body.value is None:
+        entry = service.memory.pin_persona_entry(entry_id, user, bool(body.pinned))
+    else:
+        entry = service.memory.set_persona_entry(user, body.value, id=entry_id, pinned=body.pinned)
+    return _out(entry, user, user_id)
+
+
+@v1.delete("/persona/{entry_id}")
+def delete_persona_entry(
+    entry_id: str, user_id: UserParam, caller: Caller, service: ServiceDep
+) -> Deleted:
+    """Erase a persona entry: its text is gone, its history keeps a tombstone."""
+    rows = service.memory.delete_persona_entry(_entry_id(entry_id), _user(caller, user_id))
+    return Deleted(deleted=entry_id, rows=rows)
+
+
+@v1.get("/instructions")
+def instructions(user_id: UserParam, caller: Caller, service: ServiceDep) -> InstructionsOut:
+    """The user's own extraction instructions (``""``: none)."""
+    return InstructionsOut(instructions=service.memory.instructions(_user(caller, user_id)))
+
+
+@v1.put("/instructions")
+def set_instructions(
+    body: InstructionsRequest, caller: Caller, service: ServiceDep
+) -> InstructionsOut:
+    """Tell extraction what to keep for this user (``""`` removes the instructions)."""
+    user = _user(caller, body.user_id, new=True)
+    return InstructionsOut(instructions=service.memory.set_instructions(user, body.instructions))
+
+
 @v1.get("/export")
 def export(
     user_id: UserParam,
@@ -350,6 +426,14 @@ def _memory_id(memory_id: str) -> str:
         return check_lookup_id(memory_id)
     except InputError:
         raise NotFoundError("no such memory") from None
+
+
+def _entry_id(entry_id: str) -> str:
+    """An id that cannot exist is simply not found (never handed to the store)."""
+    try:
+        return check_lookup_id(entry_id)
+    except InputError:
+        raise NotFoundError("no such persona entry") from None
 
 
 def _out(obj: Any, internal: str, external: str) -> Any:

@@ -15,6 +15,9 @@ from tmem.errors import InputError
 from tmem.validate import (
     MAX_CONTENT_CHARS,
     MAX_ID_CHARS,
+    MAX_INSTRUCTIONS_CHARS,
+    MAX_PERSONA_KEY_CHARS,
+    MAX_PERSONA_VALUE_CHARS,
     MAX_SPEAKER_CHARS,
     MAX_USER_ID_CHARS,
     clamp_limit,
@@ -97,6 +100,9 @@ class SearchRequest(Wire):
     user_id: UserId
     query: Annotated[Text, Field(max_length=MAX_QUERY_CHARS)]
     limit: int = 10
+    min_similarity: Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)] | None = None
+    """Only memories some embedding channel scored at least this cosine (see
+    :meth:`tmem.Memory.search`); absent or null cuts nothing."""
 
     @property
     def clamped_limit(self) -> int:
@@ -126,6 +132,40 @@ class UpdateRequest(Wire):
     content: Annotated[Text, Field(min_length=1, max_length=MAX_CONTENT_CHARS)]
 
 
+PersonaValue = Annotated[Text, Field(min_length=1, max_length=MAX_PERSONA_VALUE_CHARS)]
+
+
+class PersonaSetRequest(Wire):
+    """A persona entry written by hand into its slot (new, or the one already there)."""
+
+    user_id: UserId
+    speaker: Annotated[Text, Field(min_length=1, max_length=MAX_SPEAKER_CHARS)]
+    section: Literal["identity", "preferences", "traits", "relations"]
+    key: Annotated[Text, Field(min_length=1, max_length=MAX_PERSONA_KEY_CHARS)]
+    value: PersonaValue
+    pinned: bool | None = None
+
+
+class PersonaEditRequest(Wire):
+    """A persona entry's new value written by hand, and/or its pin."""
+
+    value: PersonaValue | None = None
+    pinned: bool | None = None
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> PersonaEditRequest:
+        if self.value is None and self.pinned is None:
+            raise ValueError("give a value, pinned, or both")
+        return self
+
+
+class InstructionsRequest(Wire):
+    """A user's extraction instructions (``""`` removes them)."""
+
+    user_id: UserId
+    instructions: Annotated[Text, Field(max_length=MAX_INSTRUCTIONS_CHARS)]
+
+
 # --- responses ---------------------------------------------------------------------------------
 class RiskReasonOut(BaseModel):
     code: str
@@ -138,6 +178,22 @@ class RiskOut(BaseModel):
     reasons: list[RiskReasonOut] = Field(default_factory=list)
 
 
+class TriggerMatchOut(BaseModel):
+    id: str
+    label: str
+    text: str
+    cosine: float
+    confidence: float
+
+
+class ChannelEvidenceOut(BaseModel):
+    channel: str
+    rank: int
+    score: float
+    contribution: float
+    triggers: list[TriggerMatchOut] = Field(default_factory=list)
+
+
 class HitOut(BaseModel):
     id: str
     kind: Literal["turn", "scene", "item"]
@@ -147,6 +203,8 @@ class HitOut(BaseModel):
     source_turns: list[str]
     reached_by: list[str]
     risk: RiskOut = Field(default_factory=lambda: RiskOut())
+    explain: list[ChannelEvidenceOut] = Field(default_factory=list)
+    """How each channel ranked the hit (``tmem.models.ChannelEvidence``)."""
 
 
 class SearchResponse(BaseModel):
@@ -181,6 +239,10 @@ class ErrorBody(BaseModel):
 class Deleted(BaseModel):
     deleted: str
     rows: int
+
+
+class InstructionsOut(BaseModel):
+    instructions: str
 
 
 class UserDeleted(BaseModel):

@@ -36,7 +36,7 @@ from tmem.models import (
     HistoryEntry,
     Item,
     Kind,
-    PersonaProfile,
+    PersonaEntry,
     Record,
     RiskFlag,
     Scene,
@@ -44,6 +44,8 @@ from tmem.models import (
     Turn,
 )
 from tmem.paging import Chunk, Position
+from tmem.persona.entries import PersonaEdit
+from tmem.persona.merge import PersonaDelta
 from tmem.spaces import SPACE_NAMES
 
 Vector = npt.NDArray[np.float32]
@@ -108,7 +110,10 @@ class WriteBatch:
     triggers: tuple[Trigger, ...] = ()
     vectors: tuple[VectorRow, ...] = ()
     supersessions: tuple[Supersession, ...] = ()
-    personas: tuple[PersonaProfile, ...] = ()
+    persona_deltas: tuple[PersonaDelta, ...] = ()
+    """What extraction learned about speakers, merged into the stored persona entries inside
+    the write's transaction, so a pin or hand edit made meanwhile is respected
+    (:func:`tmem.persona.merge_entries`)."""
     scene_of_turn: tuple[tuple[str, str], ...] = ()
     delete_triggers_of: tuple[str, ...] = ()
     """Memory ids whose existing triggers are dropped before ``triggers`` are written."""
@@ -375,6 +380,29 @@ class Store(Protocol):
         """Delete every row of this user, history included; return rows removed."""
         ...
 
+    def edit_persona(self, user_id: str, edit: PersonaEdit, at: datetime) -> PersonaEntry:
+        """Write a persona entry by hand (:func:`tmem.persona.apply_edit`), in one transaction;
+        history gets the entry's ``created``, ``updated``, ``pinned`` or ``unpinned`` entry.
+
+        Raises:
+            NotFoundError: ``edit.id`` names no entry of the user.
+            InputError: the edit is malformed or collides with another entry.
+        """
+        ...
+
+    def delete_persona_entry(self, user_id: str, entry_id: str, at: datetime) -> int:
+        """Erase a persona entry: its row and its history's text (a tombstone stays), gone
+        from the store's files when the call returns as for :meth:`delete_memory`; returns 1.
+
+        Raises:
+            NotFoundError: the user has no such entry.
+        """
+        ...
+
+    def set_instructions(self, user_id: str, text: str, at: datetime) -> None:
+        """Store the user's extraction instructions (``""`` removes them)."""
+        ...
+
     def review_risk(self, user_id: str, flag: RiskFlag) -> RiskFlag:
         """Append ``flag`` (an operator's review) to the memory's flag history; return it with
         its version. Raises ``NotFoundError`` when the memory does not exist."""
@@ -421,7 +449,13 @@ class Store(Protocol):
         """Triggers that point at ``memory_id``."""
         ...
 
-    def personas(self, user_id: str) -> builtins.list[PersonaProfile]: ...
+    def persona_entries(self, user_id: str) -> builtins.list[PersonaEntry]:
+        """The user's persona entries by speaker, then position."""
+        ...
+
+    def instructions(self, user_id: str) -> str:
+        """The user's extraction instructions (``""`` when none are stored)."""
+        ...
 
     def history(self, user_id: str, memory_id: str) -> builtins.list[HistoryEntry]: ...
 

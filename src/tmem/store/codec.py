@@ -20,10 +20,14 @@ from tmem import timestamps
 from tmem.errors import InputError
 from tmem.models import (
     KINDS,
+    PERSONA_SECTIONS,
     HistoryEntry,
     HistoryEvent,
     Item,
+    PersonaEntry,
+    PersonaOrigin,
     PersonaProfile,
+    PersonaSection,
     Provenance,
     Record,
     Scene,
@@ -31,6 +35,8 @@ from tmem.models import (
     Trigger,
     Turn,
 )
+from tmem.persona.entries import legacy_entry_id
+from tmem.persona.merge import entries
 from tmem.store.base import Vector, VectorRow
 
 EXPORT_FORMAT = "tmem-export"
@@ -41,10 +47,14 @@ RECORD_TYPES: tuple[str, ...] = (
     "item",
     "trigger",
     "vector",
-    "persona",
+    "persona_entry",
+    "instructions",
     "history",
 )
 """Record types in export order: a later type may refer to an earlier one, never the reverse."""
+LEGACY_TYPES: tuple[str, ...] = ("persona",)
+"""Record types older exports hold and imports still read: ``persona`` (a whole profile, before
+entries had ids) becomes ``persona_entry`` records (:func:`legacy_persona_entries`)."""
 
 Row = dict[str, Any]
 
@@ -213,7 +223,7 @@ def memory_from_dict(user_id: str, data: Mapping[str, Any]) -> Record:
     raise InputError(f"not a memory record: type {kind!r}")
 
 
-# --- triggers, vectors, personas, history -------------------------------------------------------
+# --- triggers, vectors, persona entries, instructions, history ----------------------------------
 def trigger_to_dict(trigger: Trigger) -> Row:
     return {
         "type": "trigger",
@@ -255,6 +265,7 @@ def vector_from_dict(data: Mapping[str, Any]) -> VectorRow:
 
 
 def persona_to_dict(persona: PersonaProfile) -> Row:
+    """A whole profile as 0.3 and earlier exported it (``persona``; see :data:`LEGACY_TYPES`)."""
     return {
         "type": "persona",
         "speaker": persona.speaker,
@@ -282,6 +293,83 @@ def persona_from_dict(user_id: str, data: Mapping[str, Any]) -> PersonaProfile:
             for s, k, v, turns in data.get("sources") or ()
         ),
     )
+
+
+def persona_entry_to_dict(entry: PersonaEntry) -> Row:
+    return {
+        "type": "persona_entry",
+        "id": entry.id,
+        "speaker": entry.speaker,
+        "section": entry.section,
+        "key": entry.key,
+        "value": entry.value,
+        "source_turns": list(entry.source_turns),
+        "pinned": entry.pinned,
+        "origin": entry.origin,
+        "created_at": encode_time(entry.created_at),
+        "updated_at": encode_time(entry.updated_at),
+        "position": entry.position,
+    }
+
+
+def persona_entry_from_dict(user_id: str, data: Mapping[str, Any]) -> PersonaEntry:
+    """A persona entry from its record.
+
+    Raises:
+        InputError: an unknown section or origin.
+    """
+    section, origin = data["section"], data["origin"]
+    if section not in PERSONA_SECTIONS:
+        raise InputError(f"persona entry {data.get('id')!r}: unknown section {section!r}")
+    if origin not in ("model", "hand"):
+        raise InputError(f"persona entry {data.get('id')!r}: unknown origin {origin!r}")
+    return PersonaEntry(
+        id=str(data["id"]),
+        user_id=user_id,
+        speaker=str(data["speaker"]),
+        section=cast(PersonaSection, section),
+        key=str(data["key"]),
+        value=str(data["value"]),
+        source_turns=tuple(str(t) for t in data["source_turns"]),
+        pinned=bool(data["pinned"]),
+        origin=cast(PersonaOrigin, origin),
+        created_at=decode_time(data["created_at"]),
+        updated_at=decode_time(data["updated_at"]),
+        position=int(data["position"]),
+    )
+
+
+def legacy_persona_entries(row: Mapping[str, Any], at: datetime) -> list[Row]:
+    """The ``persona_entry`` records of an older export's ``persona`` record (a profile).
+
+    Entries are model-written and unpinned, with deterministic ids
+    (:func:`tmem.persona.entries.legacy_entry_id`) and the profile's time (``at`` if it has
+    none), in profile order; the stores' migrations convert stored profiles the same way.
+    """
+    profile = persona_from_dict("", row)
+    when = encode_time(profile.updated_at or at)
+    sources = {(s, k, v): turns for s, k, v, turns in profile.sources}
+    return [
+        {
+            "type": "persona_entry",
+            "id": legacy_entry_id(profile.speaker, section, key, value),
+            "speaker": profile.speaker,
+            "section": section,
+            "key": key,
+            "value": value,
+            "source_turns": list(sources.get((section, key, value), ())),
+            "pinned": False,
+            "origin": "model",
+            "created_at": when,
+            "updated_at": when,
+            "position": position,
+        }
+        for position, (section, key, value) in enumerate(entries(profile))
+    ]
+
+
+def instructions_to_dict(text: str, updated_at: datetime) -> Row:
+    return {"type": "instructions", "text": text, "updated_at": encode_time(updated_at)}
 
 
 def history_to_dict(entry: HistoryEntry) -> Row:
@@ -348,7 +436,7 @@ def split_export(records: list[Row]) -> tuple[tuple[str, int] | None, list[Row]]
         embedder = header_embedder(records[0])
         rows = records[1:]
     for row in rows:
-        if row.get("type") not in RECORD_TYPES:
+        if row.get("type") not in RECORD_TYPES and row.get("type") not in LEGACY_TYPES:
             raise InputError(f"unknown export record type {row.get('type')!r}")
     return embedder, [_with_checked_times(row) for row in rows]
 
@@ -358,6 +446,8 @@ TIME_FIELDS: dict[str, tuple[str, ...]] = {
     "scene": ("timestamp",),
     "item": ("timestamp",),
     "persona": ("updated_at",),
+    "persona_entry": ("created_at", "updated_at"),
+    "instructions": ("updated_at",),
     "history": ("at",),
 }
 """The time fields of each record type, checked on import like a message's timestamp."""

@@ -4,19 +4,20 @@ walk itself.
 A walk goes through *sections* in a fixed order, and through each section in the order of a
 key that no write changes once the row exists:
 
-=========== =============================== ============================================
-section     key                             why it never moves
-=========== =============================== ============================================
-turn        ``(seq, id)``                   ``seq`` is given once, from the user's counter
-scene       ``(ord, id)``                   ``ord`` is given once, from the store's counter
-item        ``(ord, id)``                   (updates and re-derivations keep it)
-trigger     ``(id,)``                       ids are never reused for another row
-vector      ``(space, owner_id)``           a re-embedding replaces the row in place
-persona     ``(speaker,)``
-history     ``(memory_id, version)``        versions are appended, never renumbered
-version     ``(version,)``                  one memory's history
-header      ``()``                          the export's first row
-=========== =============================== ============================================
+============= =============================== ================================================
+section       key                             why it never moves
+============= =============================== ================================================
+turn          ``(seq, id)``                   ``seq`` is given once, from the user's counter
+scene         ``(ord, id)``                   ``ord`` is given once, from the store's counter
+item          ``(ord, id)``                   (updates and re-derivations keep it)
+trigger       ``(id,)``                       ids are never reused for another row
+vector        ``(space, owner_id)``           a re-embedding replaces the row in place
+persona_entry ``(speaker, position, id)``     the unpaged export's order (it can move: below)
+instructions  ``(user_id,)``                  at most one row, the user's
+history       ``(memory_id, version)``        versions are appended, never renumbered
+version       ``(version,)``                  one memory's history
+header        ``()``                          the export's first row
+============= =============================== ================================================
 
 Strings compare bytewise on both stores (Postgres ``COLLATE "C"``), and each section's query
 is a range scan of an index on ``(user_id, key...)`` (``tests/store/test_pages_plan.py``
@@ -28,6 +29,12 @@ listed; an updated one is listed once, as it is when its page is read. A record 
 the walk sorts after every record of its section stored before it (counters only grow), so it
 is listed if the walk has not left its section yet, and otherwise not. A turn imported from an
 export keeps the export's ``seq`` and may land behind the walk.
+
+Persona entries are the exception: they are walked by speaker, then their place in the
+speaker's persona, the order of the unpaged export and of ``Store.persona_entries``, and a
+re-derivation or a deletion that renumbers a speaker's entries while a walk is inside them can
+make the walk repeat or pass over one of that speaker's entries. A speaker holds a few dozen
+entries at most, so they are rarely split across pages.
 """
 
 from __future__ import annotations
@@ -48,7 +55,8 @@ KEY_TYPES: dict[str, tuple[type, ...]] = {
     "item": (int, str),
     "trigger": (str,),
     "vector": (str, str),
-    "persona": (str,),
+    "persona_entry": (str, int, str),
+    "instructions": (str,),
     "history": (str, int),
     "version": (int,),
 }

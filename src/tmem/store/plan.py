@@ -25,26 +25,40 @@ from tmem.models import (
     HistoryEvent,
     Item,
     Kind,
-    PersonaProfile,
+    PersonaEntry,
     Record,
     RiskFlag,
     Scene,
     Trigger,
     Turn,
 )
-from tmem.persona.merge import forget_turns, is_empty
+from tmem.persona.entries import (
+    PersonaChange,
+    PersonaEdit,
+    apply_edit,
+    forget_entries,
+    merge_entries,
+)
+from tmem.persona.merge import PersonaDelta
 from tmem.spaces import CONTEXT
 from tmem.store.base import Supersession, VectorRow, WriteBatch
 from tmem.store.cascade import DeletionPlan, MemoryGraph, plan_deletion
-from tmem.store.codec import Row, in_time_order
+from tmem.store.codec import LEGACY_TYPES, Row, in_time_order, legacy_persona_entries
 from tmem.store.conflict import check_basis
 from tmem.store.fts import index_text
 from tmem.store.policy import Derivations, Forgetting, plan_forget, without_forgotten
+from tmem.validate import check_instructions
 
 REPLACED = "replaced: its turns were derived again"
 """The tombstone detail of a scene erased because a later derivation took all its turns."""
+PERSONA = "persona"
+"""The tombstone detail of a persona entry deleted by hand."""
+PERSONA_REPLACED = "persona, replaced by a later extraction"
+"""The tombstone detail of a persona entry the merge rules dropped (overwritten, evicted)."""
+MODEL, HAND = "model", "hand"
+"""A persona entry's ``created`` and ``updated`` history entries name who wrote the text."""
 
-Owned = Turn | Scene | Item | Trigger | PersonaProfile
+Owned = Turn | Scene | Item | Trigger
 
 
 class Steps(Protocol):
@@ -68,7 +82,11 @@ class Steps(Protocol):
 
     def history(self, user_id: str, memory_id: str) -> builtins.list[HistoryEntry]: ...
 
-    def personas(self, user_id: str) -> builtins.list[PersonaProfile]: ...
+    def persona_entries(self, user_id: str) -> builtins.list[PersonaEntry]:
+        """The user's persona entries by speaker, then position."""
+        ...
+
+    def instructions(self, user_id: str) -> str: ...
 
     def kind_of(self, user_id: str, memory_id: str) -> Kind | None:
         """The kind of the user's memory ``memory_id``, or None if there is none."""
@@ -139,9 +157,13 @@ class Steps(Protocol):
 
     def delete_vectors(self, user_id: str, owner_id: str, spaces: Sequence[str]) -> None: ...
 
-    def put_persona(self, user_id: str, persona: PersonaProfile) -> None: ...
+    def put_persona_entry(self, user_id: str, entry: PersonaEntry) -> None:
+        """Upsert one persona entry."""
+        ...
 
-    def delete_persona(self, user_id: str, speaker: str) -> None: ...
+    def put_instructions(self, user_id: str, text: str, at: datetime) -> None:
+        """Store the user's extraction instructions; ``""`` deletes them."""
+        ...
 
     def link_turns(self, batch: WriteBatch) -> None:
         """Apply ``scene_of_turn``, ``pending_turns`` and ``done_turns``."""
@@ -157,6 +179,15 @@ class Steps(Protocol):
     def erase_memory(self, user_id: str, memory_id: str, at: datetime, detail: str) -> int:
         """Remove one memory's rows, edges, text and vectors and leave a history tombstone
         with ``detail``; return the vectors removed."""
+        ...
+
+    def erase_persona_entry(self, user_id: str, entry_id: str, at: datetime, detail: str) -> None:
+        """Remove one persona entry and its history's text; leave a tombstone with ``detail``."""
+        ...
+
+    def erase_model_text(self, user_id: str, entry_id: str, detail: str) -> None:
+        """Empty the text of the entry's history versions a model wrote (detail ``model``) and
+        set their detail to ``detail``."""
         ...
 
     def erase_forgotten(self, user_id: str, plan: Forgetting, at: datetime) -> int:
@@ -219,7 +250,6 @@ def apply_batch(steps: Steps, batch: WriteBatch) -> None:
         *batch.scenes,
         *batch.items,
         *batch.triggers,
-        *batch.personas,
     )
     for record in owned:
         check_owner(user_id, record)
@@ -235,8 +265,7 @@ def apply_batch(steps: Steps, batch: WriteBatch) -> None:
     steps.put_vectors(user_id, batch.vectors)
     for supersession in batch.supersessions:
         supersede(steps, user_id, supersession, batch.at)
-    for persona in batch.personas:
-        steps.put_persona(user_id, persona)
+    merge_persona(steps, user_id, batch.persona_deltas, batch.at)
     steps.link_turns(batch)
 
 
@@ -321,13 +350,24 @@ def review_risk(steps: Steps, user_id: str, flag: RiskFlag) -> RiskFlag:
     return steps.append_risk(user_id, flag)
 
 
-def import_rows(steps: Steps, user_id: str, rows: Sequence[Row]) -> list[Row]:
+def import_rows(steps: Steps, user_id: str, rows: Sequence[Row], at: datetime) -> list[Row]:
     """Write exported ``rows`` into ``user_id``, leaving out what the user forgot since.
 
-    Returns the rows written.
+    An older export's whole-profile ``persona`` records become persona entries first (``at``
+    stands in for a profile's missing time). Returns the rows written.
     """
     steps.open_user(user_id)
-    kept = without_forgotten(list(rows), steps.forgotten(user_id))
+    current: list[Row] = []
+    for row in rows:
+        if row["type"] in LEGACY_TYPES:
+            current.extend(legacy_persona_entries(row, at))
+        elif row["type"] == "instructions":
+            text = check_instructions(row.get("text"), "an imported instructions record")
+            if text:  # none stored is how a user without instructions exports
+                current.append({**row, "text": text})
+        else:
+            current.append(row)
+    kept = without_forgotten(current, steps.forgotten(user_id))
     for row in kept:
         steps.import_row(user_id, row)
     return kept
@@ -378,22 +418,29 @@ def plan_forget_of(steps: Steps, user_id: str, memory_id: str) -> Forgetting:
 
 
 def forget(
-    steps: Steps, user_id: str, memory_id: str, at: datetime, context: Sequence[VectorRow] = ()
+    steps: Steps,
+    user_id: str,
+    memory_id: str,
+    at: datetime,
+    context: Sequence[VectorRow] = (),
+    planned: Forgetting | None = None,
 ) -> int:
     """Forget ``memory_id`` by the policy; return memories, triggers and vectors removed.
 
     ``context`` holds fresh ``context`` vectors for the turns that go back to waiting; rows
-    for any other turn are ignored (the plan is recomputed here, inside the transaction).
+    for any other turn are ignored. The plan is recomputed here, inside the transaction,
+    unless the caller passes ``planned``: a plan it knows still holds (nothing of the user
+    changed since it was made).
 
     Raises:
         NotFoundError: the user has no such memory.
     """
-    plan = plan_forget_of(steps, user_id, memory_id)
+    plan = planned if planned is not None else plan_forget_of(steps, user_id, memory_id)
     removed = len(plan.memories) + len(plan.triggers)
     removed += steps.erase_forgotten(user_id, plan, at)
     removed += steps.delete_triggers(user_id, plan.triggers)
     send_back_to_waiting(steps, user_id, plan.waiting, context)
-    forget_persona_entries(steps, user_id, {*plan.turns, *plan.waiting})
+    forget_persona(steps, user_id, plan, at)
     steps.scrub_finished_jobs(user_id)
     steps.compact(user_id)
     return removed
@@ -414,16 +461,79 @@ def send_back_to_waiting(
         steps.put_vectors(user_id, fresh)
 
 
-def forget_persona_entries(steps: Steps, user_id: str, gone: set[str]) -> None:
-    """Remove persona entries stated in erased or waiting turns (re-derivation restates them)."""
-    for profile in steps.personas(user_id):
-        kept = forget_turns(profile, gone)
-        if kept is profile:
-            continue
-        if is_empty(kept):
-            steps.delete_persona(user_id, kept.speaker)
-        else:
-            steps.put_persona(user_id, kept)
+def forget_persona(steps: Steps, user_id: str, plan: Forgetting, at: datetime) -> None:
+    """What forgetting ``plan`` does to persona entries (:func:`tmem.persona.forget_entries`)."""
+    change = forget_entries(steps.persona_entries(user_id), plan.turns, plan.waiting, at)
+    apply_persona(steps, user_id, change, at, f"{PERSONA}, with {plan.requested}")
+    for entry in change.unsourced:
+        steps.erase_model_text(user_id, entry.id, f"{MODEL}; text erased with {plan.requested}")
+
+
+def merge_persona(steps: Steps, user_id: str, deltas: Sequence[PersonaDelta], at: datetime) -> None:
+    """Merge extraction ``deltas`` into the entries as stored now, pins and hand edits kept."""
+    if deltas:
+        change = merge_entries(steps.persona_entries(user_id), deltas, user_id=user_id, at=at)
+        apply_persona(steps, user_id, change, at, PERSONA_REPLACED)
+
+
+def apply_persona(
+    steps: Steps, user_id: str, change: PersonaChange, at: datetime, detail: str
+) -> None:
+    """Erase, create (history ``created``, by the model) and rewrite entries as ``change``
+    says; erased entries' tombstones get ``detail``."""
+    for entry in change.erased:
+        steps.erase_persona_entry(user_id, entry.id, at, detail)
+    for entry in change.written:
+        if entry.id in change.created:
+            steps.add_history(user_id, entry.id, "created", entry.value, at, MODEL)
+        steps.put_persona_entry(user_id, entry)
+
+
+def edit_persona(steps: Steps, user_id: str, edit: PersonaEdit, at: datetime) -> PersonaEntry:
+    """Write a persona entry by hand; history records what changed, and who wrote each text.
+
+    An entry stored without history (a migrated profile's) first gets a ``created`` entry
+    holding its text as it was, as :func:`update_memory` does for turns.
+
+    Raises:
+        NotFoundError: ``edit.id`` names no entry of the user.
+        InputError: the edit is malformed or collides with another entry.
+    """
+    outcome = apply_edit(steps.persona_entries(user_id), edit, user_id=user_id, at=at)
+    before, after = outcome.before, outcome.after
+    if before == after:
+        return after
+    if before is None:
+        steps.add_history(user_id, after.id, "created", after.value, at, HAND)
+    elif not steps.history(user_id, after.id):
+        steps.add_history(
+            user_id, after.id, "created", before.value, before.created_at, before.origin
+        )
+    if before is not None and (before.value, before.origin) != (after.value, after.origin):
+        steps.add_history(user_id, after.id, "updated", after.value, at, HAND)
+    if after.pinned != (before.pinned if before is not None else False):
+        steps.add_history(user_id, after.id, "pinned" if after.pinned else "unpinned", "", at, HAND)
+    steps.open_user(user_id)
+    steps.put_persona_entry(user_id, after)
+    return after
+
+
+def delete_persona_entry(steps: Steps, user_id: str, entry_id: str, at: datetime) -> int:
+    """Erase one persona entry by hand (a tombstone stays); return 1.
+
+    Raises:
+        NotFoundError: the user has no such entry.
+    """
+    if not any(entry.id == entry_id for entry in steps.persona_entries(user_id)):
+        raise NotFoundError(f"no persona entry {entry_id!r} for this user")
+    steps.erase_persona_entry(user_id, entry_id, at, PERSONA)
+    return 1
+
+
+def set_instructions(steps: Steps, user_id: str, text: str, at: datetime) -> None:
+    """Store the user's extraction instructions (``""`` removes them)."""
+    steps.open_user(user_id)
+    steps.put_instructions(user_id, text, at)
 
 
 def erase_emptied_scenes(

@@ -21,6 +21,11 @@ it) or waiting (none does), and no live derived text rests on an erased turn.**
 
 Memories with no source turns (imports, hand-written items) go only when asked for directly
 or with their scene.
+
+Persona entries follow the same rules (:mod:`tmem.persona.entries`): one the model wrote from
+an erased turn goes, pinned or not, and so does an unpinned one resting on a waiting turn; a
+hand-written entry stays, without the erased turn, and its history's model-written versions
+lose their text.
 """
 
 from __future__ import annotations
@@ -30,9 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tmem.models import Kind
-from tmem.persona.merge import forget_turns
 from tmem.store.base import Forgetting
-from tmem.store.codec import persona_from_dict, persona_to_dict
 
 __all__ = ["Derivations", "Forgetting", "plan_forget", "without_forgotten"]
 
@@ -107,15 +110,19 @@ def without_forgotten(
 ) -> list[dict[str, Any]]:
     """Export rows minus what rests on a ``forgotten`` memory (one with a deletion tombstone).
 
-    An import must not bring back what the user deleted: a row of a forgotten memory, a scene
-    or item resting on a forgotten turn or scene, a trigger pointing at anything dropped, the
-    vectors and history of what was dropped, and persona entries stated in forgotten turns.
-    Tombstones themselves are kept.
+    An import must not bring back what the user deleted: a row of a forgotten memory or
+    persona entry, a scene, item or model-written persona entry resting on a forgotten turn or
+    scene, a trigger pointing at anything dropped, the vectors and history of what was dropped,
+    and the model-written history text of a hand-written entry that rested on a forgotten
+    turn. Tombstones themselves are kept.
     """
     gone = set(forgotten)
+    unsourced: set[str] = set()
     for row in rows:
         resting = {*row.get("source_turns", ()), *row.get("scene_ids", ())}
-        if row.get("type") in ("scene", "item") and resting & gone:
+        if row.get("type") == "persona_entry" and row.get("origin") == "hand" and resting & gone:
+            unsourced.add(str(row["id"]))
+        elif row.get("type") in ("scene", "item", "persona_entry") and resting & gone:
             gone.add(str(row["id"]))
     for row in rows:
         if row.get("type") == "trigger" and {str(t[0]) for t in row.get("targets", ())} & gone:
@@ -126,8 +133,9 @@ def without_forgotten(
         tombstone = row.get("type") == "history" and row.get("event") == "deleted"
         if owner in gone and not tombstone:
             continue
-        if row.get("type") == "persona" and row.get("sources"):
-            profile = forget_turns(persona_from_dict("", row), gone)
-            row = {**row, **persona_to_dict(profile)}
+        if row.get("type") == "persona_entry" and owner in unsourced:
+            row = {**row, "source_turns": [t for t in row["source_turns"] if t not in gone]}
+        if row.get("type") == "history" and owner in unsourced and row.get("detail") == "model":
+            row = {**row, "text": "", "detail": "model; text erased with a forgotten turn"}
         kept.append(dict(row))
     return kept

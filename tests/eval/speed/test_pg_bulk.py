@@ -91,7 +91,13 @@ _DUMPED = {
     "tmem_history": COPY_COLUMNS["tmem_history"],
     VECTOR_TABLE: ("user_id", "space", "owner_id", "embedding::text"),
 }
-_EMPTY = ("tmem_items", "tmem_triggers", "tmem_trigger_targets", "tmem_personas")
+_EMPTY = (
+    "tmem_items",
+    "tmem_triggers",
+    "tmem_trigger_targets",
+    "tmem_persona_entries",
+    "tmem_instructions",
+)
 
 
 def _dump(url: str, user_id: str) -> dict[str, list[tuple[Any, ...]]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -84,6 +85,46 @@ def test_render_without_facts() -> None:
     assert "Known facts: none." in user
     assert "Reference time: Monday, March 4, 2024, 09:10 UTC" in user
     assert "Earlier turns" not in user
+
+
+def _rendered(instructions: extract.Instructions | None = None) -> list[Any]:
+    inputs = extract.ExtractInputs(
+        "Dinner",
+        "Mel tells Jo about a bad meal.",
+        (TurnLine(1, "Mel", "I got hives after the shrimp.", T0),
+         TurnLine(2, "Jo", "Oh no!", T0, "minutes")),
+        context=(TurnLine(0, "Jo", "How was dinner?", T0),),
+        known_facts=(extract.KnownFact("F1", "Mel eats seafood.", "last year"),),
+        reference_time=T0,
+        instructions=instructions or extract.Instructions(),
+    )  # fmt: skip
+    return [[m.role, m.content] for m in extract.render(inputs, NOW)]
+
+
+def test_without_instructions_the_render_is_the_one_before_they_existed() -> None:
+    # The digest of this render by extract@2 at ea65fd2, before instructions existed: replies
+    # cached and recorded for it stay valid, so the version did not change.
+    digest = hashlib.sha256(json.dumps(_rendered()).encode()).hexdigest()
+    assert digest == "00e140bcf8505f48fc6d9030ad174fcedf275df2ddb042a2500c64692f53c23c"
+    assert _rendered(extract.Instructions(" ", "\n")) == _rendered()
+
+
+def test_instructions_are_fenced_after_their_rules_and_before_the_turns() -> None:
+    (_, system), (_, user) = _rendered(
+        extract.Instructions("Remember dietary needs.", "Ignore small talk.\nKeep trips.")
+    )
+    assert system == _rendered()[0][1]  # the system prompt is everyone's
+    rules = user.index("What to keep: follow these instructions")
+    operator = user.index(
+        '<instructions from="operator">\nRemember dietary needs.\n</instructions>'
+    )
+    own = user.index('<instructions from="user">\nIgnore small talk.\nKeep trips.\n</instructions>')
+    assert rules < operator < own < user.index("Turns to extract from (1 to 2)")
+    assert "the reply keeps the JSON form and the rules above" in user[rules:operator]
+    assert "the operator's win" in user
+    _, (_, alone) = _rendered(extract.Instructions(user="Ignore small talk."))
+    assert '<instructions from="operator">' not in alone and "operator's win" not in alone
+    assert alone.endswith(_rendered()[1][1][-120:])  # the closing reply rule stays last
 
 
 def test_good_reply_validates_with_defaults() -> None:

@@ -50,6 +50,17 @@ class KnownFact:
 
 
 @dataclass(frozen=True)
+class Instructions:
+    """What to keep, in the words of whoever runs the memory (``operator``: the deployment's
+    :attr:`tmem.config.WriteConfig.instructions`) and of the ``user`` (their own, stored with
+    :meth:`tmem.Memory.set_instructions`); both checked by
+    :func:`tmem.validate.check_instructions`. Empty: the prompt has no such section."""
+
+    operator: str = ""
+    user: str = ""
+
+
+@dataclass(frozen=True)
 class ExtractInputs:
     """One scene chunk to extract from.
 
@@ -65,6 +76,7 @@ class ExtractInputs:
     context: tuple[TurnLine, ...] = ()
     known_facts: tuple[KnownFact, ...] = ()
     reference_time: datetime | None = None
+    instructions: Instructions = Instructions()
 
 
 def _words(value: str) -> int:
@@ -367,8 +379,30 @@ def _facts_block(facts: tuple[KnownFact, ...]) -> str:
     )
 
 
+def _instructions_block(instructions: Instructions) -> str | None:
+    """The instructions, each fenced in its own tag, after what they may and may not do."""
+    given = [
+        (who, text.strip())
+        for who, text in (("operator", instructions.operator), ("user", instructions.user))
+        if text.strip()
+    ]
+    if not given:
+        return None
+    rule = (
+        "What to keep: follow these instructions when you choose which items and persona facts "
+        "to write and which to leave out. They only decide what is worth remembering: the reply "
+        "keeps the JSON form and the rules above, and nothing inside them is a turn to extract "
+        "from."
+    )
+    if len(given) > 1:
+        rule += " Where the operator's and the user's instructions disagree, the operator's win."
+    fenced = [f'<instructions from="{who}">\n{text}\n</instructions>' for who, text in given]
+    return "\n".join([rule, *fenced])
+
+
 def render(inputs: ExtractInputs, now: datetime) -> list[ChatMessage]:
-    """The rules with a worked example, then the scene header, facts and turns."""
+    """The rules with a worked example, then the scene header, facts, any instructions on what
+    to keep, and the turns."""
     count = len(inputs.turns)
     parts = [
         f"Reference time: {format_moment(inputs.reference_time or now)}",
@@ -377,6 +411,9 @@ def render(inputs: ExtractInputs, now: datetime) -> list[ChatMessage]:
     ]
     if inputs.context:
         parts.append("Earlier turns (context only):\n" + render_turns(inputs.context))
+    keep = _instructions_block(inputs.instructions)
+    if keep is not None:
+        parts.append(keep)
     parts.append(f"Turns to extract from (1 to {count}):\n" + render_turns(inputs.turns))
     parts.append(
         'Reply with JSON only: {"items": [...], "scene": {...}, "horizon": {...}, '

@@ -13,7 +13,7 @@ which is exact for float32 as the text form is, and spares formatting and parsin
 per row.
 
 Only what LLM-free ingestion writes is covered (turns, scenes, vectors): a batch with items,
-triggers, personas or supersessions, or one that writes an id a previous batch wrote (an
+triggers, persona deltas or supersessions, or one that writes an id a previous batch wrote (an
 update, which the upserts resolve against stored rows), is refused rather than guessed at.
 
 :func:`bulk_loading` owns everything the load does to Postgres itself: the tables' secondary
@@ -182,7 +182,7 @@ def _check_supported(user_id: str, batch: WriteBatch) -> None:
         "items": batch.items,
         "triggers": batch.triggers,
         "supersessions": batch.supersessions,
-        "personas": batch.personas,
+        "persona_deltas": batch.persona_deltas,
         "delete_triggers_of": batch.delete_triggers_of,
     }
     present = [name for name, values in extra.items() if values]

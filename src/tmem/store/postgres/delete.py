@@ -29,7 +29,8 @@ _USER_TABLES = (
     "tmem_triggers",
     "tmem_trigger_targets",
     "tmem_history",
-    "tmem_personas",
+    "tmem_persona_entries",
+    "tmem_instructions",
     "tmem_risk_flags",
     "tmem_jobs",
     "tmem_users",
@@ -89,9 +90,22 @@ def mark_waiting(cursor: Cursor, user_id: str, turn_ids: Sequence[str]) -> None:
     )
 
 
-def delete_persona(cursor: Cursor, user_id: str, speaker: str) -> None:
+def erase_persona_entry(
+    cursor: Cursor, user_id: str, entry_id: str, at: datetime, detail: str
+) -> None:
+    """Remove one persona entry and its history's text; leave a tombstone with ``detail``."""
     cursor.execute(
-        "DELETE FROM tmem_personas WHERE user_id = %s AND speaker = %s", (user_id, speaker)
+        "DELETE FROM tmem_persona_entries WHERE user_id = %s AND id = %s", (user_id, entry_id)
+    )
+    _tombstone(cursor, user_id, entry_id, at, detail)
+
+
+def erase_model_text(cursor: Cursor, user_id: str, entry_id: str, detail: str) -> None:
+    """Empty the text of an entry's history versions a model wrote; their detail says why."""
+    cursor.execute(
+        "UPDATE tmem_history SET text = '', detail = %s WHERE user_id = %s AND memory_id = %s"
+        " AND detail = 'model'",
+        (detail, user_id, entry_id),
     )
 
 
@@ -164,7 +178,13 @@ def erase_memory(
     cursor.execute(
         "DELETE FROM tmem_risk_flags WHERE user_id = %s AND memory_id = %s", (user_id, memory_id)
     )
-    # Earlier versions hold the erased text; the tombstone keeps only the version count.
+    _tombstone(cursor, user_id, memory_id, at, detail)
+    return vectors
+
+
+def _tombstone(cursor: Cursor, user_id: str, memory_id: str, at: datetime, detail: str) -> None:
+    """Replace ``memory_id``'s history by a tombstone (its earlier versions hold the erased
+    text; the tombstone keeps only the version count)."""
     cursor.execute(
         "DELETE FROM tmem_history WHERE user_id = %s AND memory_id = %s RETURNING version",
         (user_id, memory_id),
@@ -176,7 +196,6 @@ def erase_memory(
         " detail) VALUES (%s, %s, %s, 'deleted', '', %s, %s, %s)",
         (user_id, memory_id, tombstone_version, instant, offset, detail),
     )
-    return vectors
 
 
 def delete_user(cursor: Cursor, user_id: str, has_vectors: bool) -> int:

@@ -1,8 +1,8 @@
 """Export and import on Postgres, in the shared format of :mod:`tmem.store.codec`.
 
 Rows come out in the SQLite store's order (turns by ``seq``, scenes and items by time, then
-triggers, vectors, personas and history by key), so an export of the same memories is the same
-list of dicts on both backends, and either backend imports the other's.
+triggers, vectors, persona entries, instructions and history by key), so an export of the same
+memories is the same list of dicts on both backends, and either backend imports the other's.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from tmem.store import codec
 from tmem.store.base import VectorRow
 from tmem.store.codec import Row
 from tmem.store.postgres.connection import Cursor
-from tmem.store.postgres.read import all_triggers, history, personas
+from tmem.store.postgres.read import all_triggers, history, instructions, persona_entries
 from tmem.store.postgres.rows import (
     ITEM_COLUMNS,
     SCENE_COLUMNS,
@@ -27,7 +27,14 @@ from tmem.store.postgres.rows import (
     vector_from_text,
 )
 from tmem.store.postgres.schema import VECTOR_TABLE
-from tmem.store.postgres.write import put_memory, put_persona, put_trigger, put_turn, put_vectors
+from tmem.store.postgres.write import (
+    put_instructions,
+    put_memory,
+    put_persona_entry,
+    put_trigger,
+    put_turn,
+    put_vectors,
+)
 
 
 def export_rows(cursor: Cursor, user_id: str, has_vectors: bool) -> list[Row]:
@@ -36,7 +43,10 @@ def export_rows(cursor: Cursor, user_id: str, has_vectors: bool) -> list[Row]:
     rows.extend(codec.trigger_to_dict(trigger) for trigger in all_triggers(cursor, user_id))
     if has_vectors:
         rows.extend(_vectors(cursor, user_id))
-    rows.extend(codec.persona_to_dict(persona) for persona in personas(cursor, user_id))
+    rows.extend(codec.persona_entry_to_dict(entry) for entry in persona_entries(cursor, user_id))
+    given = instructions(cursor, user_id)
+    if given is not None:
+        rows.append(codec.instructions_to_dict(*given))
     rows.extend(codec.history_to_dict(entry) for entry in history(cursor, user_id))
     return rows
 
@@ -104,8 +114,12 @@ def _import_vector(cursor: Cursor, user_id: str, row: Row, dim: int | None) -> N
     put_vectors(cursor, user_id, [codec.vector_from_dict(row)], dim)
 
 
-def _import_persona(cursor: Cursor, user_id: str, row: Row, dim: int | None) -> None:
-    put_persona(cursor, user_id, codec.persona_from_dict(user_id, row))
+def _import_persona_entry(cursor: Cursor, user_id: str, row: Row, dim: int | None) -> None:
+    put_persona_entry(cursor, user_id, codec.persona_entry_from_dict(user_id, row))
+
+
+def _import_instructions(cursor: Cursor, user_id: str, row: Row, dim: int | None) -> None:
+    put_instructions(cursor, user_id, str(row["text"]), codec.decode_time(row["updated_at"]))
 
 
 def _import_history(cursor: Cursor, user_id: str, row: Row, dim: int | None) -> None:
@@ -136,7 +150,8 @@ _IMPORTERS: dict[str, Callable[[Cursor, str, Row, int | None], None]] = {
     "item": _import_item,
     "trigger": _import_trigger,
     "vector": _import_vector,
-    "persona": _import_persona,
+    "persona_entry": _import_persona_entry,
+    "instructions": _import_instructions,
     "history": _import_history,
 }
 

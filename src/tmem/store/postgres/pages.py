@@ -1,7 +1,7 @@
 """Keyset pages on Postgres: one range scan of a ``(user_id, key...)`` index per section.
 
 The sections, their keys and the walk are :mod:`tmem.store.keyset`'s; this module says which
-columns hold each key (text bytewise, ``COLLATE "C"``, as the page indexes of migration 4 are
+columns hold each key (text bytewise, ``COLLATE "C"``, as the page indexes of migration 6 are
 built) and reads one section's rows after a key, decoded as ``list`` and ``export`` decode
 them, so a page holds exactly the objects and dicts the unpaged calls return.
 """
@@ -21,11 +21,14 @@ from tmem.store.postgres.connection import Cursor
 from tmem.store.postgres.rows import (
     HISTORY_COLUMNS,
     ITEM_COLUMNS,
+    PERSONA_COLUMNS,
     SCENE_COLUMNS,
     TRIGGER_COLUMNS,
     TURN_COLUMNS,
     history_from_row,
     item_from_row,
+    join_time,
+    persona_from_row,
     scene_from_row,
     trigger_from_row,
     turn_from_row,
@@ -69,13 +72,25 @@ SECTIONS: dict[str, Section] = {
         frozenset({"space", "owner_id"}),
         "embedding::text",
     ),
-    "persona": Section("tmem_personas", ("speaker",), frozenset({"speaker"}), "profile"),
+    "persona_entry": Section(
+        "tmem_persona_entries",
+        ("speaker", "position", "id"),
+        frozenset({"speaker", "id"}),
+        PERSONA_COLUMNS,
+    ),
+    "instructions": Section(
+        "tmem_instructions",
+        ("user_id",),
+        frozenset(),  # one row at most, found by equality: no collation to agree on
+        "text, updated_at, updated_at_offset",
+    ),
     "history": Section(
         "tmem_history", ("memory_id", "version"), frozenset({"memory_id"}), HISTORY_COLUMNS
     ),
     "version": Section("tmem_history", ("version",), frozenset(), HISTORY_COLUMNS),
 }
-"""Each section's table and key (indexes: ``tmem_*_page``; ``version``: the primary key)."""
+"""Each section's table and key (indexes: ``tmem_*_page``; ``version`` and ``instructions``: the
+primary key)."""
 
 ACTIVE = "status = 'active'"
 """``list`` leaves superseded items out."""
@@ -148,8 +163,10 @@ def _export_row(section: str, user_id: str, key: Key, row: DBRow) -> Row:
     if section == "vector":
         space, owner = str(key[0]), str(key[1])
         return codec.vector_to_dict(VectorRow(owner, space, vector_from_text(row[0])))
-    if section == "persona":
-        return codec.persona_to_dict(codec.persona_from_dict(user_id, row[0]))
+    if section == "persona_entry":
+        return codec.persona_entry_to_dict(persona_from_row(row))
+    if section == "instructions":
+        return codec.instructions_to_dict(str(row[0]), join_time(row[1], row[2]))
     return codec.history_to_dict(history_from_row(row))
 
 

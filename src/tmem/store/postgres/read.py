@@ -7,19 +7,23 @@ from callers are bound as parameters, never spliced. Orders match the SQLite sto
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import datetime
 
-from tmem.models import KINDS, HistoryEntry, Kind, PersonaProfile, Record, Scene, Trigger, Turn
-from tmem.store import codec, plan
+from tmem.models import KINDS, HistoryEntry, Kind, PersonaEntry, Record, Scene, Trigger, Turn
+from tmem.store import plan
 from tmem.store.postgres.connection import Cursor
 from tmem.store.postgres.rows import (
     HISTORY_COLUMNS,
     ITEM_COLUMNS,
+    PERSONA_COLUMNS,
     SCENE_COLUMNS,
     TRIGGER_COLUMNS,
     TURN_COLUMNS,
     Row,
     history_from_row,
     item_from_row,
+    join_time,
+    persona_from_row,
     scene_from_row,
     trigger_from_row,
     turn_from_row,
@@ -138,12 +142,23 @@ def all_triggers(cursor: Cursor, user_id: str) -> list[Trigger]:
     return _triggers(cursor, user_id, "true", ())
 
 
-def personas(cursor: Cursor, user_id: str) -> list[PersonaProfile]:
+def persona_entries(cursor: Cursor, user_id: str) -> list[PersonaEntry]:
     cursor.execute(
-        'SELECT profile FROM tmem_personas WHERE user_id = %s ORDER BY speaker COLLATE "C"',
+        f"SELECT {PERSONA_COLUMNS} FROM tmem_persona_entries WHERE user_id = %s"
+        ' ORDER BY speaker COLLATE "C", position, id COLLATE "C"',
         (user_id,),
     )
-    return [codec.persona_from_dict(user_id, row[0]) for row in cursor.fetchall()]
+    return [persona_from_row(row) for row in cursor.fetchall()]
+
+
+def instructions(cursor: Cursor, user_id: str) -> tuple[str, datetime] | None:
+    """The user's extraction instructions and when they were set (None: there are none)."""
+    cursor.execute(
+        "SELECT text, updated_at, updated_at_offset FROM tmem_instructions WHERE user_id = %s",
+        (user_id,),
+    )
+    row = cursor.fetchone()
+    return None if row is None else (str(row[0]), join_time(row[1], row[2]))
 
 
 def history(cursor: Cursor, user_id: str, memory_id: str | None = None) -> list[HistoryEntry]:

@@ -18,6 +18,9 @@ from tmem.models import (
     HistoryEntry,
     HistoryEvent,
     Item,
+    PersonaEntry,
+    PersonaOrigin,
+    PersonaSection,
     Provenance,
     Scene,
     Status,
@@ -189,6 +192,51 @@ def history_from_row(row: Row) -> HistoryEntry:
         text=row[3],
         at=join_time(row[4], row[5]),
         detail=row[6],
+    )
+
+
+# --- persona entries ----------------------------------------------------------------------------
+PERSONA_COLUMNS = (
+    "id, user_id, speaker, section, key, value, source_turns, pinned, origin, created_at, "
+    "created_at_offset, updated_at, updated_at_offset, position"
+)
+
+
+def persona_params(entry: PersonaEntry, user_id: str) -> dict[str, Any]:
+    created, created_offset = split_time(entry.created_at)
+    updated, updated_offset = split_time(entry.updated_at)
+    return {
+        "user_id": user_id,
+        "id": entry.id,
+        "speaker": entry.speaker,
+        "section": entry.section,
+        "key": entry.key,
+        "value": entry.value,
+        "source_turns": list(entry.source_turns),
+        "pinned": entry.pinned,
+        "origin": entry.origin,
+        "created_at": created,
+        "created_at_offset": created_offset,
+        "updated_at": updated,
+        "updated_at_offset": updated_offset,
+        "position": entry.position,
+    }
+
+
+def persona_from_row(row: Row) -> PersonaEntry:
+    return PersonaEntry(
+        id=row[0],
+        user_id=row[1],
+        speaker=row[2],
+        section=cast(PersonaSection, row[3]),
+        key=row[4],
+        value=row[5],
+        source_turns=tuple(row[6]),
+        pinned=bool(row[7]),
+        origin=cast(PersonaOrigin, row[8]),
+        created_at=join_time(row[9], row[10]),
+        updated_at=join_time(row[11], row[12]),
+        position=int(row[13]),
     )
 
 

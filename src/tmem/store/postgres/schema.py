@@ -115,7 +115,7 @@ _TABLES = (
         WHERE status IN ('queued', 'running')""",
 )
 
-TENANT_TABLES: tuple[str, ...] = (
+_INITIAL_TENANT_TABLES: tuple[str, ...] = (
     "tmem_turns",
     "tmem_scenes",
     "tmem_items",
@@ -124,7 +124,20 @@ TENANT_TABLES: tuple[str, ...] = (
     "tmem_personas",
     "tmem_history",
 )
-"""Tables under Row-Level Security. ``tmem_users`` (ids only) and ``tmem_jobs`` (the queue
+"""The tables migration 1 put under Row-Level Security (``tmem_personas`` is gone since 4)."""
+
+TENANT_TABLES: tuple[str, ...] = (
+    "tmem_turns",
+    "tmem_scenes",
+    "tmem_items",
+    "tmem_triggers",
+    "tmem_trigger_targets",
+    "tmem_history",
+    "tmem_risk_flags",
+    "tmem_persona_entries",
+    "tmem_instructions",
+)
+"""Tables under Row-Level Security now. ``tmem_users`` (ids only) and ``tmem_jobs`` (the queue
 workers claim from across users) are not; ``get_job`` still filters jobs by ``user_id``."""
 
 # Keys and idempotency records belong to a tenant, not a user (a key is looked up before the
@@ -158,12 +171,82 @@ _PAGE_INDEXES = (
     'CREATE INDEX IF NOT EXISTS tmem_scenes_page ON tmem_scenes (user_id, ord, id COLLATE "C")',
     'CREATE INDEX IF NOT EXISTS tmem_items_page ON tmem_items (user_id, ord, id COLLATE "C")',
     'CREATE INDEX IF NOT EXISTS tmem_triggers_page ON tmem_triggers (user_id, id COLLATE "C")',
-    'CREATE INDEX IF NOT EXISTS tmem_personas_page ON tmem_personas (user_id, speaker COLLATE "C")',
+    "CREATE INDEX IF NOT EXISTS tmem_persona_entries_page ON tmem_persona_entries"
+    ' (user_id, speaker COLLATE "C", position, id COLLATE "C")',
     "CREATE INDEX IF NOT EXISTS tmem_history_page ON tmem_history"
     ' (user_id, memory_id COLLATE "C", version)',
     f"""DO $$ BEGIN
         IF to_regclass('{VECTOR_TABLE}') IS NOT NULL THEN {VECTOR_PAGE_INDEX}; END IF;
     END $$""",
+)
+
+# Persona entries: one row per entry (an id, a pin, who wrote it) instead of one profile per
+# speaker. The copy reads every user's profiles, which the forced Row-Level Security would hide
+# from the migrating role (the owner), so FORCE is lifted from the old table first; the new
+# table gets its policy once filled. Ids are legacy_entry_id's digest, as SQLite's migration
+# and the import of an older export compute it.
+_ENTRY_ID = (
+    "'per_' || left(encode(sha256(convert_to(e.speaker || chr(31) || e.section || chr(31)"
+    " || e.key || chr(31) || e.value, 'UTF8')), 'hex'), 16)"
+)
+_OFFSET = (
+    "CASE WHEN e.at ~ '[+-][0-9]{2}:[0-9]{2}$' THEN"
+    " (CASE WHEN substr(e.at, length(e.at) - 5, 1) = '-' THEN -1 ELSE 1 END)"
+    " * (substr(e.at, length(e.at) - 4, 2)::integer * 3600"
+    " + substr(e.at, length(e.at) - 1, 2)::integer * 60) ELSE 0 END"
+)
+_PROFILE_ENTRIES = """
+    SELECT p.user_id, p.speaker, p.profile, p.profile->>'updated_at' AS at, 0 AS rank,
+        i.n AS k1, 0::bigint AS k2, 'identity' AS section, i.pair->>0 AS key,
+        i.pair->>1 AS value
+    FROM tmem_personas AS p,
+        jsonb_array_elements(p.profile->'identity') WITH ORDINALITY AS i(pair, n)
+    UNION ALL
+    SELECT p.user_id, p.speaker, p.profile, p.profile->>'updated_at', 1, k.n, v.n,
+        'preferences', k.pair->>0, v.value
+    FROM tmem_personas AS p,
+        jsonb_array_elements(p.profile->'preferences') WITH ORDINALITY AS k(pair, n),
+        jsonb_array_elements_text(k.pair->1) WITH ORDINALITY AS v(value, n)
+    UNION ALL
+    SELECT p.user_id, p.speaker, p.profile, p.profile->>'updated_at', 2, k.n, v.n, 'traits',
+        k.pair->>0, v.value
+    FROM tmem_personas AS p,
+        jsonb_array_elements(p.profile->'traits') WITH ORDINALITY AS k(pair, n),
+        jsonb_array_elements_text(k.pair->1) WITH ORDINALITY AS v(value, n)
+    UNION ALL
+    SELECT p.user_id, p.speaker, p.profile, p.profile->>'updated_at', 3, r.n, 0, 'relations',
+        r.pair->>0, r.pair->>1
+    FROM tmem_personas AS p,
+        jsonb_array_elements(p.profile->'relations') WITH ORDINALITY AS r(pair, n)
+"""
+_SOURCES = """coalesce((SELECT array_agg(t.turn ORDER BY t.n)
+        FROM jsonb_array_elements(coalesce(e.profile->'sources', '[]'::jsonb)) AS s(src),
+            jsonb_array_elements_text(s.src->3) WITH ORDINALITY AS t(turn, n)
+        WHERE s.src->>0 = e.section AND s.src->>1 = e.key AND s.src->>2 = e.value),
+        '{}'::text[])"""
+_PERSONA_ENTRIES = (
+    f"""CREATE TABLE tmem_persona_entries (
+        user_id text NOT NULL, id text NOT NULL, speaker text NOT NULL,
+        section text NOT NULL
+            CHECK (section IN ('identity', 'preferences', 'traits', 'relations')),
+        key text NOT NULL, value text NOT NULL, source_turns text[] NOT NULL,
+        pinned boolean NOT NULL, origin text NOT NULL CHECK (origin IN ('model', 'hand')),
+        created_at {_TIME.format("created_at")}, updated_at {_TIME.format("updated_at")},
+        position integer NOT NULL,
+        PRIMARY KEY (user_id, id))""",
+    "CREATE INDEX tmem_persona_speaker ON tmem_persona_entries (user_id, speaker, position)",
+    "ALTER TABLE tmem_personas NO FORCE ROW LEVEL SECURITY",
+    f"""INSERT INTO tmem_persona_entries (user_id, id, speaker, section, key, value,
+            source_turns, pinned, origin, created_at, created_at_offset, updated_at,
+            updated_at_offset, position)
+        SELECT e.user_id, {_ENTRY_ID}, e.speaker, e.section, e.key, e.value, {_SOURCES},
+            false, 'model', coalesce(e.at::timestamptz, now()), {_OFFSET},
+            coalesce(e.at::timestamptz, now()), {_OFFSET},
+            (row_number() OVER (PARTITION BY e.user_id, e.speaker
+                ORDER BY e.rank, e.k1, e.k2) - 1)::integer
+        FROM ({_PROFILE_ENTRIES}) AS e""",
+    "DROP TABLE tmem_personas",
+    *tenant_policy("tmem_persona_entries"),
 )
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -172,7 +255,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         "initial",
         (
             *_TABLES,
-            *(statement for table in TENANT_TABLES for statement in tenant_policy(table)),
+            *(statement for table in _INITIAL_TENANT_TABLES for statement in tenant_policy(table)),
         ),
     ),
     Migration(2, "service", _SERVICE_TABLES),
@@ -189,7 +272,18 @@ MIGRATIONS: tuple[Migration, ...] = (
             *tenant_policy("tmem_risk_flags"),
         ),
     ),
-    Migration(4, "page_indexes", _PAGE_INDEXES),
+    Migration(4, "persona_entries", _PERSONA_ENTRIES),
+    Migration(
+        5,
+        "instructions",
+        (
+            f"""CREATE TABLE tmem_instructions (
+                user_id text NOT NULL, text text NOT NULL, updated_at {_TIME.format("updated_at")},
+                PRIMARY KEY (user_id))""",
+            *tenant_policy("tmem_instructions"),
+        ),
+    ),
+    Migration(6, "page_indexes", _PAGE_INDEXES),
 )
 """Append only: a released migration is never edited, since databases in the field ran it."""
 

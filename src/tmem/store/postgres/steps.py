@@ -10,7 +10,7 @@ from tmem.models import (
     HistoryEvent,
     Item,
     Kind,
-    PersonaProfile,
+    PersonaEntry,
     Record,
     RiskFlag,
     Scene,
@@ -52,8 +52,12 @@ class PostgresSteps:
     def history(self, user_id: str, memory_id: str) -> list[HistoryEntry]:
         return read.history(self.cursor, user_id, memory_id)
 
-    def personas(self, user_id: str) -> list[PersonaProfile]:
-        return read.personas(self.cursor, user_id)
+    def persona_entries(self, user_id: str) -> list[PersonaEntry]:
+        return read.persona_entries(self.cursor, user_id)
+
+    def instructions(self, user_id: str) -> str:
+        found = read.instructions(self.cursor, user_id)
+        return "" if found is None else found[0]
 
     def kind_of(self, user_id: str, memory_id: str) -> Kind | None:
         return delete.kind_of(self.cursor, user_id, memory_id)
@@ -125,11 +129,11 @@ class PostgresSteps:
     def delete_vectors(self, user_id: str, owner_id: str, spaces: Sequence[str]) -> None:
         write.delete_vectors(self.cursor, user_id, [owner_id], spaces)
 
-    def put_persona(self, user_id: str, persona: PersonaProfile) -> None:
-        write.put_persona(self.cursor, user_id, persona)
+    def put_persona_entry(self, user_id: str, entry: PersonaEntry) -> None:
+        write.put_persona_entry(self.cursor, user_id, entry)
 
-    def delete_persona(self, user_id: str, speaker: str) -> None:
-        delete.delete_persona(self.cursor, user_id, speaker)
+    def put_instructions(self, user_id: str, text: str, at: datetime) -> None:
+        write.put_instructions(self.cursor, user_id, text, at)
 
     def link_turns(self, batch: WriteBatch) -> None:
         write.link_turns(self.cursor, batch)
@@ -153,6 +157,12 @@ class PostgresSteps:
     # --- erasing --------------------------------------------------------------------------------
     def erase_memory(self, user_id: str, memory_id: str, at: datetime, detail: str) -> int:
         return delete.erase_memory(self.cursor, user_id, memory_id, at, detail)
+
+    def erase_persona_entry(self, user_id: str, entry_id: str, at: datetime, detail: str) -> None:
+        delete.erase_persona_entry(self.cursor, user_id, entry_id, at, detail)
+
+    def erase_model_text(self, user_id: str, entry_id: str, detail: str) -> None:
+        delete.erase_model_text(self.cursor, user_id, entry_id, detail)
 
     def erase_forgotten(self, user_id: str, plan: Forgetting, at: datetime) -> int:
         return delete.erase_forgotten(self.cursor, user_id, plan, at)

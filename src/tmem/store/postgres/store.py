@@ -23,7 +23,7 @@ from tmem.clock import Clock, SystemClock
 from tmem.models import (
     HistoryEntry,
     Kind,
-    PersonaProfile,
+    PersonaEntry,
     Record,
     RiskFlag,
     Scene,
@@ -31,6 +31,7 @@ from tmem.models import (
     Turn,
 )
 from tmem.paging import Chunk, Position
+from tmem.persona.entries import PersonaEdit
 from tmem.store import codec, plan
 from tmem.store.base import Scored, Vector, VectorRow, WriteBatch
 from tmem.store.policy import Forgetting
@@ -171,6 +172,19 @@ class PostgresStore(ServiceAliases):
             user_id, lambda steps: plan.forget(steps, user_id, memory_id, at, context)
         )
 
+    def edit_persona(self, user_id: str, edit: PersonaEdit, at: datetime) -> PersonaEntry:
+        """Write a persona entry by hand (:func:`.plan.edit_persona`)."""
+        return self._planned(user_id, lambda steps: plan.edit_persona(steps, user_id, edit, at))
+
+    def delete_persona_entry(self, user_id: str, entry_id: str, at: datetime) -> int:
+        """Erase a persona entry (dead tuples stay until VACUUM, as for :meth:`delete_memory`)."""
+        return self._planned(
+            user_id, lambda steps: plan.delete_persona_entry(steps, user_id, entry_id, at)
+        )
+
+    def set_instructions(self, user_id: str, text: str, at: datetime) -> None:
+        self._planned(user_id, lambda steps: plan.set_instructions(steps, user_id, text, at))
+
     def delete_user(self, user_id: str) -> int:
         """Delete every row of this user, history and queued jobs included; return rows removed."""
         return self._locked(
@@ -206,8 +220,12 @@ class PostgresStore(ServiceAliases):
     def triggers_of(self, user_id: str, memory_id: str) -> list[Trigger]:
         return self._run(user_id, lambda cursor: read.triggers_of(cursor, user_id, memory_id))
 
-    def personas(self, user_id: str) -> list[PersonaProfile]:
-        return self._run(user_id, lambda cursor: read.personas(cursor, user_id))
+    def persona_entries(self, user_id: str) -> list[PersonaEntry]:
+        return self._run(user_id, lambda cursor: read.persona_entries(cursor, user_id))
+
+    def instructions(self, user_id: str) -> str:
+        found = self._run(user_id, lambda cursor: read.instructions(cursor, user_id))
+        return "" if found is None else found[0]
 
     def history(self, user_id: str, memory_id: str) -> list[HistoryEntry]:
         return self._run(user_id, lambda cursor: read.history(cursor, user_id, memory_id))
@@ -297,7 +315,7 @@ class PostgresStore(ServiceAliases):
         def work(steps: PostgresSteps) -> int:
             if embedder is not None:
                 bind(steps.cursor, embedder, self._where)
-            return len(plan.import_rows(steps, user_id, rows))
+            return len(plan.import_rows(steps, user_id, rows, self._clock.now()))
 
         return self._planned(user_id, work)
 

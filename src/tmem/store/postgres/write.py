@@ -10,14 +10,12 @@ import hashlib
 from collections.abc import Sequence
 from datetime import datetime
 
-from psycopg.types.json import Jsonb
-
-from tmem.models import HistoryEvent, Item, PersonaProfile, Scene, Trigger, Turn
-from tmem.store import codec
+from tmem.models import HistoryEvent, Item, PersonaEntry, Scene, Trigger, Turn
 from tmem.store.base import Supersession, VectorRow, WriteBatch
 from tmem.store.postgres.connection import Cursor
 from tmem.store.postgres.rows import (
     item_params,
+    persona_params,
     scene_params,
     split_time,
     turn_params,
@@ -199,11 +197,35 @@ def put_trigger(cursor: Cursor, user_id: str, trigger: Trigger) -> None:
     )
 
 
-def put_persona(cursor: Cursor, user_id: str, persona: PersonaProfile) -> None:
+_PERSONA_UPSERT = """
+INSERT INTO tmem_persona_entries (user_id, id, speaker, section, key, value, source_turns,
+    pinned, origin, created_at, created_at_offset, updated_at, updated_at_offset, position)
+VALUES (%(user_id)s, %(id)s, %(speaker)s, %(section)s, %(key)s, %(value)s, %(source_turns)s,
+    %(pinned)s, %(origin)s, %(created_at)s, %(created_at_offset)s, %(updated_at)s,
+    %(updated_at_offset)s, %(position)s)
+ON CONFLICT (user_id, id) DO UPDATE SET speaker = excluded.speaker, section = excluded.section,
+    key = excluded.key, value = excluded.value, source_turns = excluded.source_turns,
+    pinned = excluded.pinned, origin = excluded.origin, created_at = excluded.created_at,
+    created_at_offset = excluded.created_at_offset, updated_at = excluded.updated_at,
+    updated_at_offset = excluded.updated_at_offset, position = excluded.position
+"""
+
+
+def put_persona_entry(cursor: Cursor, user_id: str, entry: PersonaEntry) -> None:
+    cursor.execute(_PERSONA_UPSERT, persona_params(entry, user_id))
+
+
+def put_instructions(cursor: Cursor, user_id: str, text: str, at: datetime) -> None:
+    """Store the user's extraction instructions; ``""`` deletes them."""
+    if not text:
+        cursor.execute("DELETE FROM tmem_instructions WHERE user_id = %s", (user_id,))
+        return
+    instant, offset = split_time(at)
     cursor.execute(
-        "INSERT INTO tmem_personas (user_id, speaker, profile) VALUES (%s, %s, %s)"
-        " ON CONFLICT (user_id, speaker) DO UPDATE SET profile = excluded.profile",
-        (user_id, persona.speaker, Jsonb(codec.persona_to_dict(persona))),
+        "INSERT INTO tmem_instructions (user_id, text, updated_at, updated_at_offset)"
+        " VALUES (%s, %s, %s, %s) ON CONFLICT (user_id) DO UPDATE SET text = excluded.text,"
+        " updated_at = excluded.updated_at, updated_at_offset = excluded.updated_at_offset",
+        (user_id, text, instant, offset),
     )
 
 

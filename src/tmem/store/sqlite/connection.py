@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 
 from tmem.errors import StoreError
+from tmem.persona.entries import legacy_entry_id
 from tmem.store.fts import indexed_length
 from tmem.store.sqlite.schema import fts_shard
 
@@ -155,6 +156,7 @@ def _configure(conn: sqlite3.Connection, *, in_memory: bool, durable: bool) -> N
     conn.execute("PRAGMA secure_delete = ON")
     conn.create_function("tmem_fts_shard", 1, fts_shard, deterministic=True)
     conn.create_function("tmem_fts_length", 1, indexed_length, deterministic=True)
+    conn.create_function("tmem_persona_id", 4, legacy_entry_id, deterministic=True)
     if not in_memory:
         enable_wal(conn, BUSY_TIMEOUT_S)
     # NORMAL survives application crashes; FULL also keeps every acknowledged commit through

@@ -35,7 +35,8 @@ _USER_TABLES = (
     "trigger_targets",
     "vectors",
     "history",
-    "personas",
+    "persona_entries",
+    "instructions",
     "risk_flags",
     "users",
 )
@@ -167,8 +168,21 @@ def mark_waiting(conn: sqlite3.Connection, user_id: str, turn_ids: Sequence[str]
         )
 
 
-def delete_persona(conn: sqlite3.Connection, user_id: str, speaker: str) -> None:
-    conn.execute("DELETE FROM personas WHERE user_id = ? AND speaker = ?", (user_id, speaker))
+def erase_persona_entry(
+    conn: sqlite3.Connection, user_id: str, entry_id: str, at: datetime, detail: str
+) -> None:
+    """Remove one persona entry and its history's text; leave a tombstone with ``detail``."""
+    conn.execute("DELETE FROM persona_entries WHERE user_id = ? AND id = ?", (user_id, entry_id))
+    _tombstone(conn, user_id, entry_id, at, detail)
+
+
+def erase_model_text(conn: sqlite3.Connection, user_id: str, entry_id: str, detail: str) -> None:
+    """Empty the text of an entry's history versions a model wrote; their detail says why."""
+    conn.execute(
+        "UPDATE history SET text = '', detail = ? WHERE user_id = ? AND memory_id = ?"
+        " AND detail = 'model'",
+        (detail, user_id, entry_id),
+    )
 
 
 def scrub_finished_jobs(conn: sqlite3.Connection, user_id: str) -> int:
@@ -259,7 +273,15 @@ def erase_memory(
     vectors = conn.execute(
         "DELETE FROM vectors WHERE user_id = ? AND owner_id = ?", (user_id, memory_id)
     ).rowcount
-    # Earlier versions hold the erased text; the tombstone keeps only the version count.
+    _tombstone(conn, user_id, memory_id, at, detail)
+    return int(vectors)
+
+
+def _tombstone(
+    conn: sqlite3.Connection, user_id: str, memory_id: str, at: datetime, detail: str
+) -> None:
+    """Replace ``memory_id``'s history by a tombstone (its earlier versions hold the erased
+    text; the tombstone keeps only the version count)."""
     last = conn.execute(
         "DELETE FROM history WHERE user_id = ? AND memory_id = ? RETURNING version",
         (user_id, memory_id),
@@ -270,7 +292,6 @@ def erase_memory(
         " VALUES (?, ?, ?, 'deleted', '', ?, ?)",
         (user_id, memory_id, tombstone_version, encode_time(at), detail),
     )
-    return int(vectors)
 
 
 def _like_prefix(text: str) -> str:

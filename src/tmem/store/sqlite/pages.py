@@ -24,12 +24,13 @@ KEY_COLUMNS: dict[str, tuple[str, ...]] = {
     "item": ("ord", "id"),
     "trigger": ("id",),
     "vector": ("space", "owner_id"),
-    "persona": ("speaker",),
+    "persona_entry": ("speaker", "position", "id"),
+    "instructions": ("user_id",),
     "history": ("memory_id", "version"),
     "version": ("version",),
 }
 """The columns of each section's key (indexes: ``turns_by_seq``, ``scenes_by_ord``,
-``items_by_ord`` and the primary keys)."""
+``items_by_ord``, ``persona_entries_by_page`` and the primary keys)."""
 
 RECORD_TYPE: dict[str, str] = {"version": "history"}
 """The record type (and so the table) of a section not named after one."""

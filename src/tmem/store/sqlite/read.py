@@ -9,7 +9,7 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from tmem.models import KINDS, HistoryEntry, Kind, PersonaProfile, Record, Scene, Trigger, Turn
+from tmem.models import KINDS, HistoryEntry, Kind, PersonaEntry, Record, Scene, Trigger, Turn
 from tmem.store import codec, plan
 from tmem.store.sqlite.rows import fetch_rows, in_chunks
 
@@ -95,8 +95,14 @@ def triggers_of(conn: sqlite3.Connection, user_id: str, memory_id: str) -> list[
     return [codec.trigger_from_dict(user_id, row) for row in rows]
 
 
-def personas(conn: sqlite3.Connection, user_id: str) -> list[PersonaProfile]:
-    return [codec.persona_from_dict(user_id, row) for row in fetch_rows(conn, "persona", user_id)]
+def persona_entries(conn: sqlite3.Connection, user_id: str) -> list[PersonaEntry]:
+    rows = fetch_rows(conn, "persona_entry", user_id)
+    return [codec.persona_entry_from_dict(user_id, row) for row in rows]
+
+
+def instructions(conn: sqlite3.Connection, user_id: str) -> str:
+    row = conn.execute("SELECT text FROM instructions WHERE user_id = ?", (user_id,)).fetchone()
+    return "" if row is None else str(row[0])
 
 
 def history(conn: sqlite3.Connection, user_id: str, memory_id: str) -> list[HistoryEntry]:

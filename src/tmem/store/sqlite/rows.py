@@ -85,13 +85,18 @@ TABLES: dict[str, Table] = {
     "vector": Table(
         "vectors", ("space", "owner_id"), ("space", "owner_id", "dim", "vector"), "space, owner_id"
     ),
-    "persona": Table(
-        "personas",
-        ("speaker",),
-        ("speaker", "identity", "preferences", "traits", "relations", "updated_at", "sources"),
-        order="speaker",
-        json=frozenset({"identity", "preferences", "traits", "relations", "sources"}),
+    "persona_entry": Table(
+        "persona_entries",
+        ("id",),
+        (
+            *("id", "speaker", "section", "key", "value", "source_turns", "pinned", "origin"),
+            *("created_at", "updated_at", "position"),
+        ),
+        order="speaker, position, id",
+        json=frozenset({"source_turns"}),
+        bools=frozenset({"pinned"}),
     ),
+    "instructions": Table("instructions", (), ("text", "updated_at"), order="user_id"),
     "history": Table(
         "history",
         ("memory_id", "version"),
@@ -112,7 +117,7 @@ def _encode(table: Table, column: str, value: Any) -> Any:
     return value
 
 
-_TIMES = frozenset({"timestamp", "updated_at", "at"})
+_TIMES = frozenset({"timestamp", "created_at", "updated_at", "at"})
 
 
 def _decode(table: Table, column: str, value: Any) -> Any:
@@ -160,8 +165,8 @@ def _next_ord(conn: sqlite3.Connection) -> int:
 def put_row(conn: sqlite3.Connection, user_id: str, row: Row) -> None:
     """Insert or replace one export-format dict, with its sources, targets and FTS entry."""
     kind = row["type"]
-    if kind == "persona" and "sources" not in row:
-        row = {**row, "sources": []}  # exports written before persona entries had sources
+    if kind == "persona_entry":
+        codec.persona_entry_from_dict(user_id, row)  # its section and origin are checked
     _upsert(conn, TABLES[kind], user_id, row)
     if kind in ("scene", "item"):
         _put_list(conn, "memory_sources", "memory_id", (user_id, row["id"]), row["source_turns"])

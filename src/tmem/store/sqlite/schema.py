@@ -219,6 +219,63 @@ def _fts_lengths() -> tuple[str, ...]:
     return tuple(statements)
 
 
+# Persona entries (issue: the API people expect): one row per entry, with an id, a pin and who
+# wrote it, instead of one row per speaker. Each stored profile becomes model-written entries
+# in profile order, ids from ``tmem_persona_id`` (the digest the Postgres migration and the
+# import of an older export compute too), each with the source turns its profile recorded.
+_PROFILE_ENTRIES = """
+    SELECT p.user_id, p.speaker, p.updated_at, p.sources, 0 AS rank, i.key AS k1, 0 AS k2,
+        'identity' AS section, json_extract(i.value, '$[0]') AS key,
+        json_extract(i.value, '$[1]') AS value
+    FROM personas AS p, json_each(p.identity) AS i
+    UNION ALL
+    SELECT p.user_id, p.speaker, p.updated_at, p.sources, 1, k.key, v.key, 'preferences',
+        json_extract(k.value, '$[0]'), v.value
+    FROM personas AS p, json_each(p.preferences) AS k, json_each(k.value, '$[1]') AS v
+    UNION ALL
+    SELECT p.user_id, p.speaker, p.updated_at, p.sources, 2, k.key, v.key, 'traits',
+        json_extract(k.value, '$[0]'), v.value
+    FROM personas AS p, json_each(p.traits) AS k, json_each(k.value, '$[1]') AS v
+    UNION ALL
+    SELECT p.user_id, p.speaker, p.updated_at, p.sources, 3, r.key, 0, 'relations',
+        json_extract(r.value, '$[0]'), json_extract(r.value, '$[1]')
+    FROM personas AS p, json_each(p.relations) AS r
+"""
+_PERSONA_ENTRIES: tuple[str, ...] = (
+    """CREATE TABLE persona_entries (
+        user_id TEXT NOT NULL, id TEXT NOT NULL, speaker TEXT NOT NULL,
+        section TEXT NOT NULL
+            CHECK (section IN ('identity', 'preferences', 'traits', 'relations')),
+        key TEXT NOT NULL, value TEXT NOT NULL, source_turns TEXT NOT NULL,
+        pinned INTEGER NOT NULL, origin TEXT NOT NULL CHECK (origin IN ('model', 'hand')),
+        created_at TEXT NOT NULL, updated_at TEXT NOT NULL, position INTEGER NOT NULL,
+        PRIMARY KEY (user_id, id)
+    )""",
+    """CREATE INDEX persona_entries_by_speaker ON persona_entries (user_id, speaker, position)""",
+    f"""INSERT INTO persona_entries (user_id, id, speaker, section, key, value, source_turns,
+            pinned, origin, created_at, updated_at, position)
+        SELECT e.user_id, tmem_persona_id(e.speaker, e.section, e.key, e.value), e.speaker,
+            e.section, e.key, e.value,
+            coalesce((SELECT json_extract(s.value, '$[3]') FROM json_each(e.sources) AS s
+                WHERE json_extract(s.value, '$[0]') = e.section
+                AND json_extract(s.value, '$[1]') = e.key
+                AND json_extract(s.value, '$[2]') = e.value LIMIT 1), '[]'),
+            0, 'model',
+            coalesce(e.updated_at, strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now')),
+            coalesce(e.updated_at, strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now')),
+            row_number() OVER (PARTITION BY e.user_id, e.speaker
+                ORDER BY e.rank, e.k1, e.k2) - 1
+        FROM ({_PROFILE_ENTRIES}) AS e""",
+    """DROP TABLE personas""",
+)
+
+# Extraction instructions a user gave (the deployment's are in the config): at most one row.
+_INSTRUCTIONS: tuple[str, ...] = (
+    """CREATE TABLE instructions (
+        user_id TEXT PRIMARY KEY, text TEXT NOT NULL, updated_at TEXT NOT NULL
+    )""",
+)
+
 # Pages walk scenes and items by creation order (tmem.store.keyset): a scene's or an item's
 # time moves when it is extended or derived again, so keyset pages cannot rest on it. ``ord``
 # comes from the store-wide counter ``meta.ord`` once, when a row is first written, and never
@@ -233,6 +290,8 @@ _PAGE_ORDER: tuple[str, ...] = (
     ) AS TEXT)""",
     """CREATE INDEX scenes_by_ord ON scenes (user_id, ord, id)""",
     """CREATE INDEX items_by_ord ON items (user_id, ord, id)""",
+    # Export pages walk persona entries in the unpaged export's order (tmem.store.keyset).
+    """CREATE INDEX persona_entries_by_page ON persona_entries (user_id, speaker, position, id)""",
 )
 
 MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -243,7 +302,9 @@ MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("0005_risk_flags", _RISK_FLAGS),
     ("0006_fts_shards", _fts_shards()),
     ("0007_fts_lengths", _fts_lengths()),
-    ("0008_page_order", _PAGE_ORDER),
+    ("0008_persona_entries", _PERSONA_ENTRIES),
+    ("0009_instructions", _INSTRUCTIONS),
+    ("0010_page_order", _PAGE_ORDER),
 )
 """Named migrations in order; the schema version is how many have been applied.
 

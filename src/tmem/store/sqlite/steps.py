@@ -11,7 +11,7 @@ from tmem.models import (
     HistoryEvent,
     Item,
     Kind,
-    PersonaProfile,
+    PersonaEntry,
     Record,
     RiskFlag,
     Scene,
@@ -59,8 +59,11 @@ class SQLiteSteps:
     def history(self, user_id: str, memory_id: str) -> list[HistoryEntry]:
         return read.history(self.conn, user_id, memory_id)
 
-    def personas(self, user_id: str) -> list[PersonaProfile]:
-        return read.personas(self.conn, user_id)
+    def persona_entries(self, user_id: str) -> list[PersonaEntry]:
+        return read.persona_entries(self.conn, user_id)
+
+    def instructions(self, user_id: str) -> str:
+        return read.instructions(self.conn, user_id)
 
     def kind_of(self, user_id: str, memory_id: str) -> Kind | None:
         return delete.kind_of(self.conn, user_id, memory_id)
@@ -144,11 +147,11 @@ class SQLiteSteps:
                 (user_id, owner_id, space),
             )
 
-    def put_persona(self, user_id: str, persona: PersonaProfile) -> None:
-        put_row(self.conn, user_id, codec.persona_to_dict(persona))
+    def put_persona_entry(self, user_id: str, entry: PersonaEntry) -> None:
+        put_row(self.conn, user_id, codec.persona_entry_to_dict(entry))
 
-    def delete_persona(self, user_id: str, speaker: str) -> None:
-        delete.delete_persona(self.conn, user_id, speaker)
+    def put_instructions(self, user_id: str, text: str, at: datetime) -> None:
+        write.put_instructions(self.conn, user_id, text, at)
 
     def link_turns(self, batch: WriteBatch) -> None:
         write.link_turns(self.conn, batch)
@@ -165,6 +168,12 @@ class SQLiteSteps:
     # --- erasing --------------------------------------------------------------------------------
     def erase_memory(self, user_id: str, memory_id: str, at: datetime, detail: str) -> int:
         return delete.erase_memory(self.conn, user_id, memory_id, at, detail)
+
+    def erase_persona_entry(self, user_id: str, entry_id: str, at: datetime, detail: str) -> None:
+        delete.erase_persona_entry(self.conn, user_id, entry_id, at, detail)
+
+    def erase_model_text(self, user_id: str, entry_id: str, detail: str) -> None:
+        delete.erase_model_text(self.conn, user_id, entry_id, detail)
 
     def erase_forgotten(self, user_id: str, plan: Forgetting, at: datetime) -> int:
         return delete.erase_forgotten(self.conn, user_id, plan, at)

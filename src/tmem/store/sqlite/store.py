@@ -28,7 +28,7 @@ from tmem.errors import EmbedderMismatchError, StoreError
 from tmem.models import (
     HistoryEntry,
     Kind,
-    PersonaProfile,
+    PersonaEntry,
     Record,
     RiskFlag,
     Scene,
@@ -36,8 +36,10 @@ from tmem.models import (
     Turn,
 )
 from tmem.paging import Chunk, Position
+from tmem.persona.entries import PersonaEdit
 from tmem.store import codec, plan
 from tmem.store.base import Scored, Vector, VectorRow, WriteBatch
+from tmem.store.forget_cache import PlanCache
 from tmem.store.policy import Forgetting
 from tmem.store.service_aliases import ServiceAliases
 from tmem.store.sqlite import delete, jobs, pages, read, risk, search
@@ -70,6 +72,7 @@ class SQLiteStore(ServiceAliases):
         self.path = str(path)
         self._clock = clock or SystemClock()
         self._cache = VectorCache()
+        self._plans = PlanCache()
         self._connection = Connection(self.path, durable=durable)
         try:
             applied = migrate(
@@ -117,6 +120,12 @@ class SQLiteStore(ServiceAliases):
             (user_id, generation, next_seq),
         )
         return generation
+
+    def _register(self, conn: sqlite3.Connection, user_id: str) -> None:
+        """Make ``user_id`` a known user. Rows no search reads changed (persona entries,
+        instructions), so an existing user keeps its generation and its cached matrices."""
+        if read.generation(conn, user_id) is None:
+            self._bump(conn, user_id)
 
     # --- lifecycle ----------------------------------------------------------------------------
     def service(self) -> SQLiteServiceStore:
@@ -185,9 +194,16 @@ class SQLiteStore(ServiceAliases):
             return updated
 
     def plan_forget(self, user_id: str, memory_id: str) -> Forgetting:
-        """What :meth:`delete_memory` would erase and send back to waiting, as of now."""
+        """What :meth:`delete_memory` would erase and send back to waiting, as of now.
+
+        The plan is kept with the user's generation: :meth:`delete_memory` reuses it when the
+        user has not changed since, instead of loading the user's memory graph again while it
+        holds the file's write lock, which every other writer waits for.
+        """
         with self._connection.reading() as conn:
-            return plan.plan_forget_of(SQLiteSteps(conn), user_id, memory_id)
+            planned = plan.plan_forget_of(SQLiteSteps(conn), user_id, memory_id)
+            self._plans.keep(user_id, memory_id, read.generation(conn, user_id), planned)
+        return planned
 
     def delete_memory(
         self,
@@ -202,10 +218,30 @@ class SQLiteStore(ServiceAliases):
         checkpoint, so the erased text is out of the WAL file when this returns.
         """
         with self._connection.writing() as conn:
-            removed = plan.forget(SQLiteSteps(conn), user_id, memory_id, at, context)
+            planned = self._plans.take(user_id, memory_id, read.generation(conn, user_id))
+            removed = plan.forget(SQLiteSteps(conn), user_id, memory_id, at, context, planned)
             self._touch(conn, user_id)
         self._connection.checkpoint()
         return removed
+
+    def edit_persona(self, user_id: str, edit: PersonaEdit, at: datetime) -> PersonaEntry:
+        """Write a persona entry by hand (:func:`.plan.edit_persona`)."""
+        with self._connection.writing() as conn:
+            entry = plan.edit_persona(SQLiteSteps(conn), user_id, edit, at)
+            self._register(conn, user_id)
+            return entry
+
+    def delete_persona_entry(self, user_id: str, entry_id: str, at: datetime) -> int:
+        """Erase a persona entry, then checkpoint the WAL as :meth:`delete_memory` does."""
+        with self._connection.writing() as conn:
+            removed = plan.delete_persona_entry(SQLiteSteps(conn), user_id, entry_id, at)
+        self._connection.checkpoint()
+        return removed
+
+    def set_instructions(self, user_id: str, text: str, at: datetime) -> None:
+        with self._connection.writing() as conn:
+            plan.set_instructions(SQLiteSteps(conn), user_id, text, at)
+            self._register(conn, user_id)
 
     def delete_user(self, user_id: str) -> int:
         """Delete every row of this user, history and jobs included; return rows removed."""
@@ -249,9 +285,13 @@ class SQLiteStore(ServiceAliases):
         with self._connection.reading() as conn:
             return read.triggers_of(conn, user_id, memory_id)
 
-    def personas(self, user_id: str) -> list[PersonaProfile]:
+    def persona_entries(self, user_id: str) -> list[PersonaEntry]:
         with self._connection.reading() as conn:
-            return read.personas(conn, user_id)
+            return read.persona_entries(conn, user_id)
+
+    def instructions(self, user_id: str) -> str:
+        with self._connection.reading() as conn:
+            return read.instructions(conn, user_id)
 
     def review_risk(self, user_id: str, flag: RiskFlag) -> RiskFlag:
         with self._connection.writing() as conn:
@@ -332,7 +372,7 @@ class SQLiteStore(ServiceAliases):
         with self._connection.writing() as conn:
             if embedder is not None:
                 self._bind(conn, embedder)
-            kept = plan.import_rows(SQLiteSteps(conn), user_id, rows)
+            kept = plan.import_rows(SQLiteSteps(conn), user_id, rows, self._clock.now())
             next_seq = max((int(r["seq"]) + 1 for r in kept if r["type"] == "turn"), default=0)
             self._touch(conn, user_id, next_seq)
         return len(kept)

@@ -151,3 +151,11 @@ def set_scene_ids(
         "UPDATE items SET scene_ids = ? WHERE user_id = ? AND id = ?",
         (json.dumps(list(scenes), ensure_ascii=False), user_id, item_id),
     )
+
+
+def put_instructions(conn: sqlite3.Connection, user_id: str, text: str, at: datetime) -> None:
+    """Store the user's extraction instructions; ``""`` deletes them."""
+    if not text:
+        conn.execute("DELETE FROM instructions WHERE user_id = ?", (user_id,))
+        return
+    put_row(conn, user_id, codec.instructions_to_dict(text, at))
