@@ -19,7 +19,7 @@ from tests.server.conftest import Running, running  # noqa: F401 - the shared se
 from tmem import AsyncClient as PublicAsyncClient
 from tmem.client import AsyncClient, Client, JobInfo, ServiceError
 from tmem.errors import InputError, LLMUnavailableError, NotFoundError, StoreError, TmemError
-from tmem.models import HistoryEntry, Hit, IngestReport, Message, PersonaEntry, Turn
+from tmem.models import HistoryEntry, Hit, IngestReport, Message, Page, PersonaEntry, Turn
 
 WHEN = datetime(2024, 5, 1, 9, 30, tzinfo=UTC)
 
@@ -102,6 +102,46 @@ async def test_async_client_speaks_every_memory_method(client: AsyncClient) -> N
     assert later.turns == 1 and later.llm_calls == 0
     assert await client.delete_user(user) > 0
     assert await client.healthy()
+
+
+@pytest.mark.slow  # uses the shared tmem serve process
+@pytest.mark.anyio
+async def test_async_client_pages_as_the_sync_client_does(
+    client: AsyncClient,
+    running: Running,  # noqa: F811
+) -> None:
+    user = _user("apg")
+    messages = [{"id": f"p{i}", "speaker": "Ana", "content": f"note {i}"} for i in range(5)]
+    await client.add(messages, user, session_id="s1")
+    first = await client.list_page(user, "turn", limit=2)
+    assert [t.id for t in first.items] == ["p0", "p1"] and isinstance(first.items[0], Turn)
+    await client.delete("p2", user)  # written between pages: the walk lists the rest once
+    rest = await client.list_page(user, "turn", limit=10, cursor=first.next_cursor)
+    assert [t.id for t in rest.items] == ["p3", "p4"] and rest.next_cursor is None
+    with Client(running.url, running.key_a) as sync:
+        assert sync.list_page(
+            user, "turn", limit=2, cursor=first.next_cursor
+        ) == await client.list_page(user, "turn", limit=2, cursor=first.next_cursor)
+    await client.update("p0", user, "note 0, edited")
+    history = await client.history_page("p0", user, limit=1)
+    assert [h.event for h in history.items] == ["created"] and history.next_cursor
+    later = await client.history_page("p0", user, limit=1, cursor=history.next_cursor)
+    assert [h.event for h in later.items] == ["updated"] and later.next_cursor is None
+    rows: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        page = await client.export_page(user, limit=3, cursor=cursor)
+        rows.extend(page.items)
+        if (cursor := page.next_cursor) is None:
+            break
+    assert rows[0]["type"] == "header"
+    assert sorted(map(repr, rows[1:])) == sorted(map(repr, list(await client.export(user))[1:]))
+    async with AsyncClient(running.url, running.key_b) as other_tenant:
+        with pytest.raises(InputError, match="another listing"):
+            await other_tenant.list_page(user, "turn", cursor=first.next_cursor)
+    with pytest.raises(InputError, match="not a tmem page cursor"):
+        await client.list_page(user, cursor="forged!")
+    assert await client.delete_user(user) > 0
 
 
 @pytest.mark.slow  # uses the shared tmem serve process
@@ -279,13 +319,16 @@ CALLS: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = [
     ("job", ("job/1",), {}),
     ("wait", ("job/1",), {"timeout": 1}),
     ("healthy", (), {}),
+    ("list_page", (ODD, "scene"), {"limit": 5, "cursor": "c/1"}),
+    ("history_page", ("m/1", ODD), {"limit": 2}),
+    ("export_page", (ODD,), {"cursor": "c/1"}),
 ]  # fmt: skip
 _AT = WHEN.isoformat()
 ANY_ANSWER = {  # one body every decoder can read: a turn, a done job, empty lists, counts
     "job_id": "job-1", "rows": 3, "hits": [], "memories": [], "history": [], "records": [{}],
     "text": "t", "id": "m/1", "kind": "turn", "user_id": ODD, "session_id": "s", "seq": 0,
     "speaker": "Ana", "content": "hi", "timestamp": _AT, "status": "done", "attempts": 1,
-    "created_at": _AT, "updated_at": _AT, "run_at": _AT,
+    "created_at": _AT, "updated_at": _AT, "run_at": _AT, "next_cursor": "next/1",
     "persona": [], "instructions": "keep", "section": "preferences", "key": "drink",
     "value": "tea", "source_turns": [], "pinned": True, "origin": "hand", "position": 0,
 }  # fmt: skip
@@ -321,11 +364,17 @@ async def test_both_clients_put_the_same_requests_on_the_wire_and_read_the_same_
         results = [comparable(await getattr(client, name)(*a, **kw)) for name, a, kw in CALLS]
     assert seen == wire and len(wire) == len(CALLS)
     assert results == expected
-    assert expected[0] == "job-1" and isinstance(expected[7], Turn) and expected[-1] is True
+    assert expected[0] == "job-1" and isinstance(expected[7], Turn) and expected[20] is True
     assert isinstance(expected[12], PersonaEntry) and expected[12].pinned is True
     assert wire[13][:2] == ("PATCH", "http://service.test/v1/persona/p%2F1?user_id=a%2Fb+c")
     assert wire[3][:2] == ("DELETE", "http://service.test/v1/memories/m%2F1?user_id=a%2Fb+c")
     assert wire[0][3:] == ("Bearer k", "idem")
+    assert [w[1] for w in wire[21:]] == [
+        "http://service.test/v1/memories?user_id=a%2Fb+c&kind=scene&limit=5&cursor=c%2F1",
+        "http://service.test/v1/memories/m%2F1/history?user_id=a%2Fb+c&limit=2",
+        "http://service.test/v1/export?user_id=a%2Fb+c&limit=100&cursor=c%2F1",
+    ]
+    assert expected[21] == Page((), "next/1") and expected[23] == Page(({},), "next/1")
 
 
 @pytest.mark.slow  # uses the shared tmem serve process

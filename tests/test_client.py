@@ -88,6 +88,43 @@ def test_client_speaks_every_memory_method(client: Client) -> None:
 
 
 @pytest.mark.slow  # uses the shared tmem serve process
+def test_client_walks_pages_of_list_history_and_export(
+    client: Client,
+    running: Running,  # noqa: F811
+) -> None:
+    user = f"pg-{uuid.uuid4().hex[:8]}"
+    messages = [{"id": f"p{i}", "speaker": "Ana", "content": f"note {i}"} for i in range(5)]
+    client.add(messages, user, session_id="s1")
+    walked, cursor = [], None
+    while True:
+        page = client.list_page(user, limit=2, cursor=cursor)
+        assert len(page.items) <= 2
+        walked.extend(page.items)
+        if (cursor := page.next_cursor) is None:
+            break
+        client.add([{"speaker": "Ana", "content": "said during the walk"}], user)
+    ids = [r.id for r in walked]
+    assert ids[:5] == [f"p{i}" for i in range(5)] and len(ids) == len(set(ids))
+    assert all(isinstance(r, Turn | Scene) for r in walked)
+    assert {r.id for r in client.list(user)} >= {f"p{i}" for i in range(5)}
+
+    client.update("p1", user, "note 1, edited")
+    history = client.history_page("p1", user, limit=1)
+    assert isinstance(history.items[0], HistoryEntry) and history.next_cursor is not None
+    assert client.history_page("p1", user, cursor=history.next_cursor).items[0].event == "updated"
+
+    first = client.export_page(user, limit=2)
+    assert [r["type"] for r in first.items] == ["header", "turn"] and first.next_cursor
+
+    with Client(running.url, running.key_b) as other_tenant, pytest.raises(InputError):
+        other_tenant.export_page(user, cursor=first.next_cursor)
+    with pytest.raises(InputError, match="pages 'export', not 'list'"):
+        client.list_page(user, cursor=first.next_cursor)
+    assert len(client.list_page(user, "turn", limit=1).items) == 1
+    assert client.delete_user(user) > 0
+
+
+@pytest.mark.slow  # uses the shared tmem serve process
 def test_client_speaks_persona_and_instructions(client: Client) -> None:
     user = f"p-{uuid.uuid4().hex[:8]}"
     entry = client.set_persona_entry(

@@ -124,3 +124,25 @@ def test_the_async_snippet_runs_on_the_store_the_sync_one_wrote(
     assert capsys.readouterr().out == "Maya: Priya wants the team dinner at the harbour. 2\n"
     with Memory.open(tmp_path / "tmem.db") as mem:
         assert [t.id for t in mem.list("maya", "turn")] == ["s1:3", "s2:1"]
+
+
+@pytest.mark.slow  # loads MiniLM
+def test_the_pages_snippet_walks_the_turns_a_page_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = README.read_text(encoding="utf-8")
+    section = text[text.index("**Pages.**") :]
+    start = section.index("```python\n") + len("```python\n")
+    snippet = section[start : section.index("\n```", start)]
+    assert "list_page" in snippet and "next_cursor" in snippet
+    monkeypatch.chdir(tmp_path)
+    stored = [  # what the sync snippet stores
+        {"id": "s1:3", "speaker": "Maya", "content": "Priya is badly allergic to shellfish."},
+        {"id": "s1:4", "speaker": "Leo", "content": "Good that she told you on day one."},
+    ]
+    with Memory.open(tmp_path / "tmem.db") as mem:
+        mem.add(stored, user_id="maya", session_id="s1")
+    exec(compile(snippet, "README.md", "exec"), {})
+    assert capsys.readouterr().out == (
+        "s1:3 Priya is badly allergic to shellfish.\ns1:4 Good that she told you on day one.\n"
+    )

@@ -33,12 +33,14 @@ from tmem.models import (
     Kind,
     Message,
     Mode,
+    Page,
     PersonaEntry,
     Record,
     RiskFlag,
 )
 from tmem.rerank.base import Reranker
 from tmem.store.base import Store
+from tmem.validate import DEFAULT_PAGE_LIMIT
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -155,9 +157,31 @@ class AsyncMemory:
         """As :meth:`tmem.Memory.list`."""
         return await in_thread(self.memory.list, user_id, kind)
 
+    async def list_page(
+        self,
+        user_id: str,
+        kind: Kind | None = None,
+        *,
+        limit: int = DEFAULT_PAGE_LIMIT,
+        cursor: str | None = None,
+    ) -> Page[Record]:
+        """As :meth:`tmem.Memory.list_page`."""
+        return await in_thread(self.memory.list_page, user_id, kind, limit=limit, cursor=cursor)
+
     async def history(self, id: str, user_id: str) -> builtins.list[HistoryEntry]:
         """As :meth:`tmem.Memory.history`."""
         return await in_thread(self.memory.history, id, user_id)
+
+    async def history_page(
+        self,
+        id: str,
+        user_id: str,
+        *,
+        limit: int = DEFAULT_PAGE_LIMIT,
+        cursor: str | None = None,
+    ) -> Page[HistoryEntry]:
+        """As :meth:`tmem.Memory.history_page`."""
+        return await in_thread(self.memory.history_page, id, user_id, limit=limit, cursor=cursor)
 
     # --- persona and instructions ----------------------------------------------------------------
     async def persona(self, user_id: str) -> builtins.list[PersonaEntry]:
@@ -228,6 +252,12 @@ class AsyncMemory:
         iterating them never touches the store from the event loop."""
         rows = await in_thread(_drained, self.memory.export, user_id)
         return iter(rows)
+
+    async def export_page(
+        self, user_id: str, *, limit: int = DEFAULT_PAGE_LIMIT, cursor: str | None = None
+    ) -> Page[dict[str, Any]]:
+        """As :meth:`tmem.Memory.export_page`."""
+        return await in_thread(self.memory.export_page, user_id, limit=limit, cursor=cursor)
 
     async def import_records(self, records: Iterable[dict[str, Any]], user_id: str) -> int:
         """As :meth:`tmem.Memory.import_records` (``records`` is consumed in the worker thread)."""

@@ -30,6 +30,7 @@ from tmem.models import (
     Kind,
     Message,
     Mode,
+    Page,
     PersonaEntry,
     Record,
     RiskFlag,
@@ -39,15 +40,18 @@ from tmem.models import (
     Turn,
     is_plain_scene,
 )
+from tmem.paging import cursor_for, position_of
 from tmem.persona import PersonaEdit, profiles
 from tmem.rerank.base import Reranker
 from tmem.retrieve.search import Searcher
 from tmem.safety import DETECTOR_ID
 from tmem.safety.flags import assess_record, derived_flags, flagged_turn_ids, turn_flags
 from tmem.spaces import ITEM, SCENE, TURN
+from tmem.store import keyset
 from tmem.store.base import Store, WriteBatch
 from tmem.store.factory import open_store
 from tmem.validate import (
+    DEFAULT_PAGE_LIMIT,
     MAX_PERSONA_KEY_CHARS,
     MAX_PERSONA_VALUE_CHARS,
     MAX_SPEAKER_CHARS,
@@ -55,6 +59,7 @@ from tmem.validate import (
     check_limit,
     check_lookup_id,
     check_min_similarity,
+    check_page_limit,
     check_text,
     check_user_id,
 )
@@ -290,26 +295,87 @@ class Memory:
         return record
 
     def list(self, user_id: str, kind: Kind | None = None) -> builtins.list[Record]:
+        """The user's memories in time order, or those of one ``kind`` (turns in the order they
+        were added); :meth:`list_page` walks them a page at a time."""
         check_user_id(user_id)
-        if kind is not None and kind not in KINDS:
-            raise InputError(f"kind must be one of {list(KINDS)}")
+        _check_kind(kind)
         return self.store.list(user_id, kind)
+
+    def list_page(
+        self,
+        user_id: str,
+        kind: Kind | None = None,
+        *,
+        limit: int = DEFAULT_PAGE_LIMIT,
+        cursor: str | None = None,
+    ) -> Page[Record]:
+        """One page of the user's memories; pass ``next_cursor`` back as ``cursor`` for the next.
+
+        Pages walk turns in the order they were added, then scenes, then items, each in
+        creation order (an order no write changes), superseded items left out as in
+        :meth:`list`. A memory stored before the walk began is listed exactly once unless it
+        is deleted (or an item superseded) before its page is read; one added meanwhile is
+        listed if the walk has not finished its kind yet.
+
+        Raises:
+            InputError: ``limit`` is not in 1..1000, or ``cursor`` is not a ``next_cursor`` of
+                this listing (another user or kind, another listing, altered).
+        """
+        check_user_id(user_id)
+        _check_kind(kind)
+        check_page_limit(limit)
+        walk = keyset.list_walk(user_id, kind)
+        chunk = self.store.list_page(user_id, kind, position_of(walk, cursor), limit)
+        return Page(chunk.items, cursor_for(walk, chunk.after))
 
     def history(self, id: str, user_id: str) -> builtins.list[HistoryEntry]:
         """Every version of a memory or persona entry, oldest first; a deleted one's history is
-        its tombstone."""
+        its tombstone. :meth:`history_page` pages through them."""
         check_user_id(user_id)
         entries = self.store.history(user_id, id)
         if entries:
             return entries
+        return [self._as_created(id, user_id)]
+
+    def history_page(
+        self,
+        id: str,
+        user_id: str,
+        *,
+        limit: int = DEFAULT_PAGE_LIMIT,
+        cursor: str | None = None,
+    ) -> Page[HistoryEntry]:
+        """One page of :meth:`history`, by version; versions written meanwhile come on later
+        pages.
+
+        Raises:
+            NotFoundError: no such memory (asked without a cursor).
+            InputError: as for :meth:`list_page`.
+        """
+        check_user_id(user_id)
+        check_page_limit(limit)
+        walk = keyset.history_walk(user_id, id)
+        after = position_of(walk, cursor)
+        chunk = self.store.history_page(user_id, id, after, limit)
+        if after is None and not chunk.items:
+            return Page((self._as_created(id, user_id),))
+        return Page(chunk.items, cursor_for(walk, chunk.after))
+
+    def _as_created(self, id: str, user_id: str) -> HistoryEntry:
+        """The history of a memory that has no stored entry: its creation, as it is now.
+
+        A turn gets its first history row only when edited; until then it is as created.
+
+        Raises:
+            NotFoundError: no such memory.
+        """
         record = self.store.get(user_id, id)
         if record is None:
             entry = self._persona_entry(id, user_id)
             # A migrated profile's entry has no history row until it is first edited.
-            return [HistoryEntry(id, 1, "created", entry.value, entry.created_at, entry.origin)]
-        # A turn gets its first history row only when edited; until then it is as created.
+            return HistoryEntry(id, 1, "created", entry.value, entry.created_at, entry.origin)
         text = record.narrative if isinstance(record, Scene) else record.content
-        return [HistoryEntry(id, 1, "created", text, record.timestamp)]
+        return HistoryEntry(id, 1, "created", text, record.timestamp)
 
     # --- persona -------------------------------------------------------------------------------
     def persona(self, user_id: str) -> builtins.list[PersonaEntry]:
@@ -472,8 +538,31 @@ class Memory:
 
     # --- export / import ---------------------------------------------------------------------
     def export(self, user_id: str) -> Iterator[dict[str, Any]]:
-        """Every stored row of ``user_id`` as JSON-ready dicts (see ``tmem export``)."""
+        """Every stored row of ``user_id`` as JSON-ready dicts (see ``tmem export``), read in
+        one snapshot; :meth:`export_page` reads a big user a page at a time."""
         return self.store.export(check_user_id(user_id))
+
+    def export_page(
+        self, user_id: str, *, limit: int = DEFAULT_PAGE_LIMIT, cursor: str | None = None
+    ) -> Page[dict[str, Any]]:
+        """One page of :meth:`export`'s rows; the pages of one walk, concatenated, are an
+        export :meth:`import_records` reads.
+
+        The first page starts with the header row; then turns, scenes, items, triggers,
+        vectors, personas and history, each type by a key no write changes (turns by sequence,
+        scenes and items in creation order). Each page is one index range scan per type it
+        touches, so the last page of a big user costs what the first does. The pages are not
+        one snapshot: a row is exported once if it was stored before the walk and still
+        exists when its page is read, as :meth:`list_page` promises for memories.
+
+        Raises:
+            InputError: as for :meth:`list_page`.
+        """
+        check_user_id(user_id)
+        check_page_limit(limit)
+        walk = keyset.export_walk(user_id)
+        chunk = self.store.export_page(user_id, position_of(walk, cursor), limit)
+        return Page(chunk.items, cursor_for(walk, chunk.after))
 
     def import_records(self, records: Iterable[dict[str, Any]], user_id: str) -> int:
         """Load records written by :meth:`export` into ``user_id``; returns rows written.
@@ -498,6 +587,11 @@ class Memory:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _check_kind(kind: object) -> None:
+    if kind is not None and kind not in KINDS:
+        raise InputError(f"kind must be one of {list(KINDS)}")
 
 
 def _flag(value: object) -> bool | None:

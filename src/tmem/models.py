@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Generic, Literal, TypeVar
+
+T = TypeVar("T")
 
 Kind = Literal["turn", "scene", "item"]
 KINDS: tuple[Kind, ...] = ("turn", "scene", "item")
@@ -450,6 +452,19 @@ class HistoryEntry:
     text: str
     at: datetime
     detail: str = ""
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a listing (:meth:`tmem.Memory.list_page`, ``history_page``, ``export_page``).
+
+    Pass ``next_cursor`` back as ``cursor`` for the next page; it is None on the last page. A
+    walk never repeats a record, nor skips one that was stored before it began and is still
+    there when its page is read, whatever is added, changed or deleted meanwhile.
+    """
+
+    items: tuple[T, ...]
+    next_cursor: str | None = None
 
 
 @dataclass(frozen=True)

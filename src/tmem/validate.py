@@ -54,6 +54,14 @@ MAX_LABEL_CHARS = 200
 """Characters in an API key's label (the store's API-key table enforces its own copy)."""
 MAX_LIMIT = 1000
 """The largest search ``limit``: the library refuses more, REST and MCP clamp to it."""
+MAX_PAGE_LIMIT = 1000
+"""The most records one page of ``list``, ``history`` or ``export`` holds: the library refuses
+more, REST clamps to it."""
+DEFAULT_PAGE_LIMIT = 100
+"""Records per page when a caller asks for a page without saying how many."""
+MAX_CURSOR_CHARS = 4096
+"""Characters in a page cursor (one holds two ids of at most 200 characters each, as JSON in
+base64); anything longer was not made by tmem."""
 MAX_PERSONA_KEY_CHARS = 200
 """Characters in a persona entry's key (an identity key, a preference key, a person's name)."""
 MAX_PERSONA_VALUE_CHARS = 2000
@@ -180,6 +188,18 @@ def check_limit(limit: object) -> int:
     if not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
         raise InputError(f"limit must be an integer between 1 and {MAX_LIMIT}")
     return limit
+
+
+def check_page_limit(limit: object) -> int:
+    """``limit`` if it is an integer in ``1..MAX_PAGE_LIMIT``, else :class:`InputError`."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE_LIMIT:
+        raise InputError(f"limit must be an integer between 1 and {MAX_PAGE_LIMIT}")
+    return limit
+
+
+def clamp_page_limit(limit: int) -> int:
+    """``limit`` clamped into ``1..MAX_PAGE_LIMIT`` (REST clamps instead of refusing)."""
+    return max(1, min(limit, MAX_PAGE_LIMIT))
 
 
 def check_min_similarity(value: object) -> float | None:

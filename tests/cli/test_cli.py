@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -188,6 +189,72 @@ def test_add_no_derive_stores_without_calling_the_llm(tmp_path: Path) -> None:
     report = json.loads(result.output)  # type: ignore[attr-defined]
     assert report["mode"] == "full" and report["turns"] == 2
     assert report["llm_calls"] == 0 and report["failures"] == []
+
+
+def _next_cursor(stderr: str) -> str | None:
+    found = [line for line in stderr.splitlines() if line.startswith("next cursor: ")]
+    return found[0].removeprefix("next cursor: ") if found else None
+
+
+def test_list_history_and_export_print_pages_and_the_next_cursor(db: str, tmp_path: Path) -> None:
+    def invoke(args: list[str]) -> Any:
+        result = CliRunner().invoke(cli, ["--db", db, *args], env=ENV)
+        assert result.exit_code == 0, result.output
+        return result
+
+    whole = json.loads(invoke(["--json", "list", "--user", "ana"]).stdout)
+    first = invoke(["list", "--user", "ana", "--limit", "2"])
+    assert [line.split("\t")[0] for line in first.stdout.splitlines()] == ["m1", "m2"]
+    cursor = _next_cursor(first.stderr)
+    assert cursor is not None
+    rest = json.loads(invoke(["--json", "list", "--user", "ana", "--cursor", cursor]).stdout)
+    assert (
+        rest["next_cursor"] is None
+        and "last page" in invoke(["list", "--user", "ana", "--cursor", cursor]).stderr
+    )
+    assert [r["id"] for r in rest["memories"]] == [r["id"] for r in whole if r["kind"] != "turn"]
+    quiet = invoke(["--quiet", "list", "--user", "ana", "--kind", "turn", "--limit", "1"])
+    assert _next_cursor(quiet.stderr) is not None  # the cursor is the result, not a note
+
+    invoke(["update", "--user", "ana", "m1", "Ben is allergic to peanuts."])
+    page = json.loads(invoke(["--json", "history", "--user", "ana", "m1", "--limit", "1"]).stdout)
+    assert [h["event"] for h in page["history"]] == ["created"] and page["next_cursor"]
+    later = ["--json", "history", "--user", "ana", "m1", "--cursor", page["next_cursor"]]
+    assert [h["event"] for h in json.loads(invoke(later).stdout)["history"]] == ["updated"]
+
+    lines: list[str] = []
+    cursor = None
+    for n in range(1, 20):
+        out = tmp_path / f"page{n}.jsonl"
+        args = ["export", "--user", "ana", "--limit", "2", "-o", str(out)]
+        result = invoke([*args, *(["--cursor", cursor] if cursor else [])])
+        lines += out.read_text().splitlines()
+        if (cursor := _next_cursor(result.stderr)) is None:
+            break
+    joined = tmp_path / "joined.jsonl"
+    joined.write_text("\n".join(lines) + "\n")
+    whole_out = tmp_path / "whole.jsonl"
+    invoke(["--quiet", "export", "--user", "ana", "-o", str(whole_out)])
+    assert sorted(lines[1:]) == sorted(whole_out.read_text().splitlines()[1:])
+    copy = str(tmp_path / "copy.db")
+    imported = CliRunner().invoke(
+        cli, ["--db", copy, "import", "--user", "ana", str(joined)], env=ENV
+    )
+    assert imported.exit_code == 0, imported.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["list", "--user", "ana", "--limit", "0"], "limit must be an integer between 1 and 1000"),
+        (["list", "--user", "ana", "--cursor", "nope!"], "not a tmem page cursor"),
+        (["history", "--user", "ana", "m1", "--limit", "5000"], "between 1 and 1000"),
+        (["export", "--user", "ana", "--cursor", "abc"], "not a tmem page cursor"),
+    ],
+)
+def test_a_bad_limit_or_cursor_is_a_clear_error(db: str, args: list[str], message: str) -> None:
+    result = run(["--db", db, *args])
+    assert result.exit_code == 1 and message in result.output  # type: ignore[attr-defined]
 
 
 def test_search_explain_prints_each_channel_as_the_json_carries_it(db: str) -> None:

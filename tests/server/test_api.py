@@ -136,6 +136,63 @@ def test_memory_lifecycle_over_every_route(api_a: httpx.Client) -> None:
     assert api_a.get("/v1/memories", params={"user_id": user}).json()["memories"] == []
 
 
+def test_pages_over_rest(api_a: httpx.Client, api_b: httpx.Client) -> None:
+    user = _user()
+    report = _add(api_a, user, "one", "two", "three")
+    turn_id = report["turn_ids"][0]
+    api_a.patch(f"/v1/memories/{turn_id}", params={"user_id": user}, json={"content": "uno"})
+    routes = {  # path: the field that holds the rows
+        "/v1/memories": "memories",
+        f"/v1/memories/{turn_id}/history": "history",
+        "/v1/export": "records",
+    }
+    for path, field in routes.items():
+        whole = api_a.get(path, params={"user_id": user}).json()
+        assert whole["next_cursor"] is None  # additive: the unpaged answer is as it was, plus this
+        rows, cursor = [], None
+        for _ in range(20):
+            params = {"user_id": user, "limit": 1, **({"cursor": cursor} if cursor else {})}
+            page = api_a.get(path, params=params)
+            assert page.status_code == 200, page.text
+            assert len(page.json()[field]) == 1
+            rows += page.json()[field]
+            if (cursor := page.json()["next_cursor"]) is None:
+                break
+        if field == "records":  # each page's header says when it was read
+            rows, whole[field] = rows[1:], whole[field][1:]
+        assert sorted(map(json.dumps, rows)) == sorted(map(json.dumps, whole[field])), path
+        assert all(r.get("user_id", user) == user for r in rows)  # the caller's ids, not tenant/
+
+    first = api_a.get("/v1/memories", params={"user_id": user, "limit": 2}).json()
+    cursor = first["next_cursor"]
+    for client, params, why in [
+        (api_b, {"user_id": user, "cursor": cursor}, "another listing"),  # same id, other tenant
+        (api_a, {"user_id": _user(), "cursor": cursor}, "another listing"),
+        (api_a, {"user_id": user, "cursor": cursor[:-2]}, ""),
+        (api_a, {"user_id": user, "cursor": "%%%"}, "not a tmem page cursor"),
+        (api_a, {"user_id": user, "cursor": "x" * 5000}, ""),  # longer than any cursor
+        (api_a, {"user_id": user, "limit": "many"}, ""),
+    ]:
+        refused = client.get("/v1/memories", params=params)
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["error"]["code"] == "invalid_input"
+        assert why in refused.json()["error"]["message"]
+    export_cursor = api_a.get("/v1/export", params={"user_id": user, "limit": 1}).json()
+    wrong = api_a.get(
+        "/v1/memories", params={"user_id": user, "cursor": export_cursor["next_cursor"]}
+    )
+    assert wrong.status_code == 422 and "pages 'export', not 'list'" in wrong.text
+
+    total = len(api_a.get("/v1/memories", params={"user_id": user}).json()["memories"])
+    assert total == 6  # three turns, a day apart, and a scene each
+    for limit, expected in [(0, 1), (-3, 1), (10**6, total), (2**63, total)]:  # into 1..1000
+        page = api_a.get("/v1/memories", params={"user_id": user, "limit": limit}).json()
+        assert len(page["memories"]) == expected, limit
+    only_cursor = api_a.get("/v1/memories", params={"user_id": user, "cursor": cursor}).json()
+    assert only_cursor["memories"][0]["id"] == report["turn_ids"][2]  # the default limit
+    api_a.delete(f"/v1/users/{user}")
+
+
 def test_persona_and_instructions_over_every_route(
     api_a: httpx.Client, api_b: httpx.Client
 ) -> None:

@@ -31,9 +31,9 @@ from tmem.clock import FixedClock
 from tmem.config import Config, EmbedderConfig
 from tmem.errors import SchemaVersionError, StoreError
 from tmem.memory import Memory
-from tmem.models import RiskFlag, RiskReason
+from tmem.models import RiskFlag, RiskReason, Scene
 from tmem.store.api_keys import hash_secret, new_api_key
-from tmem.store.base import IdempotencyRecord, ServiceStore, Store
+from tmem.store.base import IdempotencyRecord, ServiceStore, Store, WriteBatch
 from tmem.store.migration import migrate, pending_migrations
 from tmem.store.postgres import PostgresStore
 from tmem.store.sqlite import SQLiteStore
@@ -107,6 +107,12 @@ def assert_risk_flags_work(store: Store) -> None:
     assert store.risk_flags(user)[memory_id].status == "confirmed"
 
 
+def batch_for_new_scene(user: str) -> WriteBatch:
+    """A scene written after the migration (over no turn: only its place in order matters)."""
+    scene = Scene("new-scene", user, "t", "s", "n", NOW, source_turns=(), session_ids=())
+    return WriteBatch(user_id=user, at=NOW, scenes=(scene,))
+
+
 def tables(path: Path) -> set[str]:
     with sqlite3.connect(path) as conn:
         rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
@@ -149,6 +155,31 @@ def test_opening_an_old_store_migrates_it_and_keeps_every_record(old_db: Path) -
     assert_reads_like_schema1(str(old_db), "tmem-schema1.expected.json")
     with SQLiteStore(old_db) as again:
         assert again.applied_migrations == ()
+
+
+def test_a_migrated_store_pages_every_record_once_in_the_order_it_was_stored(
+    old_db: Path,
+) -> None:
+    with sqlite3.connect(old_db) as conn:  # schema 1: rowids are the insertion order
+        inserted = [r[0] for r in conn.execute("SELECT id FROM scenes ORDER BY rowid")]
+    conn.close()
+    with SQLiteStore(old_db) as store:
+        users = store.users()
+        assert users and inserted
+        for user in users:
+            records, after = [], None
+            while True:
+                chunk = store.list_page(user, None, after, 3)
+                records += chunk.items
+                if (after := chunk.after) is None:
+                    break
+            assert sorted(r.id for r in records) == sorted(r.id for r in store.list(user))
+            scenes = [r.id for r in records if r.kind == "scene"]
+            assert scenes == [i for i in inserted if i in set(scenes)]
+        last = max(int(r[0]) for r in store._connection.raw.execute("SELECT ord FROM scenes"))
+        store.write(batch_for_new_scene(users[0]))
+        fresh = store._connection.raw.execute("SELECT ord FROM scenes WHERE id = 'new-scene'")
+        assert fresh.fetchone()[0] > last  # the counter starts past every migrated row
 
 
 def test_tmem_migrate_lists_then_applies_pending_migrations(old_db: Path) -> None:

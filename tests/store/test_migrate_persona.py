@@ -65,8 +65,8 @@ PROFILES = {
     ],
     "bob": [PersonaProfile("bob", "Bob", identity=(("age", "41"),), updated_at=WRITTEN)],
 }
-NEW = ("0008_persona_entries", "0009_instructions")
-NEW_PG = ("0004_persona_entries", "0005_instructions")
+NEW = ("0008_persona_entries", "0009_instructions", "0010_page_order")
+NEW_PG = ("0004_persona_entries", "0005_instructions", "0006_page_indexes")
 CONFIG = Config(embedder=EmbedderConfig(kind="hash", dim=64))
 
 

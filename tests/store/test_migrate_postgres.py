@@ -44,7 +44,13 @@ from tmem.store.postgres.schema import Migration
 pytestmark = pytest.mark.postgres
 
 EXPECTED = "tmem-schema1-postgres.expected.json"
-PENDING = ("0002_service", "0003_risk_flags", "0004_persona_entries", "0005_instructions")
+PENDING = (
+    "0002_service",
+    "0003_risk_flags",
+    "0004_persona_entries",
+    "0005_instructions",
+    "0006_page_indexes",
+)
 LATEST = len(postgres_schema.MIGRATIONS)
 """What the schema-1 dump still has to run."""
 _numbers = itertools.count()
@@ -102,6 +108,23 @@ def test_tmem_migrate_upgrades_a_restored_old_database(old_url: str) -> None:
     assert done.exit_code == 0, done.output
     assert json.loads(done.output) == {"before": 1, "after": LATEST, "applied": list(PENDING)}
     assert_reads_like_schema1(old_url, EXPECTED)
+
+
+def test_a_migrated_database_pages_through_its_new_indexes(old_url: str) -> None:
+    tables = ("turns", "scenes", "items", "triggers", "persona_entries", "history", "vectors")
+    page_indexes = [f"tmem_{table}_page" for table in tables]
+    assert relations(old_url, *page_indexes, "tmem_turns_seq") == [False] * 7 + [True]
+    with PostgresStore(old_url) as store:
+        assert relations(old_url, *page_indexes, "tmem_turns_seq") == [True] * 7 + [False]
+        for user in store.users():
+            rows, after = [], None
+            while True:
+                chunk = store.export_page(user, after, 5)
+                rows += chunk.items
+                if (after := chunk.after) is None:
+                    break
+            whole = list(store.export(user))
+            assert sorted(map(repr, rows[1:])) == sorted(map(repr, whole[1:])) and whole[1:]
 
 
 def test_tmem_keys_work_on_postgres(old_url: str) -> None:

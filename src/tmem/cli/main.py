@@ -16,15 +16,15 @@ import click
 from tmem.cli.explain import explain_lines
 from tmem.cli.feedback import exit_if_failed, progress_bar, step_unit
 from tmem.cli.io import jsonl_line, read_messages, read_records
-from tmem.cli.options import common_options, new_user_option, user_option
+from tmem.cli.options import common_options, new_user_option, page_options, user_option
 from tmem.cli.settings import describe_mode
 from tmem.config import Config, config_from_env
 from tmem.errors import TmemError
 from tmem.memory import Memory
-from tmem.models import KINDS, Hit
+from tmem.models import KINDS, Hit, Page
 from tmem.serialize import to_dict
 from tmem.store.factory import is_postgres_url
-from tmem.validate import MAX_LIMIT
+from tmem.validate import DEFAULT_PAGE_LIMIT, MAX_LIMIT
 
 
 class State:
@@ -211,18 +211,30 @@ def answer(state: State, user_id: str, include_flagged: bool, question: str) -> 
 @common_options
 @user_option
 @click.option("--kind", type=click.Choice(KINDS), default=None)
+@page_options
 @pass_state
-def list_(state: State, user_id: str, kind: str | None) -> None:
-    """List a user's memories in time order."""
+def list_(
+    state: State, user_id: str, kind: str | None, limit: int | None, cursor: str | None
+) -> None:
+    """List a user's memories in time order.
+
+    With --limit or --cursor, one page: turns, then scenes, then items, each in creation
+    order; pass the printed cursor back with --cursor for the next page.
+    """
     with state.memory() as mem:
         state.require_user(mem, user_id)
-        records = mem.list(user_id, kind)  # type: ignore[arg-type]
+        if limit is None and cursor is None:
+            records = mem.list(user_id, kind)  # type: ignore[arg-type]
+            page = None
+        else:
+            page = mem.list_page(user_id, kind, limit=_limit(limit), cursor=cursor)  # type: ignore[arg-type]
+            records = list(page.items)
 
     def human() -> None:
         for record in records:
             click.echo(f"{record.id}\t{record.kind}\t{_short(record.text)}")
 
-    state.emit(records, human)
+    _emit_page(state, "memories", records, page, human)
 
 
 @cli.command()
@@ -288,19 +300,26 @@ def delete_user(state: State, user_id: str, yes: bool) -> None:
 @common_options
 @user_option
 @click.argument("memory_id")
+@page_options
 @pass_state
-def history(state: State, user_id: str, memory_id: str) -> None:
-    """Show every version of a memory."""
+def history(
+    state: State, user_id: str, memory_id: str, limit: int | None, cursor: str | None
+) -> None:
+    """Show every version of a memory (with --limit or --cursor: one page of them)."""
     with state.memory() as mem:
         state.require_user(mem, user_id)
-        entries = mem.history(memory_id, user_id)
+        if limit is None and cursor is None:
+            entries, page = mem.history(memory_id, user_id), None
+        else:
+            page = mem.history_page(memory_id, user_id, limit=_limit(limit), cursor=cursor)
+            entries = list(page.items)
 
     def human() -> None:
         for entry in entries:
             when = entry.at.isoformat()
             click.echo(f"v{entry.version}\t{when}\t{entry.event}\t{_short(entry.text)}")
 
-    state.emit(entries, human)
+    _emit_page(state, "history", entries, page, human)
 
 
 @cli.command()
@@ -313,18 +332,27 @@ def history(state: State, user_id: str, memory_id: str) -> None:
     default=Path("-"),
     help="JSONL file (default stdout).",
 )
+@page_options
 @pass_state
-def export(state: State, user_id: str, output: Path) -> None:
-    """Export a user's memories as JSONL (lossless; `tmem import` reads it back)."""
+def export(state: State, user_id: str, output: Path, limit: int | None, cursor: str | None) -> None:
+    """Export a user's memories as JSONL (lossless; `tmem import` reads it back).
+
+    With --limit or --cursor, one page of the rows (the first starts with the header); the
+    next page's cursor goes to stderr, and the pages of one walk, joined, are an export.
+    """
     with state.memory() as mem:
         state.require_user(mem, user_id)
+        paged = limit is not None or cursor is not None
+        page = mem.export_page(user_id, limit=_limit(limit), cursor=cursor) if paged else None
         with _open_out(output) as out:
             count = 0
-            for record in mem.export(user_id):
+            for record in page.items if page is not None else mem.export(user_id):
                 out.write(jsonl_line(record))
                 count += 1
     if not state.quiet and str(output) != "-":
         click.echo(f"exported {count} records to {output}", err=True)
+    if page is not None:
+        _say_next(state, page.next_cursor)
 
 
 @cli.command(name="import")
@@ -410,6 +438,31 @@ def _print_hits(hits: list[Hit], explain: bool = False) -> None:
         if explain:
             for line in explain_lines(hit):
                 click.echo(f"    {line}")
+
+
+def _limit(limit: int | None) -> int:
+    return DEFAULT_PAGE_LIMIT if limit is None else limit
+
+
+def _emit_page(
+    state: State, field: str, rows: list[Any], page: Page[Any] | None, human: Callable[[], None]
+) -> None:
+    """Print ``rows``; for a page, with its ``next_cursor`` (JSON: an object around them)."""
+    if page is None:
+        state.emit(rows, human)
+    elif state.as_json:
+        state.emit({field: to_dict(rows), "next_cursor": page.next_cursor}, human)
+    else:
+        human()
+        _say_next(state, page.next_cursor)
+
+
+def _say_next(state: State, cursor: str | None) -> None:
+    """The next page's cursor on stderr (it is the page's result, so --quiet keeps it)."""
+    if cursor is not None:
+        click.echo(f"next cursor: {cursor}", err=True)
+    elif not state.quiet:
+        click.echo("last page", err=True)
 
 
 def _short(text: str, width: int = 100) -> str:

@@ -40,6 +40,22 @@ def _set_on_state(attr: str) -> Callable[[click.Context, click.Parameter, Any], 
     return callback
 
 
+def page_options(f: F) -> F:
+    """``--limit`` and ``--cursor``: with either, a command prints one page (and the cursor of
+    the next on stderr, or in ``--json`` output as ``next_cursor``)."""
+    f = click.option(
+        "--cursor",
+        default=None,
+        help="Continue after the page that printed this cursor.",
+    )(f)
+    return click.option(
+        "--limit",
+        type=int,
+        default=None,
+        help="Print one page of at most this many records (1..1000).",
+    )(f)
+
+
 def common_options(f: F) -> F:
     """``--db``, ``--json`` and ``--quiet`` after the subcommand too (``tmem search --json``)."""
     options = (

@@ -23,9 +23,11 @@ from tmem.models import (
     IngestReport,
     Kind,
     Message,
+    Page,
     PersonaEntry,
     Record,
 )
+from tmem.validate import DEFAULT_PAGE_LIMIT
 
 T = TypeVar("T")
 
@@ -137,8 +139,30 @@ class AsyncClient:
     async def list(self, user_id: str, kind: Kind | None = None) -> builtins.list[Record]:
         return await self._send(calls.list_memories(user_id, kind))
 
+    async def list_page(
+        self,
+        user_id: str,
+        kind: Kind | None = None,
+        *,
+        limit: int = DEFAULT_PAGE_LIMIT,
+        cursor: str | None = None,
+    ) -> Page[Record]:
+        """As :meth:`tmem.Memory.list_page`; the service clamps ``limit`` into 1..1000."""
+        return await self._send(calls.list_page(user_id, kind, limit=limit, cursor=cursor))
+
     async def history(self, id: str, user_id: str) -> builtins.list[HistoryEntry]:
         return await self._send(calls.history(id, user_id))
+
+    async def history_page(
+        self,
+        id: str,
+        user_id: str,
+        *,
+        limit: int = DEFAULT_PAGE_LIMIT,
+        cursor: str | None = None,
+    ) -> Page[HistoryEntry]:
+        """As :meth:`tmem.Memory.history_page`."""
+        return await self._send(calls.history_page(id, user_id, limit=limit, cursor=cursor))
 
     # --- persona and instructions ------------------------------------------------------------
     async def persona(self, user_id: str) -> builtins.list[PersonaEntry]:
@@ -175,6 +199,12 @@ class AsyncClient:
     async def export(self, user_id: str) -> Iterator[dict[str, Any]]:
         """Every stored row of ``user_id``, read whole before this returns."""
         return await self._send(calls.export(user_id))
+
+    async def export_page(
+        self, user_id: str, *, limit: int = DEFAULT_PAGE_LIMIT, cursor: str | None = None
+    ) -> Page[dict[str, Any]]:
+        """As :meth:`tmem.Memory.export_page`."""
+        return await self._send(calls.export_page(user_id, limit=limit, cursor=cursor))
 
     # --- jobs --------------------------------------------------------------------------------
     async def job(self, id: str) -> JobInfo:

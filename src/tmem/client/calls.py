@@ -25,6 +25,7 @@ from tmem.client.decode import (
     history_from,
     hit_from,
     job_from,
+    page_from,
     persona_entry_from,
     record_from,
     report_from,
@@ -38,6 +39,7 @@ from tmem.models import (
     IngestReport,
     Kind,
     Message,
+    Page,
     PersonaEntry,
     Record,
 )
@@ -161,12 +163,32 @@ def list_memories(user_id: str, kind: Kind | None) -> Call[list[Record]]:
     )
 
 
+def list_page(
+    user_id: str, kind: Kind | None, *, limit: int, cursor: str | None
+) -> Call[Page[Record]]:
+    params = {"user_id": user_id, **({"kind": kind} if kind else {}), **_page(limit, cursor)}
+    return Call(
+        "GET", "/v1/memories", lambda data: page_from(data, "memories", record_from), params=params
+    )
+
+
 def history(id: str, user_id: str) -> Call[list[HistoryEntry]]:
     return Call(
         "GET",
         f"/v1/memories/{_seg(id)}/history",
         lambda data: [history_from(h) for h in data["history"]],
         params={"user_id": user_id},
+    )
+
+
+def history_page(
+    id: str, user_id: str, *, limit: int, cursor: str | None
+) -> Call[Page[HistoryEntry]]:
+    return Call(
+        "GET",
+        f"/v1/memories/{_seg(id)}/history",
+        lambda data: page_from(data, "history", history_from),
+        params={"user_id": user_id, **_page(limit, cursor)},
     )
 
 
@@ -232,6 +254,15 @@ def export(user_id: str) -> Call[Iterator[dict[str, Any]]]:
     )
 
 
+def export_page(user_id: str, *, limit: int, cursor: str | None) -> Call[Page[dict[str, Any]]]:
+    return Call(
+        "GET",
+        "/v1/export",
+        lambda data: page_from(data, "records", dict),
+        params={"user_id": user_id, **_page(limit, cursor)},
+    )
+
+
 # --- jobs and health -------------------------------------------------------------------------
 def job(id: str) -> Call[JobInfo]:
     return Call("GET", f"/v1/jobs/{_seg(id)}", job_from)
@@ -261,6 +292,11 @@ def health() -> Call[bool]:
 # --- helpers ---------------------------------------------------------------------------------
 def _background(background: bool) -> dict[str, str]:
     return {"background": "true"} if background else {}
+
+
+def _page(limit: int, cursor: str | None) -> dict[str, str]:
+    """A page's query parameters (the service clamps ``limit`` into 1..1000)."""
+    return {"limit": str(limit), **({"cursor": cursor} if cursor is not None else {})}
 
 
 def _job_id(data: Mapping[str, Any]) -> str:

@@ -7,10 +7,10 @@ Pure functions of the decoded JSON: both clients read every answer through them.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from tmem.errors import InputError
 from tmem.models import (
@@ -21,6 +21,7 @@ from tmem.models import (
     Hit,
     IngestReport,
     Item,
+    Page,
     PersonaEntry,
     Provenance,
     Record,
@@ -31,6 +32,8 @@ from tmem.models import (
     Turn,
     Usage,
 )
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -126,6 +129,14 @@ def record_from(data: Mapping[str, Any]) -> Record:
 def history_from(data: Mapping[str, Any]) -> HistoryEntry:
     entry: HistoryEntry = _build(HistoryEntry, data, at=datetime.fromisoformat(data["at"]))
     return entry
+
+
+def page_from(data: Mapping[str, Any], field: str, item_from: Callable[[Any], T]) -> Page[T]:
+    """A :class:`Page` from a paged answer: its rows under ``field``, and ``next_cursor``."""
+    cursor = data.get("next_cursor")
+    return Page(
+        tuple(item_from(row) for row in data[field]), None if cursor is None else str(cursor)
+    )
 
 
 def persona_entry_from(data: Mapping[str, Any]) -> PersonaEntry:

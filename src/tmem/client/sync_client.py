@@ -22,9 +22,11 @@ from tmem.models import (
     IngestReport,
     Kind,
     Message,
+    Page,
     PersonaEntry,
     Record,
 )
+from tmem.validate import DEFAULT_PAGE_LIMIT
 
 T = TypeVar("T")
 
@@ -140,8 +142,30 @@ class Client:
     def list(self, user_id: str, kind: Kind | None = None) -> builtins.list[Record]:
         return self._send(calls.list_memories(user_id, kind))
 
+    def list_page(
+        self,
+        user_id: str,
+        kind: Kind | None = None,
+        *,
+        limit: int = DEFAULT_PAGE_LIMIT,
+        cursor: str | None = None,
+    ) -> Page[Record]:
+        """As :meth:`tmem.Memory.list_page`; the service clamps ``limit`` into 1..1000."""
+        return self._send(calls.list_page(user_id, kind, limit=limit, cursor=cursor))
+
     def history(self, id: str, user_id: str) -> builtins.list[HistoryEntry]:
         return self._send(calls.history(id, user_id))
+
+    def history_page(
+        self,
+        id: str,
+        user_id: str,
+        *,
+        limit: int = DEFAULT_PAGE_LIMIT,
+        cursor: str | None = None,
+    ) -> Page[HistoryEntry]:
+        """As :meth:`tmem.Memory.history_page`."""
+        return self._send(calls.history_page(id, user_id, limit=limit, cursor=cursor))
 
     # --- persona and instructions ------------------------------------------------------------
     def persona(self, user_id: str) -> builtins.list[PersonaEntry]:
@@ -178,6 +202,12 @@ class Client:
     def export(self, user_id: str) -> Iterator[dict[str, Any]]:
         """Every stored row of ``user_id``, as :meth:`tmem.Memory.export` yields them."""
         return self._send(calls.export(user_id))
+
+    def export_page(
+        self, user_id: str, *, limit: int = DEFAULT_PAGE_LIMIT, cursor: str | None = None
+    ) -> Page[dict[str, Any]]:
+        """As :meth:`tmem.Memory.export_page`."""
+        return self._send(calls.export_page(user_id, limit=limit, cursor=cursor))
 
     # --- jobs --------------------------------------------------------------------------------
     def job(self, id: str) -> JobInfo:

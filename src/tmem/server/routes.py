@@ -20,7 +20,13 @@ from tmem.ingest.normalize import to_messages
 from tmem.models import Kind
 from tmem.serialize import to_dict
 from tmem.store.base import IdempotencyRecord, Job
-from tmem.validate import MAX_USER_ID_CHARS, check_lookup_id
+from tmem.validate import (
+    DEFAULT_PAGE_LIMIT,
+    MAX_CURSOR_CHARS,
+    MAX_USER_ID_CHARS,
+    check_lookup_id,
+    clamp_page_limit,
+)
 
 from .auth import Principal, audit
 from .errors import ApiError
@@ -71,6 +77,14 @@ ServiceDep = Annotated[Service, Depends(_service)]
 Caller = Annotated[Principal, Depends(_principal)]
 UserParam = Annotated[
     str, Query(max_length=MAX_USER_ID_CHARS, description="the user within your tenant")
+]
+LimitParam = Annotated[
+    int | None,
+    Query(description="records per page, clamped to 1..1000; with it (or a cursor): one page"),
+]
+CursorParam = Annotated[
+    str | None,
+    Query(max_length=MAX_CURSOR_CHARS, description="the previous page's next_cursor"),
 ]
 
 
@@ -209,11 +223,23 @@ def answer(body: AnswerRequest, caller: Caller, service: ServiceDep) -> dict[str
 
 @v1.get("/memories")
 def list_memories(
-    user_id: UserParam, caller: Caller, service: ServiceDep, kind: Kind | None = None
+    user_id: UserParam,
+    caller: Caller,
+    service: ServiceDep,
+    kind: Kind | None = None,
+    limit: LimitParam = None,
+    cursor: CursorParam = None,
 ) -> dict[str, Any]:
-    """A user's memories in time order, optionally of one kind."""
+    """A user's memories in time order, optionally of one kind; with ``limit`` or ``cursor``
+    one page of them (turns, then scenes, then items, each in creation order)."""
     user = _user(caller, user_id)
-    return {"memories": _out(service.memory.list(user, kind), user, user_id)}
+    if limit is None and cursor is None:
+        return {
+            "memories": _out(service.memory.list(user, kind), user, user_id),
+            "next_cursor": None,
+        }
+    page = service.memory.list_page(user, kind, limit=_page_limit(limit), cursor=cursor)
+    return {"memories": _out(page.items, user, user_id), "next_cursor": page.next_cursor}
 
 
 @v1.get("/memories/{memory_id}")
@@ -227,11 +253,19 @@ def get_memory(
 
 @v1.get("/memories/{memory_id}/history")
 def memory_history(
-    memory_id: str, user_id: UserParam, caller: Caller, service: ServiceDep
+    memory_id: str,
+    user_id: UserParam,
+    caller: Caller,
+    service: ServiceDep,
+    limit: LimitParam = None,
+    cursor: CursorParam = None,
 ) -> dict[str, Any]:
-    """Every version of a memory, oldest first."""
-    entries = service.memory.history(_memory_id(memory_id), _user(caller, user_id))
-    return {"history": to_dict(entries)}
+    """Every version of a memory, oldest first; with ``limit`` or ``cursor`` one page of them."""
+    memory, user = _memory_id(memory_id), _user(caller, user_id)
+    if limit is None and cursor is None:
+        return {"history": to_dict(service.memory.history(memory, user)), "next_cursor": None}
+    page = service.memory.history_page(memory, user, limit=_page_limit(limit), cursor=cursor)
+    return {"history": to_dict(page.items), "next_cursor": page.next_cursor}
 
 
 @v1.get("/flags")
@@ -336,12 +370,23 @@ def set_instructions(
 
 
 @v1.get("/export")
-def export(user_id: UserParam, caller: Caller, service: ServiceDep) -> dict[str, Any]:
-    """Every stored row of a user, lossless (``tmem import`` reads the records back)."""
+def export(
+    user_id: UserParam,
+    caller: Caller,
+    service: ServiceDep,
+    limit: LimitParam = None,
+    cursor: CursorParam = None,
+) -> dict[str, Any]:
+    """Every stored row of a user, lossless (``tmem import`` reads the records back); with
+    ``limit`` or ``cursor`` one page of them (the pages of one walk, joined, are an export)."""
     user = _user(caller, user_id)
-    records = list(service.memory.export(user))
+    if limit is None and cursor is None:
+        records, next_cursor = list(service.memory.export(user)), None
+    else:
+        page = service.memory.export_page(user, limit=_page_limit(limit), cursor=cursor)
+        records, next_cursor = list(page.items), page.next_cursor
     audit(caller, "export", [str(r.get("id", "")) for r in records if r.get("id")])
-    return {"records": _out(records, user, user_id)}
+    return {"records": _out(records, user, user_id), "next_cursor": next_cursor}
 
 
 @v1.get("/jobs/{job_id}")
@@ -368,6 +413,11 @@ router.include_router(v1)
 def _user(caller: Principal, user_id: str, *, new: bool = False) -> str:
     """The store's user id for ``user_id`` in the caller's tenant (422 if unusable)."""
     return caller.scope.store_user(user_id, new=new)
+
+
+def _page_limit(limit: int | None) -> int:
+    """A page's size: the default when only a cursor was given, else clamped like ``limit``."""
+    return DEFAULT_PAGE_LIMIT if limit is None else clamp_page_limit(limit)
 
 
 def _memory_id(memory_id: str) -> str:

@@ -43,6 +43,7 @@ from tmem.models import (
     Trigger,
     Turn,
 )
+from tmem.paging import Chunk, Position
 from tmem.persona.entries import PersonaEdit
 from tmem.persona.merge import PersonaDelta
 from tmem.spaces import SPACE_NAMES
@@ -459,6 +460,29 @@ class Store(Protocol):
     def history(self, user_id: str, memory_id: str) -> builtins.list[HistoryEntry]: ...
 
     def users(self) -> builtins.list[str]: ...
+
+    # --- pages: keyset walks, see tmem.store.keyset ---------------------------------------------
+    def list_page(
+        self, user_id: str, kind: Kind | None, after: Position | None, limit: int
+    ) -> Chunk[Record]:
+        """Up to ``limit`` memories after ``after`` (None: from the start): turns by
+        ``(seq, id)``, then scenes, then items, each by ``(ord, id)`` (creation order);
+        superseded items left out. ``Chunk.after`` is None once nothing follows."""
+        ...
+
+    def history_page(
+        self, user_id: str, memory_id: str, after: Position | None, limit: int
+    ) -> Chunk[HistoryEntry]:
+        """Up to ``limit`` stored history entries of a memory after ``after``, by version."""
+        ...
+
+    def export_page(
+        self, user_id: str, after: Position | None, limit: int
+    ) -> Chunk[dict[str, Any]]:
+        """Up to ``limit`` rows of :meth:`export` after ``after``: the header, then each record
+        type in export order, each by its key (scenes and items in creation order). Every page
+        is an index range scan, never a read of the whole user."""
+        ...
 
     # --- search ------------------------------------------------------------------------------
     def search_vectors(

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from tmem.store.base import SPACES
 
 SCHEMA_VERSION_KEY = "schema_version"
+VECTOR_TABLE = "tmem_vectors"
 MIGRATION_LOCK = 0x746D656D  # "tmem": the advisory lock every schema change holds
 TENANT_SETTING = "tmem.user_id"
 
@@ -154,6 +155,31 @@ _SERVICE_TABLES = (
     "CREATE INDEX tmem_idempotency_age ON tmem_idempotency (created_at)",
 )
 
+VECTOR_PAGE_INDEX = (
+    'CREATE INDEX IF NOT EXISTS tmem_vectors_page ON tmem_vectors (user_id, space COLLATE "C",'
+    ' owner_id COLLATE "C")'
+)
+"""The vector table's page index (:mod:`tmem.store.keyset`); that table is made at bind time."""
+
+# Keyset pages (tmem.store.keyset) read each section as one range scan of an index on
+# (user_id, key...) in the key's bytewise order. IF NOT EXISTS: an operator may build them with
+# CREATE INDEX CONCURRENTLY beforehand, under these names, and the migration skips them. The
+# turns' page index covers every query the old (user_id, seq) one served.
+_PAGE_INDEXES = (
+    'CREATE INDEX IF NOT EXISTS tmem_turns_page ON tmem_turns (user_id, seq, id COLLATE "C")',
+    "DROP INDEX IF EXISTS tmem_turns_seq",
+    'CREATE INDEX IF NOT EXISTS tmem_scenes_page ON tmem_scenes (user_id, ord, id COLLATE "C")',
+    'CREATE INDEX IF NOT EXISTS tmem_items_page ON tmem_items (user_id, ord, id COLLATE "C")',
+    'CREATE INDEX IF NOT EXISTS tmem_triggers_page ON tmem_triggers (user_id, id COLLATE "C")',
+    "CREATE INDEX IF NOT EXISTS tmem_persona_entries_page ON tmem_persona_entries"
+    ' (user_id, speaker COLLATE "C", position, id COLLATE "C")',
+    "CREATE INDEX IF NOT EXISTS tmem_history_page ON tmem_history"
+    ' (user_id, memory_id COLLATE "C", version)',
+    f"""DO $$ BEGIN
+        IF to_regclass('{VECTOR_TABLE}') IS NOT NULL THEN {VECTOR_PAGE_INDEX}; END IF;
+    END $$""",
+)
+
 # Persona entries: one row per entry (an id, a pin, who wrote it) instead of one profile per
 # speaker. The copy reads every user's profiles, which the forced Row-Level Security would hide
 # from the migrating role (the owner), so FORCE is lifted from the old table first; the new
@@ -257,10 +283,9 @@ MIGRATIONS: tuple[Migration, ...] = (
             *tenant_policy("tmem_instructions"),
         ),
     ),
+    Migration(6, "page_indexes", _PAGE_INDEXES),
 )
 """Append only: a released migration is never edited, since databases in the field ran it."""
-
-VECTOR_TABLE = "tmem_vectors"
 
 
 def vector_table_ddl(dim: int) -> tuple[str, ...]:
@@ -280,6 +305,7 @@ def vector_table_ddl(dim: int) -> tuple[str, ...]:
             embedding vector({int(dim)}) NOT NULL,
             PRIMARY KEY (user_id, space, owner_id))""",
         f"CREATE INDEX {VECTOR_TABLE}_owner ON {VECTOR_TABLE} (user_id, owner_id)",
+        VECTOR_PAGE_INDEX,
         *indexes,
         *tenant_policy(VECTOR_TABLE),
     )

@@ -30,11 +30,12 @@ from tmem.models import (
     Trigger,
     Turn,
 )
+from tmem.paging import Chunk, Position
 from tmem.persona.entries import PersonaEdit
 from tmem.store import codec, plan
 from tmem.store.base import Scored, Vector, VectorRow, WriteBatch
 from tmem.store.policy import Forgetting
-from tmem.store.postgres import delete, read, risk, search
+from tmem.store.postgres import delete, pages, read, risk, search
 from tmem.store.postgres.connection import ConnectionPool, Cursor, run
 from tmem.store.postgres.export import export_rows
 from tmem.store.postgres.migrate import bind, bound_embedder, migrate, read_meta, vector_dim
@@ -244,6 +245,36 @@ class PostgresStore(ServiceAliases):
 
     def users(self) -> list[str]:
         return self._run(None, read.users)
+
+    # --- pages (tmem.store.keyset) ------------------------------------------------------------
+    def list_page(
+        self, user_id: str, kind: Kind | None, after: Position | None, limit: int
+    ) -> Chunk[Record]:
+        """Up to ``limit`` memories after ``after``: turns by seq, then scenes and items in
+        creation order; superseded items left out."""
+        return self._run(
+            user_id, lambda cursor: pages.list_page(cursor, user_id, kind, after, limit)
+        )
+
+    def history_page(
+        self, user_id: str, memory_id: str, after: Position | None, limit: int
+    ) -> Chunk[HistoryEntry]:
+        return self._run(
+            user_id, lambda cursor: pages.history_page(cursor, user_id, memory_id, after, limit)
+        )
+
+    def export_page(
+        self, user_id: str, after: Position | None, limit: int
+    ) -> Chunk[dict[str, Any]]:
+        """Up to ``limit`` rows of :meth:`export` after ``after``, in one transaction."""
+
+        def work(cursor: Cursor) -> Chunk[dict[str, Any]]:
+            meta = read_meta(cursor)
+            header = codec.export_header(bound_embedder(meta), self._clock.now())
+            has_vectors = vector_dim(meta) is not None
+            return pages.export_page(cursor, user_id, after, limit, header, has_vectors)
+
+        return self._run(user_id, work)
 
     # --- search -------------------------------------------------------------------------------
     def search_vectors(self, user_id: str, space: str, query: Vector, limit: int) -> list[Scored]:

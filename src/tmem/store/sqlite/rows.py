@@ -38,6 +38,8 @@ class Table:
     bools: frozenset[str] = field(default_factory=frozenset)
     timed: bool = False
     """Rows carry ``time_key``, derived from ``timestamp`` for time-ordered reads."""
+    ordinal: bool = False
+    """Rows carry ``ord``, their place in creation order, given when first written (pages)."""
 
 
 TABLES: dict[str, Table] = {
@@ -59,6 +61,7 @@ TABLES: dict[str, Table] = {
         order="time_key, id",
         json=frozenset({"session_ids", "participants", "provenance"}),
         timed=True,
+        ordinal=True,
     ),
     "item": Table(
         "items",
@@ -70,6 +73,7 @@ TABLES: dict[str, Table] = {
         order="time_key, id",
         json=frozenset({"scene_ids", "keywords", "query_patterns", "provenance"}),
         timed=True,
+        ordinal=True,
     ),
     "trigger": Table(
         "triggers",
@@ -135,13 +139,27 @@ def _upsert(conn: sqlite3.Connection, table: Table, user_id: str, row: Row) -> N
     if table.timed:
         columns.append("time_key")
         values.append(codec.time_key(codec.decode_time(row["timestamp"])))
-    updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in table.key)
+    if table.ordinal:
+        columns.append("ord")
+        values.append(_next_ord(conn))
+    kept = {*table.key, "ord"}  # a row written again keeps its place in creation order
+    updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in kept)
     conflict = ", ".join(("user_id", *table.key))
     conn.execute(
         f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
         f" ON CONFLICT ({conflict}) DO UPDATE SET {updates}",
         values,
     )
+
+
+def _next_ord(conn: sqlite3.Connection) -> int:
+    """The next value of the store-wide creation counter (monotone, never reused; a value
+    drawn for a row that already existed is simply skipped)."""
+    found = conn.execute(
+        "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'ord'"
+        " RETURNING CAST(value AS INTEGER)"
+    ).fetchone()
+    return int(found[0])
 
 
 def put_row(conn: sqlite3.Connection, user_id: str, row: Row) -> None:
@@ -261,10 +279,18 @@ def fetch_rows(
         f"SELECT {', '.join(table.columns)} FROM {table.name} WHERE user_id = ?{clause}{order}",
         (user_id, *params),
     )
+    return decoded_rows(conn, kind, user_id, cursor.fetchall())
+
+
+def decoded_rows(
+    conn: sqlite3.Connection, kind: str, user_id: str, values: Sequence[Sequence[Any]]
+) -> list[Row]:
+    """Export-format dicts of ``kind`` from its columns' values, sources and targets attached."""
+    table = TABLES[kind]
     rows: list[Row] = []
-    for values in cursor.fetchall():
+    for each in values:
         row: Row = {"type": kind}
-        row.update((c, _decode(table, c, v)) for c, v in zip(table.columns, values, strict=True))
+        row.update((c, _decode(table, c, v)) for c, v in zip(table.columns, each, strict=True))
         rows.append(row)
     _attach_links(conn, kind, user_id, rows)
     return rows

@@ -276,6 +276,24 @@ _INSTRUCTIONS: tuple[str, ...] = (
     )""",
 )
 
+# Pages walk scenes and items by creation order (tmem.store.keyset): a scene's or an item's
+# time moves when it is extended or derived again, so keyset pages cannot rest on it. ``ord``
+# comes from the store-wide counter ``meta.ord`` once, when a row is first written, and never
+# changes; rows stored before take their rowid, which is their insertion order.
+_PAGE_ORDER: tuple[str, ...] = (
+    """ALTER TABLE scenes ADD COLUMN ord INTEGER NOT NULL DEFAULT 0""",
+    """ALTER TABLE items ADD COLUMN ord INTEGER NOT NULL DEFAULT 0""",
+    """UPDATE scenes SET ord = rowid""",
+    """UPDATE items SET ord = rowid""",
+    """INSERT INTO meta (key, value) SELECT 'ord', CAST(max(
+        coalesce((SELECT max(ord) FROM scenes), 0), coalesce((SELECT max(ord) FROM items), 0)
+    ) AS TEXT)""",
+    """CREATE INDEX scenes_by_ord ON scenes (user_id, ord, id)""",
+    """CREATE INDEX items_by_ord ON items (user_id, ord, id)""",
+    # Export pages walk persona entries in the unpaged export's order (tmem.store.keyset).
+    """CREATE INDEX persona_entries_by_page ON persona_entries (user_id, speaker, position, id)""",
+)
+
 MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("0001_initial", _INITIAL),
     ("0002_service", _SERVICE),
@@ -286,6 +304,7 @@ MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("0007_fts_lengths", _fts_lengths()),
     ("0008_persona_entries", _PERSONA_ENTRIES),
     ("0009_instructions", _INSTRUCTIONS),
+    ("0010_page_order", _PAGE_ORDER),
 )
 """Named migrations in order; the schema version is how many have been applied.
 

@@ -35,13 +35,14 @@ from tmem.models import (
     Trigger,
     Turn,
 )
+from tmem.paging import Chunk, Position
 from tmem.persona.entries import PersonaEdit
 from tmem.store import codec, plan
 from tmem.store.base import Scored, Vector, VectorRow, WriteBatch
 from tmem.store.forget_cache import PlanCache
 from tmem.store.policy import Forgetting
 from tmem.store.service_aliases import ServiceAliases
-from tmem.store.sqlite import delete, jobs, read, risk, search
+from tmem.store.sqlite import delete, jobs, pages, read, risk, search
 from tmem.store.sqlite.connection import Connection
 from tmem.store.sqlite.export import export_rows
 from tmem.store.sqlite.migrate import migrate, next_generation, read_meta, write_embedder
@@ -313,6 +314,29 @@ class SQLiteStore(ServiceAliases):
     def users(self) -> list[str]:
         with self._connection.reading() as conn:
             return read.users(conn)
+
+    # --- pages (tmem.store.keyset) ------------------------------------------------------------
+    def list_page(
+        self, user_id: str, kind: Kind | None, after: Position | None, limit: int
+    ) -> Chunk[Record]:
+        """Up to ``limit`` memories after ``after``: turns by seq, then scenes and items in
+        creation order; superseded items left out."""
+        with self._connection.reading() as conn:
+            return pages.list_page(conn, user_id, kind, after, limit)
+
+    def history_page(
+        self, user_id: str, memory_id: str, after: Position | None, limit: int
+    ) -> Chunk[HistoryEntry]:
+        with self._connection.reading() as conn:
+            return pages.history_page(conn, user_id, memory_id, after, limit)
+
+    def export_page(
+        self, user_id: str, after: Position | None, limit: int
+    ) -> Chunk[dict[str, Any]]:
+        """Up to ``limit`` rows of :meth:`export` after ``after``, read in one snapshot."""
+        with self._connection.reading() as conn:
+            header = codec.export_header(read_meta(conn).embedder, self._clock.now())
+            return pages.export_page(conn, user_id, after, limit, header)
 
     # --- search -------------------------------------------------------------------------------
     def search_vectors(self, user_id: str, space: str, query: Vector, limit: int) -> list[Scored]:
